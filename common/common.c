@@ -1,0 +1,235 @@
+/* common.c — clocks, logging and the string hash map of common.h.
+ *
+ * Logging is process-wide: a level and a sink (stderr or syslog), set once in
+ * main() before threads start. The hash map uses linear probing with
+ * tombstones; it grows at 70% load. */
+#include "common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct timespec now_realtime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts;
+}
+
+static enum log_level log_level = LOG_LEVEL_INFO;
+static bool log_syslog;
+
+void log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+void log_to_syslog(const char *ident)
+{
+	openlog(ident, LOG_PID, LOG_DAEMON);
+	log_syslog = true;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	static const char *const tag[] = { "error", "warning", "info", "debug" };
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	if (log_syslog) {
+		vsyslog(prio[level], fmt, ap);
+	} else {
+		char buf[1024];
+
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		fprintf(stderr, "redfishfs: %s: %s\n", tag[level], buf);
+	}
+	va_end(ap);
+}
+
+uint64_t hash_fnv1a64(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+struct strmap_slot {
+	char *key;      /* NULL = empty; TOMBSTONE = deleted */
+	void *value;
+	uint64_t hash;
+};
+
+static char tombstone_mark;
+#define TOMBSTONE (&tombstone_mark)
+
+struct strmap {
+	struct strmap_slot *slots;
+	size_t cap;     /* power of two */
+	size_t used;    /* live + tombstones */
+	size_t live;
+};
+
+struct strmap *strmap_new(void)
+{
+	struct strmap *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->cap = 16;
+	m->slots = calloc(m->cap, sizeof(*m->slots));
+	if (!m->slots) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+struct strmap *strmap_free(struct strmap *m)
+{
+	if (!m)
+		return NULL;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key && m->slots[i].key != TOMBSTONE)
+			free(m->slots[i].key);
+	free(m->slots);
+	free(m);
+	return NULL;
+}
+
+static struct strmap_slot *strmap_find(const struct strmap *m, const char *key, uint64_t h)
+{
+	size_t mask = m->cap - 1;
+
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		struct strmap_slot *s = &m->slots[i];
+
+		if (!s->key)
+			return NULL;
+		if (s->key != TOMBSTONE && s->hash == h && strcmp(s->key, key) == 0)
+			return s;
+	}
+}
+
+void *strmap_get(const struct strmap *m, const char *key)
+{
+	struct strmap_slot *s = strmap_find(m, key, hash_fnv1a64(key, strlen(key)));
+
+	return s ? s->value : NULL;
+}
+
+static int strmap_grow(struct strmap *m)
+{
+	size_t ncap = m->live * 2 >= m->cap / 2 ? m->cap * 2 : m->cap;
+	struct strmap_slot *ns = calloc(ncap, sizeof(*ns));
+
+	if (!ns)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->cap; i++) {
+		struct strmap_slot *s = &m->slots[i];
+
+		if (!s->key || s->key == TOMBSTONE)
+			continue;
+		for (size_t j = s->hash & (ncap - 1);; j = (j + 1) & (ncap - 1)) {
+			if (!ns[j].key) {
+				ns[j] = *s;
+				break;
+			}
+		}
+	}
+	free(m->slots);
+	m->slots = ns;
+	m->cap = ncap;
+	m->used = m->live;
+	return 0;
+}
+
+int strmap_put(struct strmap *m, const char *key, void *value)
+{
+	uint64_t h = hash_fnv1a64(key, strlen(key));
+	struct strmap_slot *s = strmap_find(m, key, h);
+	size_t mask;
+
+	if (s) {
+		s->value = value;
+		return 0;
+	}
+	if ((m->used + 1) * 10 >= m->cap * 7) {
+		int r = strmap_grow(m);
+
+		if (r < 0)
+			return r;
+	}
+	mask = m->cap - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		s = &m->slots[i];
+		if (!s->key || s->key == TOMBSTONE) {
+			char *k = strdup(key);
+
+			if (!k)
+				return -ENOMEM;
+			if (!s->key)
+				m->used++;
+			s->key = k;
+			s->value = value;
+			s->hash = h;
+			m->live++;
+			return 0;
+		}
+	}
+}
+
+void *strmap_remove(struct strmap *m, const char *key)
+{
+	struct strmap_slot *s = strmap_find(m, key, hash_fnv1a64(key, strlen(key)));
+	void *v;
+
+	if (!s)
+		return NULL;
+	v = s->value;
+	free(s->key);
+	s->key = TOMBSTONE;
+	s->value = NULL;
+	m->live--;
+	return v;
+}
+
+size_t strmap_size(const struct strmap *m)
+{
+	return m->live;
+}
+
+bool strmap_next(const struct strmap *m, size_t *iter, const char **ret_key, void **ret_value)
+{
+	for (; *iter < m->cap; (*iter)++) {
+		struct strmap_slot *s = &m->slots[*iter];
+
+		if (s->key && s->key != TOMBSTONE) {
+			if (ret_key)
+				*ret_key = s->key;
+			if (ret_value)
+				*ret_value = s->value;
+			(*iter)++;
+			return true;
+		}
+	}
+	return false;
+}

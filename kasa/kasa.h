@@ -1,0 +1,139 @@
+/* kasa.h — TP-Link Kasa local protocol, device model, and the provider that
+ * maps strips onto the Redfish tree.
+ *
+ * The protocol part (codec, framing, kasa_dev, kasa_sysinfo) knows nothing of
+ * Redfish. The provider part (struct kasa_provider) is the one place that
+ * maps strips onto tree resources, through redfish/redfish.h.
+ *
+ * Conventions: 0 or -errno. Device errors map to errno in one table
+ * (kasa/dev.c): no answer in time -ETIMEDOUT; refused, reset before any reply,
+ * no route -EHOSTUNREACH; malformed reply, err_code != 0 -EIO.
+ */
+#ifndef REDFISHFS_KASA_H
+#define REDFISHFS_KASA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KASA_PORT 9999
+#define KASA_MAX_FRAME (256 * 1024)   /* a larger length prefix is rejected unallocated */
+
+/* ---- codec: XOR autokey, key starts at 171 -------------------------------- */
+
+void kasa_encrypt(const uint8_t *in, size_t len, uint8_t *out); /* in == out allowed */
+void kasa_decrypt(const uint8_t *in, size_t len, uint8_t *out);
+
+/* TCP frame: 4-byte big-endian length + encrypted payload. *ret is malloc'd. */
+int kasa_frame_encode(const char *json, size_t len, uint8_t **ret, size_t *ret_len);
+
+/* Incremental frame reader for partial reads. feed() consumes bytes and
+ * returns 1 when a whole frame is decrypted in r->payload (NUL-terminated,
+ * r->payload_len bytes, owned by r until reset), 0 when more is needed,
+ * -EMSGSIZE for a length over KASA_MAX_FRAME, -EBADMSG for length 0. */
+struct kasa_frame_reader {
+	uint8_t hdr[4];
+	size_t hdr_got;
+	uint32_t len;
+	size_t got;
+	char *payload;
+	size_t payload_len;
+};
+int kasa_frame_feed(struct kasa_frame_reader *r, const uint8_t *data, size_t n,
+		    size_t *ret_consumed);
+void kasa_frame_reset(struct kasa_frame_reader *r);  /* frees payload, ready again */
+
+/* ---- device model ---------------------------------------------------------- */
+
+struct kasa_child {
+	char *id;        /* as in sysinfo "children[].id" */
+	char *alias;
+	bool on;
+};
+
+struct kasa_sysinfo {
+	char *model;     /* "HS300(US)" */
+	char *device_id;
+	char *mac;       /* "50:C7:BF:..." as the device reports (mac or mic_mac) */
+	char *alias;
+	char *sw_ver;
+	char *hw_ver;
+	char *dev_name;
+	bool has_emeter; /* feature has "ENE" or an emeter module answered */
+	bool on;         /* relay_state of a single-outlet plug */
+	bool led_off;
+	size_t n_children;            /* 0 for a single-outlet plug */
+	struct kasa_child *children;
+};
+
+/* Parse a whole reply {"system":{"get_sysinfo":{...}}} (or the get_sysinfo
+ * object itself). Checks types and required fields (deviceId, model,
+ * children when child_num > 0); -EIO with nothing allocated on bad input. */
+int kasa_parse_sysinfo(const char *json, struct kasa_sysinfo *ret);
+void kasa_sysinfo_clear(struct kasa_sysinfo *s);
+
+/* The full child id to put in context.child_ids: the id itself when it is
+ * already deviceId-prefixed, else deviceId + id. malloc'd. */
+char *kasa_child_full_id(const struct kasa_sysinfo *s, size_t i);
+
+struct kasa_emeter {
+	double voltage_v;
+	double current_a;
+	double power_w;
+	double total_kwh;
+};
+
+/* Parse {"emeter":{"get_realtime":{...}}} in both unit styles (voltage_mv,
+ * current_ma, power_mw, total_wh / voltage, current, power, total). */
+int kasa_parse_emeter(const char *json, struct kasa_emeter *ret);
+
+/* ---- a device connection --------------------------------------------------- */
+
+/* One TCP connection per device, opened lazily, reused, reopened once when
+ * the device dropped it. Each attempt is bounded by timeout_ms; a request
+ * makes at most two attempts. One request at a time per device (internal
+ * mutex); thread-safe. */
+struct kasa_dev;
+struct kasa_dev *kasa_dev_new(const char *host, uint16_t port, int timeout_ms);
+struct kasa_dev *kasa_dev_free(struct kasa_dev *d);   /* NULL-safe */
+const char *kasa_dev_host(const struct kasa_dev *d);
+uint16_t kasa_dev_port(const struct kasa_dev *d);
+
+/* Send one JSON request, return the decrypted reply (malloc'd). */
+int kasa_dev_request(struct kasa_dev *d, const char *json, char **ret_reply);
+
+/* Commands. child_id: a full id (kasa_child_full_id) or NULL for the whole
+ * device. Each checks the reply's err_code (-EIO if != 0). */
+int kasa_get_sysinfo(struct kasa_dev *d, struct kasa_sysinfo *ret);
+int kasa_set_relay(struct kasa_dev *d, const char *child_id, bool on);
+int kasa_get_emeter(struct kasa_dev *d, const char *child_id, struct kasa_emeter *ret);
+int kasa_erase_emeter(struct kasa_dev *d, const char *child_id);
+int kasa_set_alias(struct kasa_dev *d, const char *child_id, const char *alias);
+int kasa_set_led(struct kasa_dev *d, bool off);
+int kasa_reboot(struct kasa_dev *d, int delay_s);
+
+/* One UDP datagram (no length prefix) to host:port (a broadcast address is
+ * allowed), collecting replies until timeout_ms: cb is called for each reply
+ * with the sender's address and port. Returns the number of replies. */
+typedef void (*kasa_udp_cb)(void *userdata, const char *addr, uint16_t port, const char *reply);
+int kasa_udp_query(const char *host, uint16_t port, const char *json, int timeout_ms,
+		   kasa_udp_cb cb, void *userdata);
+
+/* ---- the provider: strips in the Redfish tree ------------------------------ */
+
+struct rf_tree;
+struct kasa_provider;
+
+struct kasa_provider *kasa_provider_new(struct rf_tree *t, int timeout_ms, int poll_s);
+struct kasa_provider *kasa_provider_free(struct kasa_provider *kp); /* stops threads */
+
+/* Add a strip at host:port named name (NULL: from the device alias). Probes
+ * the device once (so errors show on the terminal): returns 0, or -errno if it
+ * did not answer — the strip is still added, shown UnavailableOffline, and
+ * named from host when it has no name. -EINVAL for a bad name. */
+int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *host, uint16_t port);
+
+/* Start the pollers (after daemonizing). */
+int kasa_provider_start(struct kasa_provider *kp);
+
+#endif
