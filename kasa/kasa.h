@@ -51,6 +51,8 @@ struct kasa_child {
 	bool on;
 };
 
+/* Strings are never NULL after a successful parse: model and device_id are
+ * non-empty; the others are "" when the device does not report them. */
 struct kasa_sysinfo {
 	char *model;     /* "HS300(US)" */
 	char *device_id;
@@ -118,6 +120,51 @@ int kasa_reboot(struct kasa_dev *d, int delay_s);
 typedef void (*kasa_udp_cb)(void *userdata, const char *addr, uint16_t port, const char *reply);
 int kasa_udp_query(const char *host, uint16_t port, const char *json, int timeout_ms,
 		   kasa_udp_cb cb, void *userdata);
+
+/* ---- discovery (kasa/discover.c) ------------------------------------------- */
+
+/* Newer devices (KLAP/AES over HTTP) answer discovery on this UDP port only:
+ * a fixed 16-byte probe, a reply of a 16-byte header and plain JSON. */
+#define KASA_DISCOVERY_PORT_NEW 20002
+
+/* One device that answered discovery. supported: it answered the legacy
+ * get_sysinfo with a valid reply and info holds it. Otherwise it is a device
+ * we cannot drive (it speaks only KLAP/AES, or its reply was not understood):
+ * model, device_id, mac and protocol say what it told about itself ("" when
+ * unknown) and reason is one line for the log. All strings are non-NULL. */
+struct kasa_found {
+	char addr[46];            /* the address the reply came from */
+	uint16_t port;            /* its source port */
+	bool supported;
+	struct kasa_sysinfo info; /* supported only; zeroed otherwise */
+	char *model;              /* supported: info.model; else "HS100(UK)" or "" */
+	char *device_id;          /* supported: info.device_id; else as reported or "" */
+	char *mac;
+	char *protocol;           /* "legacy", "KLAP", "AES", or "" when unknown */
+	char *reason;             /* "" when supported */
+	uint32_t reply_us;        /* when the reply arrived, after the broadcast */
+};
+
+/* Broadcast one get_sysinfo (UDP, XOR, to broadcast_addr:port) and, when
+ * new_port != 0, the newer discovery probe to broadcast_addr:new_port, from
+ * one socket; collect replies until timeout_ms. broadcast_addr: a numeric
+ * IPv4 address (a unicast address queries one device), NULL for
+ * 255.255.255.255; port 0 means KASA_PORT. Results are de-duplicated: a
+ * device (deviceId) answering more than once is listed once, at its first
+ * answer's address; an address that gave a supported answer is not listed
+ * again as unsupported. Sorted by address. Returns the count (>= 0) with
+ * *ret (malloc'd array, NULL when 0) or -errno (-EINVAL for a bad argument). */
+int kasa_discover(const char *broadcast_addr, uint16_t port, uint16_t new_port, int timeout_ms,
+		  struct kasa_found **ret, size_t *ret_n);
+struct kasa_found *kasa_found_free(struct kasa_found *f, size_t n);  /* NULL-safe */
+
+/* Classify one reply datagram as received (still encrypted when legacy):
+ * legacy = it came from the legacy port, else from the newer discovery
+ * port. Any content gives an entry (unreadable ones unsupported); 0 or
+ * -ENOMEM. kasa_found_clear frees the strings (NULL-safe). */
+int kasa_found_parse(const char *addr, uint16_t port, bool legacy, const uint8_t *data,
+		     size_t len, struct kasa_found *ret);
+void kasa_found_clear(struct kasa_found *f);
 
 /* ---- the provider: strips in the Redfish tree ------------------------------ */
 

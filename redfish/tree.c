@@ -1568,8 +1568,8 @@ static int target_of(struct rf_resource *res, struct rf_target *ret)
 int rf_tree_target_for_path(struct rf_tree *t, const char *path, struct rf_target *ret, char **ret_rel)
 {
 	struct hit h;
-	struct rf_target tg;
-	char *rel;
+	struct rf_target tg = { 0 };
+	char *rel = NULL;
 	int r;
 
 	path = clean_path(path);

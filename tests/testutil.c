@@ -5,7 +5,8 @@
  * asks the kernel to SIGTERM it if the test dies (PR_SET_PDEATHSIG), and is
  * ended by its PID with a bounded wait (SIGTERM, then SIGKILL after 5 s).
  * Every wait on a pipe or socket is bounded by poll(). Depends only on libc
- * and CUnit so any test can link it. */
+ * and CUnit so any test can link it. PR_SET_PDEATHSIG fires when the
+ * forking *thread* ends: start simulators and mounts from the main thread. */
 #include "testutil.h"
 
 #include <CUnit/Basic.h>
