@@ -1,0 +1,486 @@
+/* config.c — redfishfs configuration: the INI file and the --kasa strings.
+ *
+ * Called from main() before anything starts (single-threaded); nothing here
+ * logs: errors go to the caller's buffer as "FILE:LINE: what".
+ *
+ * libinih parses key = value lines, comments and a BOM. It neither reports
+ * line numbers to the handler nor calls it for a section without keys, so
+ * we feed it lines through our own reader: the reader counts lines (the
+ * handler's line is the last one read), left-trims each line (an indented
+ * key is a key, never an inih continuation line), rejects overlong lines,
+ * and sees every [section] header first, so an unknown or empty section is
+ * reported at its own line. After the first error the reader ends the input.
+ */
+#include "fs.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#define KASA_DEFAULT_PORT 9999
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void fs_config_init(struct fs_config *c)
+{
+	*c = (struct fs_config){
+		.timeout_ms = FS_DEFAULT_TIMEOUT_MS,
+		.max_age_ms = FS_DEFAULT_MAX_AGE_MS,
+		.poll_s = FS_DEFAULT_POLL_S,
+	};
+}
+
+void fs_kasa_clear(struct fs_kasa *k)
+{
+	if (!k)
+		return;
+	free(k->name);
+	free(k->host);
+	*k = (struct fs_kasa){ 0 };
+}
+
+void fs_config_clear(struct fs_config *c)
+{
+	for (size_t i = 0; i < c->n_kasa; i++)
+		fs_kasa_clear(&c->kasa[i]);
+	free(c->kasa);
+	fs_config_init(c);
+}
+
+int fs_parse_int(const char *s, long min, long max, int *ret)
+{
+	char *end;
+	long v;
+
+	if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*ret = (int)v;
+	return 0;
+}
+
+bool fs_name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > FS_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
+			return false;
+	return true;
+}
+
+static bool host_char_ok(char ch)
+{
+	return isalnum((unsigned char)ch) || ch == '.' || ch == '-' || ch == '_';
+}
+
+int fs_parse_host_port(const char *s, char **ret_host, uint16_t *ret_port, char *err, size_t errlen)
+{
+	const char *host = s, *host_end, *colon;
+	bool v6 = false;
+	int port = KASA_DEFAULT_PORT;
+	char *h;
+
+	if (!s || !*s) {
+		seterr(err, errlen, "empty host");
+		return -EINVAL;
+	}
+	if (s[0] == '[') {
+		host = s + 1;
+		host_end = strchr(host, ']');
+		if (!host_end) {
+			seterr(err, errlen, "'%s': missing ']'", s);
+			return -EINVAL;
+		}
+		colon = host_end[1] ? host_end + 1 : NULL;
+		if (colon && *colon != ':') {
+			seterr(err, errlen, "'%s': expected ':PORT' after ']'", s);
+			return -EINVAL;
+		}
+		v6 = true;
+	} else {
+		colon = strchr(s, ':');
+		if (colon && strchr(colon + 1, ':')) {
+			seterr(err, errlen, "'%s': write an IPv6 address as [ADDRESS]:PORT", s);
+			return -EINVAL;
+		}
+		host_end = colon ? colon : s + strlen(s);
+	}
+	if (host_end == host) {
+		seterr(err, errlen, "'%s': empty host", s);
+		return -EINVAL;
+	}
+	if (*host == '-') {   /* "--kasa -f": an option, not a host */
+		seterr(err, errlen, "'%s': a host cannot start with '-'", s);
+		return -EINVAL;
+	}
+	if ((size_t)(host_end - host) > FS_HOST_MAX) {
+		seterr(err, errlen, "'%s': host name too long", s);
+		return -EINVAL;
+	}
+	for (const char *p = host; p < host_end; p++) {
+		/* brackets: hex digits, ':' '.', and a "%zone" suffix */
+		bool ok = v6 ? isalnum((unsigned char)*p) || strchr(":.%", *p) : host_char_ok(*p);
+
+		if (!ok) {
+			seterr(err, errlen, "'%s': invalid character '%c' in host", s, *p);
+			return -EINVAL;
+		}
+	}
+	if (v6 && !memchr(host, ':', (size_t)(host_end - host))) {
+		seterr(err, errlen, "'%s': not an IPv6 address in brackets", s);
+		return -EINVAL;
+	}
+	if (colon && fs_parse_int(colon + 1, 1, 65535, &port) < 0) {
+		seterr(err, errlen, "'%s': port must be a number from 1 to 65535", s);
+		return -EINVAL;
+	}
+	h = strndup(host, (size_t)(host_end - host));
+	if (!h) {
+		seterr(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*ret_host = h;
+	*ret_port = (uint16_t)port;
+	return 0;
+}
+
+int fs_parse_kasa(const char *spec, struct fs_kasa *ret, char *err, size_t errlen)
+{
+	const char *eq = spec ? strchr(spec, '=') : NULL;
+	const char *hp = eq ? eq + 1 : spec;
+	char *name = NULL, *host = NULL;
+	uint16_t port;
+	int r;
+
+	if (!spec || !*spec) {
+		seterr(err, errlen, "empty strip address");
+		return -EINVAL;
+	}
+	if (eq) {
+		name = strndup(spec, (size_t)(eq - spec));
+		if (!name) {
+			seterr(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		if (!fs_name_valid(name)) {
+			seterr(err, errlen,
+			       "'%s': a strip name is 1 to %d characters of A-Z a-z 0-9 _ . -",
+			       spec, FS_NAME_MAX);
+			free(name);
+			return -EINVAL;
+		}
+	}
+	r = fs_parse_host_port(hp, &host, &port, err, errlen);
+	if (r < 0) {
+		free(name);
+		return r;
+	}
+	*ret = (struct fs_kasa){ .name = name, .host = host, .port = port };
+	return 0;
+}
+
+int fs_config_add_kasa(struct fs_config *c, struct fs_kasa *k, char *err, size_t errlen)
+{
+	struct fs_kasa *nk;
+
+	for (size_t i = 0; i < c->n_kasa; i++) {
+		const struct fs_kasa *o = &c->kasa[i];
+
+		if (k->name && o->name && strcmp(k->name, o->name) == 0) {
+			seterr(err, errlen, "strip name '%s' used twice", k->name);
+			return -EEXIST;
+		}
+		if (strcmp(k->host, o->host) == 0 && k->port == o->port) {
+			seterr(err, errlen, "strip %s:%u given twice", k->host, (unsigned)k->port);
+			return -EEXIST;
+		}
+	}
+	nk = realloc(c->kasa, (c->n_kasa + 1) * sizeof(*nk));
+	if (!nk) {
+		seterr(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	c->kasa = nk;
+	c->kasa[c->n_kasa++] = *k;
+	*k = (struct fs_kasa){ 0 };
+	return 0;
+}
+
+/* ---- the INI file --------------------------------------------------------------- */
+
+enum cfg_section { SEC_NONE, SEC_REDFISHFS, SEC_KASA };
+
+struct cfg_parse {
+	struct fs_config *c;
+	const char *file;
+	FILE *f;
+	int line;                 /* last line handed to inih */
+	char *buf;                /* getline buffer */
+	size_t bufcap;
+	char *err;
+	size_t errlen;
+	int error;                /* first error (-errno), 0 if none */
+	int error_line;
+
+	/* the current section */
+	enum cfg_section sec;
+	int sec_line;
+	char sec_name[FS_NAME_MAX + 1];  /* of [kasa NAME] */
+	bool kasa_has_host;
+	/* single-valued keys of [redfishfs] already set */
+	bool set_timeout, set_max_age, set_poll;
+};
+
+static int cfg_fail(struct cfg_parse *p, int line, int error, const char *fmt, ...) _printf_(4, 5);
+static int cfg_fail(struct cfg_parse *p, int line, int error, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (p->error)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	seterr(p->err, p->errlen, "%s:%d: %s", p->file, line, msg);
+	p->error = error;
+	p->error_line = line;
+	return 0;   /* inih: the handler failed */
+}
+
+/* The previous section is complete: check what it must have. */
+static void cfg_end_section(struct cfg_parse *p)
+{
+	if (p->sec == SEC_KASA && !p->kasa_has_host)
+		cfg_fail(p, p->sec_line, -EINVAL, "[kasa %s] has no host", p->sec_name);
+	p->sec = SEC_NONE;
+}
+
+static bool kasa_name_taken(const struct fs_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_kasa; i++)
+		if (c->kasa[i].name && strcmp(c->kasa[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* A header line "[...]" (already left-trimmed) at p->line. */
+static void cfg_begin_section(struct cfg_parse *p, const char *line)
+{
+	const char *close = strchr(line, ']');
+	char name[128];
+	size_t n;
+	const char *s;
+
+	cfg_end_section(p);
+	if (p->error)
+		return;
+	if (!close)
+		return;    /* inih reports the syntax error at this line */
+	n = (size_t)(close - line - 1);
+	if (n >= sizeof(name)) {
+		cfg_fail(p, p->line, -EINVAL, "section name too long");
+		return;
+	}
+	memcpy(name, line + 1, n);
+	name[n] = '\0';
+	/* trim like inih does */
+	while (n > 0 && isspace((unsigned char)name[n - 1]))
+		name[--n] = '\0';
+	s = name;
+	while (isspace((unsigned char)*s))
+		s++;
+	p->sec_line = p->line;
+	if (strcmp(s, "redfishfs") == 0) {
+		p->sec = SEC_REDFISHFS;
+	} else if (strncmp(s, "kasa", 4) == 0 && (s[4] == '\0' || isspace((unsigned char)s[4]))) {
+		const char *nm = s + 4;
+
+		while (isspace((unsigned char)*nm))
+			nm++;
+		if (!*nm) {
+			cfg_fail(p, p->line, -EINVAL, "[kasa] needs a name: [kasa NAME]");
+			return;
+		}
+		if (!fs_name_valid(nm)) {
+			cfg_fail(p, p->line, -EINVAL,
+				 "invalid strip name '%s' (1 to %d characters of A-Z a-z 0-9 _ . -)",
+				 nm, FS_NAME_MAX);
+			return;
+		}
+		if (kasa_name_taken(p->c, nm)) {
+			cfg_fail(p, p->line, -EINVAL, "strip '%s' defined twice", nm);
+			return;
+		}
+		p->sec = SEC_KASA;
+		snprintf(p->sec_name, sizeof(p->sec_name), "%s", nm);
+		p->kasa_has_host = false;
+	} else {
+		cfg_fail(p, p->line, -EINVAL, "unknown section [%s]", s);
+	}
+}
+
+/* inih's reader: one line per call, left-trimmed, at most num - 1 bytes. */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+	struct cfg_parse *p = stream;
+	ssize_t n;
+	char *s;
+	size_t len;
+
+	if (p->error)
+		return NULL;
+	errno = 0;
+	n = getline(&p->buf, &p->bufcap, p->f);
+	if (n < 0) {
+		if (errno && errno != ENOMEM)
+			cfg_fail(p, p->line + 1, -errno, "%s", strerror(errno));
+		else if (errno)
+			cfg_fail(p, p->line + 1, -ENOMEM, "out of memory");
+		else
+			cfg_end_section(p);   /* end of file */
+		return NULL;
+	}
+	p->line++;
+	s = p->buf;
+	if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	len = strlen(s);
+	if ((size_t)n != (size_t)(s - p->buf) + len) {
+		cfg_fail(p, p->line, -EINVAL, "NUL byte in line");
+		return NULL;
+	}
+	if (len >= (size_t)num) {
+		cfg_fail(p, p->line, -EINVAL, "line longer than %d characters", num - 2);
+		return NULL;
+	}
+	if (*s == '[')
+		cfg_begin_section(p, s);
+	if (p->error)
+		return NULL;
+	memcpy(str, s, len + 1);
+	return str;
+}
+
+static int cfg_set_int(struct cfg_parse *p, bool *set, const char *key, const char *value,
+		       long min, long max, int *ret)
+{
+	int r;
+
+	if (*set)
+		return cfg_fail(p, p->line, -EINVAL, "'%s' given twice", key);
+	r = fs_parse_int(value, min, max, ret);
+	if (r == -ERANGE)
+		return cfg_fail(p, p->line, -EINVAL, "%s = %s: must be from %ld to %ld", key, value,
+				min, max);
+	if (r < 0)
+		return cfg_fail(p, p->line, -EINVAL, "%s = '%s': not a number", key, value);
+	*set = true;
+	return 1;
+}
+
+static int cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct cfg_parse *p = user;
+	char msg[200];
+
+	(void)section;   /* the reader tracked it */
+	if (p->error)
+		return 0;
+	switch (p->sec) {
+	case SEC_NONE:
+		return cfg_fail(p, p->line, -EINVAL, "'%s' outside a section", name);
+	case SEC_REDFISHFS:
+		if (strcmp(name, "timeout") == 0)
+			return cfg_set_int(p, &p->set_timeout, name, value, FS_TIMEOUT_MIN_MS,
+					   FS_TIMEOUT_MAX_MS, &p->c->timeout_ms);
+		if (strcmp(name, "max_age") == 0)
+			return cfg_set_int(p, &p->set_max_age, name, value, 0, FS_MAX_AGE_MAX_MS,
+					   &p->c->max_age_ms);
+		if (strcmp(name, "poll") == 0)
+			return cfg_set_int(p, &p->set_poll, name, value, FS_POLL_MIN_S,
+					   FS_POLL_MAX_S, &p->c->poll_s);
+		return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [redfishfs]", name);
+	case SEC_KASA:
+		if (strcmp(name, "host") == 0) {
+			struct fs_kasa k = { 0 };
+			int r;
+
+			if (p->kasa_has_host)
+				return cfg_fail(p, p->line, -EINVAL, "'host' given twice");
+			r = fs_parse_host_port(value, &k.host, &k.port, msg, sizeof(msg));
+			if (r < 0)
+				return cfg_fail(p, p->line, r, "host: %s", msg);
+			k.name = strdup(p->sec_name);
+			if (!k.name) {
+				fs_kasa_clear(&k);
+				return cfg_fail(p, p->line, -ENOMEM, "out of memory");
+			}
+			r = fs_config_add_kasa(p->c, &k, msg, sizeof(msg));
+			fs_kasa_clear(&k);
+			if (r < 0)
+				return cfg_fail(p, p->line, r == -EEXIST ? -EINVAL : r, "%s", msg);
+			p->kasa_has_host = true;
+			return 1;
+		}
+		return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [kasa %s]", name,
+				p->sec_name);
+	}
+	return cfg_fail(p, p->line, -EINVAL, "internal error");
+}
+
+int fs_config_load(struct fs_config *c, const char *file, char *err, size_t errlen)
+{
+	struct cfg_parse p = { .c = c, .file = file, .err = err, .errlen = errlen };
+	int r;
+
+	p.f = fopen(file, "re");
+	if (!p.f) {
+		r = -errno;
+		seterr(err, errlen, "%s: %s", file, strerror(errno));
+		return r;
+	}
+	r = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
+	fclose(p.f);
+	free(p.buf);
+	/* inih's own syntax errors (no '=', no ']') come before any later error of
+	 * ours: parsing goes on after them, ours end the input. */
+	if (r > 0 && (!p.error || r < p.error_line)) {
+		seterr(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
+		       file, r);
+		return -EINVAL;
+	}
+	if (p.error)
+		return p.error;
+	if (r < 0) {
+		seterr(err, errlen, "%s: out of memory", file);
+		return -ENOMEM;
+	}
+	return 0;
+}

@@ -1,0 +1,110 @@
+/* fs.h — the FUSE front end: configuration (options and INI file) and the
+ * file system that shows a struct rf_tree through libfuse's high-level API.
+ *
+ * The one public header of fs/. fs/main.c wires it to the tree and the back
+ * ends; tests/test_config.c tests the configuration part.
+ *
+ * Conventions: int returns are >= 0 on success, -errno on failure. Functions
+ * that can fail on user input also write a one-line message into a caller
+ * buffer (err, errlen), naming FILE:LINE for configuration files; they never
+ * log. Destructors are NULL-safe and return NULL.
+ */
+#ifndef REDFISHFS_FS_H
+#define REDFISHFS_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FS_DEFAULT_TIMEOUT_MS 2000
+#define FS_DEFAULT_MAX_AGE_MS 1000
+#define FS_DEFAULT_POLL_S 5
+#define FS_NAME_MAX 64          /* a strip name: 1..64 of [A-Za-z0-9_.-] */
+#define FS_HOST_MAX 253
+
+/* Accepted ranges (inclusive). */
+#define FS_TIMEOUT_MIN_MS 1
+#define FS_TIMEOUT_MAX_MS 600000
+#define FS_MAX_AGE_MAX_MS 86400000  /* min 0: always refresh */
+#define FS_POLL_MIN_S 1
+#define FS_POLL_MAX_S 86400
+
+/* ---- configuration ----------------------------------------------------------- */
+
+/* One Kasa strip: --kasa [NAME=]HOST[:PORT] or a [kasa NAME] section. */
+struct fs_kasa {
+	char *name;       /* malloc'd; NULL: named from the device alias */
+	char *host;       /* malloc'd; IPv6 without the brackets */
+	uint16_t port;    /* default 9999 */
+};
+
+/* Everything the daemon serves and how. Later sections ([bmc NAME], [http],
+ * [account NAME]) add their own list or struct here. */
+struct fs_config {
+	int timeout_ms;   /* per device attempt */
+	int max_age_ms;   /* freshness bound and the kernel's cache timeouts */
+	int poll_s;       /* Kasa poll period */
+	struct fs_kasa *kasa;
+	size_t n_kasa;
+};
+
+/* Defaults, no strips. */
+void fs_config_init(struct fs_config *c);
+/* Free what c holds; c is left as after fs_config_init. */
+void fs_config_clear(struct fs_config *c);
+
+/* Read an INI file into c (values it sets override c's; strips are
+ * appended):
+ *   [redfishfs]   timeout = MS   max_age = MS   poll = SECONDS
+ *   [kasa NAME]   host = HOST[:PORT]          (one section per strip)
+ * Unknown sections or keys, bad or out-of-range numbers, a key given twice,
+ * a repeated [kasa NAME], a [kasa NAME] without host, overlong lines and
+ * syntax errors are errors: -EINVAL and "FILE:LINE: what" in err. A file
+ * that cannot be read: -errno and "FILE: strerror". On error c may hold part
+ * of the file; the caller clears it. */
+int fs_config_load(struct fs_config *c, const char *file, char *err, size_t errlen);
+
+/* Parse "[NAME=]HOST[:PORT]" (IPv6 as "[addr]:port"). NAME: 1..FS_NAME_MAX of
+ * [A-Za-z0-9_.-], not "." or ".."; HOST non-empty; PORT 1..65535. On success
+ * *ret owns new strings; on error nothing is allocated and err says why. */
+int fs_parse_kasa(const char *spec, struct fs_kasa *ret, char *err, size_t errlen);
+/* Validate only a strip name (as in [kasa NAME]). */
+bool fs_name_valid(const char *name);
+/* Validate "HOST[:PORT]" into ret (malloc'd host) and ret_port. */
+int fs_parse_host_port(const char *s, char **ret_host, uint16_t *ret_port, char *err, size_t errlen);
+void fs_kasa_clear(struct fs_kasa *k);
+
+/* Append k (its strings are stolen, k is zeroed) to c. -EEXIST when a strip
+ * of the same name (case-sensitive) or the same host:port is already there. */
+int fs_config_add_kasa(struct fs_config *c, struct fs_kasa *k, char *err, size_t errlen);
+
+/* A decimal integer in [min, max], the whole string: 0, -EINVAL (not a
+ * number) or -ERANGE. */
+int fs_parse_int(const char *s, long min, long max, int *ret);
+
+/* ---- the file system ----------------------------------------------------------- */
+
+struct rf_tree;
+struct fuse;
+struct fuse_operations;
+
+/* The operations table; fuse_new(..., fs_operations(), sizeof(struct
+ * fuse_operations), fs) with fs from fs_new() as private data. */
+const struct fuse_operations *fs_operations(void);
+
+/* The mount's state over tree (borrowed; outlives fs). The kernel caches
+ * entries and attributes for max_age_ms; the owner is the calling user.
+ * NULL on -ENOMEM. */
+struct fs *fs_new(struct rf_tree *tree, int64_t max_age_ms);
+
+/* After fuse_new() and daemonizing: install the tree listener and start the
+ * thread that turns changed paths into fuse_invalidate_path() calls. */
+int fs_start(struct fs *fs, struct fuse *fuse);
+
+/* Clear the listener and join the invalidation thread (idempotent). Call
+ * after the loop ended, before fuse_destroy(). */
+void fs_stop(struct fs *fs);
+
+struct fs *fs_free(struct fs *fs);  /* stops first */
+
+#endif
