@@ -1,0 +1,120 @@
+/* httpd.h — the companion Redfish HTTP server over the tree (libmicrohttpd).
+ *
+ * The one public header of httpd/. It sees only redfish/redfish.h. fs/main.c
+ * wires it in:
+ *
+ *     struct httpd_config hc = HTTPD_CONFIG_INIT;   // or embed it in main's
+ *                                                   // options and use
+ *                                                   // HTTPD_FUSE_OPTS below
+ *     httpd_config_set(&hc, "http", "127.0.0.1:8000");   // config file keys
+ *     ...parse options...
+ *     if (hc.listen) {
+ *             if (httpd_config_check(&hc, msg, sizeof msg) < 0) -> print msg, exit 1
+ *             h = httpd_new(tree, &hc, &r);     // binds, loads accounts;
+ *             if (!h) -> exit 1                 // logged already
+ *             printf("%s\n", httpd_url(h));
+ *     }
+ *     ...mount, daemonize...
+ *     httpd_start(h);                           // threads: after the fork
+ *     ...fuse loop...
+ *     h = httpd_free(h);                        // before rf_tree_free
+ *     httpd_config_clear(&hc);
+ *
+ * Conventions: 0 or -errno. httpd logs its own failures once (common.h).
+ */
+#ifndef REDFISHFS_HTTPD_H
+#define REDFISHFS_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rf_tree;
+struct httpd;
+
+/* Options. The strings are malloc'd and owned by the struct (free them with
+ * httpd_config_clear); fuse_opt fills them the same way. Numbers 0 mean the
+ * default. */
+struct httpd_config {
+	char *listen;          /* --http [ADDR:]PORT; NULL: no server. ADDR defaults
+				* to 127.0.0.1; "[::1]:8000", "*:8000" (all) */
+	char *cert_file;       /* --http-cert FILE (PEM), with key_file: HTTPS */
+	char *key_file;        /* --http-key FILE (PEM, unencrypted) */
+	char *user;            /* --http-user NAME: an Administrator account ... */
+	char *password_file;   /* --http-password-file FILE: ... with this password
+				* (one trailing newline dropped; the file must not be
+				* readable by group or others) */
+	char *state_dir;       /* --state-dir DIR: accounts.json lives here (default
+				* $XDG_STATE_HOME/redfishfs, /var/lib/redfishfs for
+				* root, ~/.local/state/redfishfs) */
+	int no_auth;           /* --http-no-auth: no login at all (loopback only) */
+	int force_plain;       /* --http-force-plain: allow plain HTTP on a
+				* non-loopback address */
+	/* Tuning; not options (tests and benchmarks set them). */
+	unsigned threads;          /* epoll threads (default 2) */
+	unsigned max_connections;  /* default 256 */
+	unsigned conn_timeout_s;   /* idle connection timeout (default 30) */
+	size_t max_body;           /* request body cap, bytes (default 64 KiB) */
+	unsigned session_timeout_s; /* SessionTimeout when the state has none (1800) */
+};
+
+#define HTTPD_CONFIG_INIT { 0 }
+
+/* fuse_opt entries for main's table, when main's option struct T embeds a
+ * struct httpd_config as member m:
+ *     static const struct fuse_opt opts[] = { ..., HTTPD_FUSE_OPTS(struct o, http), FUSE_OPT_END };
+ * Expands to initializers only; main includes <fuse_opt.h> and <stddef.h>. */
+#define HTTPD_FUSE_OPTS(T, m) \
+	{ "--http=%s", offsetof(T, m.listen), 0 }, \
+	{ "--http %s", offsetof(T, m.listen), 0 }, \
+	{ "--http-cert=%s", offsetof(T, m.cert_file), 0 }, \
+	{ "--http-cert %s", offsetof(T, m.cert_file), 0 }, \
+	{ "--http-key=%s", offsetof(T, m.key_file), 0 }, \
+	{ "--http-key %s", offsetof(T, m.key_file), 0 }, \
+	{ "--http-user=%s", offsetof(T, m.user), 0 }, \
+	{ "--http-user %s", offsetof(T, m.user), 0 }, \
+	{ "--http-password-file=%s", offsetof(T, m.password_file), 0 }, \
+	{ "--http-password-file %s", offsetof(T, m.password_file), 0 }, \
+	{ "--state-dir=%s", offsetof(T, m.state_dir), 0 }, \
+	{ "--state-dir %s", offsetof(T, m.state_dir), 0 }, \
+	{ "--http-no-auth", offsetof(T, m.no_auth), 1 }, \
+	{ "--http-force-plain", offsetof(T, m.force_plain), 1 }
+
+/* Set one option by its long name without the dashes, as a config file says
+ * it: "http", "http-cert", "http-key", "http-user", "http-password-file",
+ * "state-dir", "http-no-auth" and "http-force-plain" (value "true"/"false",
+ * "yes"/"no", "1"/"0"). Returns 0, -ENOENT for a key that is not httpd's (so
+ * main can try its own), -EINVAL for a bad value, -ENOMEM. */
+int httpd_config_set(struct httpd_config *c, const char *key, const char *value);
+
+/* Validate the whole configuration (syntax of listen, TLS files given in
+ * pairs and readable, no plain HTTP or --http-no-auth off loopback unless
+ * forced, password file present and private, an account source or no-auth).
+ * On failure returns -EINVAL (or -errno of a file) and writes a one-line
+ * message into msg. Does not log. */
+int httpd_config_check(const struct httpd_config *c, char *msg, size_t msg_size);
+
+/* Free the strings; the struct is HTTPD_CONFIG_INIT again. */
+void httpd_config_clear(struct httpd_config *c);
+
+/* One server per tree. Create it: check the config, load the accounts state (creating
+ * state_dir 0700 if needed), ensure the configured user exists as an
+ * Administrator with the file's password, read the TLS files, bind and
+ * listen (so "address in use" shows before daemonizing), and install the
+ * service's own resources into the tree (SessionService, AccountService with
+ * Accounts and Roles, Managers/redfishfs with its NetworkProtocol). Starts no
+ * thread, so it may run before fork(). NULL with *ret_err = -errno (logged). */
+struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *ret_err);
+
+/* Start serving (the MHD threads). Call after daemonizing. 0 or -errno. */
+int httpd_start(struct httpd *h);
+
+/* The bound port (useful with port 0) and the base URL ("https://127.0.0.1:8443"). */
+uint16_t httpd_port(const struct httpd *h);
+const char *httpd_url(const struct httpd *h);
+
+/* Stop the threads (waiting for requests in flight), close the socket, and
+ * free. The tree must still exist. NULL-safe, returns NULL. */
+struct httpd *httpd_free(struct httpd *h);
+
+#endif

@@ -1,0 +1,142 @@
+/* internal.h — what the files of httpd/ share; not a public header.
+ *
+ *   config.c    option strings -> validated settings
+ *   messages.c  the one errno/kind -> HTTP status + Base message function
+ *   accounts.c  accounts, roles, sessions, the state file, and the service's
+ *               own resources in the tree (a provider of its own)
+ *   server.c    libmicrohttpd: requests, routing, headers, responses
+ */
+#ifndef REDFISHFS_HTTPD_INTERNAL_H
+#define REDFISHFS_HTTPD_INTERNAL_H
+
+#include "httpd.h"
+#include "redfish.h"
+#include "common.h"
+
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#define HTTPD_ROOT_URI       RF_ROOT
+#define HTTPD_SESSION_SVC    RF_ROOT "/SessionService"
+#define HTTPD_SESSIONS       RF_ROOT "/SessionService/Sessions"
+#define HTTPD_ACCOUNT_SVC    RF_ROOT "/AccountService"
+#define HTTPD_ACCOUNTS       RF_ROOT "/AccountService/Accounts"
+#define HTTPD_ROLES          RF_ROOT "/AccountService/Roles"
+#define HTTPD_MANAGER        RF_ROOT "/Managers/redfishfs"
+#define HTTPD_NETPROTO       RF_ROOT "/Managers/redfishfs/NetworkProtocol"
+
+#define HTTPD_DEFAULT_THREADS 2
+#define HTTPD_DEFAULT_MAX_CONN 256
+#define HTTPD_DEFAULT_CONN_TIMEOUT 30
+#define HTTPD_DEFAULT_MAX_BODY (64 * 1024)
+#define HTTPD_DEFAULT_SESSION_TIMEOUT 1800
+#define HTTPD_RETRY_AFTER_S 5
+
+/* ---- config.c ------------------------------------------------------------ */
+
+struct httpd_listen {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	bool loopback;
+	char host[80];          /* for the URL: "127.0.0.1", "[::1]" */
+	uint16_t port;
+};
+
+int httpd_parse_listen(const char *s, struct httpd_listen *ret);
+/* Read a password file (private: no group/other bits), one trailing newline
+ * dropped. malloc'd; -errno and a message. */
+int httpd_read_password_file(const char *path, char **ret, char *msg, size_t msg_size);
+/* The state directory to use (malloc'd). */
+char *httpd_state_dir(const struct httpd_config *c);
+
+/* ---- messages.c ---------------------------------------------------------- */
+
+/* What went wrong, as the one mapping function takes it: an -errno, plus the
+ * tree's struct rf_error (kind, property, value) when there is one, plus
+ * what: the context a message names (resource type, action, header, query
+ * parameter). Pseudo-errnos used by httpd itself for HTTP conditions:
+ *   -ENOKEY 401 NoValidSession        -EPERM 403 InsufficientPrivilege
+ *   -EOPNOTSUPP 405 OperationNotAllowed -EMSGSIZE 413 PayloadTooLarge
+ *   -EMEDIUMTYPE 415 HeaderInvalid     -EPROTO 412 HeaderInvalid (OData-Version)
+ *   -EPROTONOSUPPORT 406 HeaderInvalid (Accept)
+ *   -ENOSYS 501 QueryParameterUnsupported -EBADMSG 400 MalformedJSON
+ *   -EEXIST 409 ResourceAlreadyExists  -EDOM 400 PropertyMissing
+ *   -EKEYREJECTED 400 PasswordIncorrectLength -EBUSY 409 ResourceInUse
+ *   -EUSERS 503 SessionLimitExceeded */
+struct httpd_fault {
+	int err;
+	struct rf_error e;
+	const char *what;
+};
+
+struct httpd_status {
+	unsigned status;        /* HTTP status */
+	bool retry_after;       /* add Retry-After */
+	char *body;             /* malloc'd Redfish error body */
+	size_t len;
+};
+
+/* The errno/kind -> status + Base MessageId function. 0 or -ENOMEM. */
+int httpd_fault_render(const struct httpd_fault *f, struct httpd_status *ret);
+
+/* A Base message object (for 200 bodies: "Success", "Created"), new ref. */
+struct json_object *httpd_message_object(const char *id, const char *const *args, size_t n);
+
+/* ---- accounts.c ---------------------------------------------------------- */
+
+enum httpd_priv {
+	HTTPD_PRIV_LOGIN = 1 << 0,
+	HTTPD_PRIV_CONFIGURE_SELF = 1 << 1,
+	HTTPD_PRIV_CONFIGURE_COMPONENTS = 1 << 2,
+	HTTPD_PRIV_CONFIGURE_MANAGER = 1 << 3,
+	HTTPD_PRIV_CONFIGURE_USERS = 1 << 4,
+};
+
+/* Who is asking: filled by a successful login check. */
+struct httpd_ident {
+	char user[64];
+	unsigned privs;
+	char session_id[40];    /* "" for Basic auth */
+};
+
+struct httpd_auth;
+
+struct httpd_auth_opts {
+	const char *state_dir;
+	const char *user;            /* configured Administrator, or NULL */
+	const char *password;        /* its password */
+	bool no_auth;
+	unsigned session_timeout_s;
+	const char *url;             /* for NetworkProtocol */
+	uint16_t port;
+	bool tls;
+};
+
+struct httpd_auth *httpd_auth_new(struct rf_tree *t, const struct httpd_auth_opts *o, int *ret_err);
+struct httpd_auth *httpd_auth_free(struct httpd_auth *a);
+
+bool httpd_auth_disabled(const struct httpd_auth *a);
+/* 0, or -ENOKEY (unknown user, wrong password, disabled, expired token). */
+int httpd_auth_basic(struct httpd_auth *a, const char *user, const char *password,
+		     struct httpd_ident *ret);
+int httpd_auth_token(struct httpd_auth *a, const char *token, struct httpd_ident *ret);
+
+/* POST SessionService/Sessions: body (borrowed) with UserName/Password.
+ * On success *ret_token (65 bytes) and *ret_uri (malloc'd). */
+int httpd_session_create(struct httpd_auth *a, struct json_object *body, char *ret_token,
+			 char **ret_uri, struct httpd_fault *f);
+int httpd_session_delete(struct httpd_auth *a, const char *id, const struct httpd_ident *who,
+			 struct httpd_fault *f);
+int httpd_session_service_patch(struct httpd_auth *a, struct json_object *body,
+				const char *if_match, const struct httpd_ident *who,
+				struct httpd_fault *f);
+int httpd_account_create(struct httpd_auth *a, struct json_object *body,
+			 const struct httpd_ident *who, char **ret_uri, struct httpd_fault *f);
+int httpd_account_patch(struct httpd_auth *a, const char *id, struct json_object *body,
+			const char *if_match, const struct httpd_ident *who, struct httpd_fault *f);
+int httpd_account_delete(struct httpd_auth *a, const char *id, const char *if_match,
+			 const struct httpd_ident *who, struct httpd_fault *f);
+
+#endif

@@ -1,0 +1,1011 @@
+/* test_httpd.c — the Redfish HTTP server, in process, over real sockets.
+ *
+ * A tree with a kasa-sim HS300 behind the real kasa provider, plus a fake
+ * provider ("/redfish/v1/Chassis/Fake") whose answers the tests control
+ * (errors, a slow device). The server listens on 127.0.0.1 port 0; libcurl
+ * is the client. Then redfishtool and python3-sushy run against it, over
+ * HTTP and over HTTPS with a certificate made by openssl at test time. */
+#include "httpd.h"
+#include "kasa.h"
+#include "redfish.h"
+#include "testutil.h"
+
+#include <CUnit/Basic.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PDU "/redfish/v1/PowerEquipment/RackPDUs/PowerStrip"
+#define OUTLET2 PDU "/Outlets/2"
+#define ADMIN_PW "admin-secret-pw"
+#define FAKE "/redfish/v1/Chassis/Fake"
+
+static struct rf_tree *tree;
+static struct kasa_provider *kp;
+static struct tu_sim sim;
+static struct httpd *srv;
+static char dir[256];
+static char base[128];
+static struct httpd_config cfg;
+
+/* ---- a provider the tests steer ------------------------------------------- */
+
+static int fake_err;          /* what the next patch/action returns */
+static int fake_delay_ms;     /* how long it takes */
+static int fake_actions;
+
+static const char *const reset_values[] = { "On", "ForceOff", NULL };
+static const struct rf_writable fake_writable[] = { { "AssetTag", NULL, 32 }, { NULL, NULL, 0 } };
+
+static struct rf_provider fake_prov;
+
+static int fake_install(const char *tag)
+{
+	struct json_object *o = json_object_new_object(), *act = json_object_new_object();
+	struct json_object *reset = json_object_new_object(), *vals = json_object_new_array();
+
+	json_object_object_add(o, "@odata.id", json_object_new_string(FAKE));
+	json_object_object_add(o, "@odata.type", json_object_new_string("#Chassis.v1_25_0.Chassis"));
+	json_object_object_add(o, "Id", json_object_new_string("Fake"));
+	json_object_object_add(o, "Name", json_object_new_string("Fake chassis"));
+	json_object_object_add(o, "ChassisType", json_object_new_string("Other"));
+	json_object_object_add(o, "AssetTag", json_object_new_string(tag));
+	json_object_object_add(reset, "target", json_object_new_string(FAKE "/Actions/Chassis.Reset"));
+	for (const char *const *p = reset_values; *p; p++)
+		json_object_array_add(vals, json_object_new_string(*p));
+	json_object_object_add(reset, "ResetType@Redfish.AllowableValues", vals);
+	json_object_object_add(act, "#Chassis.Reset", reset);
+	json_object_object_add(o, "Actions", act);
+	return rf_tree_install(tree, &fake_prov, FAKE, o, fake_writable, rf_tree_generation(tree));
+}
+
+static void sleep_ms(int ms)
+{
+	usleep((useconds_t)ms * 1000);
+}
+
+static int fake_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
+{
+	struct json_object *v;
+
+	sleep_ms(fake_delay_ms);
+	if (fake_err)
+		return fake_err;
+	if (json_object_object_get_ex(delta, "AssetTag", &v))
+		fake_install(json_object_get_string(v));
+	return 0;
+}
+
+static int fake_action(struct rf_provider *p, const char *uri, const char *action,
+		       struct json_object *params)
+{
+	sleep_ms(fake_delay_ms);
+	if (fake_err)
+		return fake_err;
+	fake_actions++;
+	return 0;
+}
+
+static const struct rf_provider_ops fake_ops = { .patch = fake_patch, .action = fake_action };
+static struct rf_provider fake_prov = { .name = "fake", .ops = &fake_ops };
+
+/* ---- a small libcurl client ------------------------------------------------ */
+
+struct resp {
+	long status;
+	char *body;
+	size_t len;
+	char hdr[16384];
+	size_t hlen;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+	struct resp *r = ud;
+	char *b = realloc(r->body, r->len + sz * n + 1);
+
+	if (!b)
+		return 0;
+	memcpy(b + r->len, p, sz * n);
+	r->body = b;
+	r->len += sz * n;
+	b[r->len] = '\0';
+	return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+	struct resp *r = ud;
+
+	if (r->hlen + sz * n < sizeof(r->hdr) - 1) {
+		memcpy(r->hdr + r->hlen, p, sz * n);
+		r->hlen += sz * n;
+		r->hdr[r->hlen] = '\0';
+	}
+	return sz * n;
+}
+
+static void resp_free(struct resp *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The value of header name (static buffer), or NULL. */
+static const char *hval(const struct resp *r, const char *name)
+{
+	static char v[1024];
+	size_t nl = strlen(name);
+
+	for (const char *p = r->hdr; p && *p; p = strstr(p, "\n") ? strstr(p, "\n") + 1 : NULL) {
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *s = p + nl + 1;
+			size_t n;
+
+			s += strspn(s, " ");
+			n = strcspn(s, "\r\n");
+			snprintf(v, sizeof(v), "%.*s", (int)n, s);
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/* method path [user:pass or NULL] [token] [body] [extra header lines, NULL-ended] */
+static long http_to(const char *url_base, struct resp *r, const char *method, const char *path,
+		    const char *userpw, const char *token, const char *body, const char *const *extra)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char url[1024], th[256];
+	bool has_ct = false;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(url, sizeof(url), "%s%s", url_base, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	if (userpw) {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(c, CURLOPT_USERPWD, userpw);
+	}
+	if (token) {
+		snprintf(th, sizeof(th), "X-Auth-Token: %s", token);
+		h = curl_slist_append(h, th);
+	}
+	for (const char *const *e = extra; e && *e; e++) {
+		h = curl_slist_append(h, *e);
+		has_ct |= strncasecmp(*e, "Content-Type:", 13) == 0;
+	}
+	if (body) {
+		if (!has_ct)
+			h = curl_slist_append(h, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
+	h = curl_slist_append(h, "Expect:");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	if (curl_easy_perform(c) != CURLE_OK)
+		r->status = -1;
+	else
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return r->status;
+}
+
+static long http(struct resp *r, const char *method, const char *path, const char *userpw,
+		 const char *token, const char *body, const char *const *extra)
+{
+	return http_to(base, r, method, path, userpw, token, body, extra);
+}
+
+#define ADMIN "admin:" ADMIN_PW
+
+/* The error body names Base.<ver>.<id> in error.code and ExtendedInfo. */
+static bool is_error(const struct resp *r, const char *id)
+{
+	struct json_object *o = r->body ? json_tokener_parse(r->body) : NULL, *e, *info, *m, *mid;
+	bool ok = false;
+	char want[128];
+
+	snprintf(want, sizeof(want), ".%s", id);
+	if (o && json_object_object_get_ex(o, "error", &e) &&
+	    json_object_object_get_ex(e, "code", NULL) && json_object_object_get_ex(e, "message", NULL) &&
+	    json_object_object_get_ex(e, "@Message.ExtendedInfo", &info) &&
+	    (m = json_object_array_get_idx(info, 0)) &&
+	    json_object_object_get_ex(m, "MessageId", &mid)) {
+		const char *s = json_object_get_string(mid);
+
+		ok = strncmp(s, "Base.1.", 7) == 0 && strlen(s) > strlen(want) &&
+		     strcmp(s + strlen(s) - strlen(want), want) == 0;
+	}
+	json_object_put(o);
+	if (!ok)
+		fprintf(stderr, "\nexpected %s, got %ld %s\n", id, r->status, r->body ? r->body : "");
+	return ok;
+}
+
+/* body is a JSON object whose key has the value val (as compact JSON text),
+ * or just has key when val is NULL. */
+static bool json_has(const char *body, const char *key, const char *val)
+{
+	struct json_object *o = body ? json_tokener_parse(body) : NULL, *v;
+	bool ok = o && json_object_object_get_ex(o, key, &v) &&
+		  (!val || strcmp(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), val) == 0);
+
+	json_object_put(o);
+	return ok;
+}
+
+static char *tree_file(const char *path)
+{
+	char buf[65536];
+	ssize_t n = rf_tree_read(tree, path, buf, sizeof(buf) - 1, 0);
+
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/* ---- setup ------------------------------------------------------------------ */
+
+static int write_pw(const char *path, const char *pw, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "%s\n", pw);
+	fclose(f);
+	return chmod(path, mode);
+}
+
+static struct httpd *start_server(struct httpd_config *c)
+{
+	int err = 0;
+	struct httpd *h = httpd_new(tree, c, &err);
+
+	if (!h) {
+		fprintf(stderr, "httpd_new: %s\n", strerror(-err));
+		return NULL;
+	}
+	if (httpd_start(h) < 0)
+		return httpd_free(h);
+	return h;
+}
+
+static int suite_init(void)
+{
+	char pwfile[300], state[300];
+	int64_t deadline;
+
+	curl_global_init(CURL_GLOBAL_ALL);
+	snprintf(dir, sizeof(dir), "/tmp/test_httpd.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	tree = rf_tree_new(NULL);
+	if (!tree || tu_sim_start(&sim, "hs300", "PowerStrip", NULL) < 0)
+		return -1;
+	kp = kasa_provider_new(tree, 1000, 1);
+	if (!kp || kasa_provider_add(kp, "PowerStrip", "127.0.0.1", sim.port) < 0 ||
+	    kasa_provider_start(kp) < 0)
+		return -1;
+	if (fake_install("tag0") < 0)
+		return -1;
+	snprintf(pwfile, sizeof(pwfile), "%s/pw", dir);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	if (write_pw(pwfile, ADMIN_PW, 0600) < 0)
+		return -1;
+	cfg = (struct httpd_config)HTTPD_CONFIG_INIT;
+	httpd_config_set(&cfg, "http", "127.0.0.1:0");
+	httpd_config_set(&cfg, "http-user", "admin");
+	httpd_config_set(&cfg, "http-password-file", pwfile);
+	httpd_config_set(&cfg, "state-dir", state);
+	srv = start_server(&cfg);
+	if (!srv)
+		return -1;
+	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+	/* The strip's outlets are in the tree once the first poll is done. */
+	for (deadline = tu_now_ms() + 5000; tu_now_ms() < deadline; sleep_ms(50)) {
+		int err;
+		struct rf_doc *d = rf_tree_get_doc(tree, OUTLET2, &err);
+
+		if (d) {
+			rf_doc_unref(d);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int suite_clean(void)
+{
+	srv = httpd_free(srv);
+	kp = kasa_provider_free(kp);
+	tu_sim_stop(&sim);
+	tree = rf_tree_free(tree);
+	httpd_config_clear(&cfg);
+	tu_sh("rm -rf '%s'", dir);
+	curl_global_cleanup();
+	return 0;
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static void test_open_uris(void)
+{
+	struct resp r;
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish", NULL, NULL, NULL, NULL), 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "{\"v1\":\"/redfish/v1/\"}");
+	CU_ASSERT_STRING_EQUAL(hval(&r, "OData-Version"), "4.0");
+	resp_free(&r);
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/", NULL, NULL, NULL, NULL), 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"SessionService\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"AccountService\""));
+	CU_ASSERT_STRING_EQUAL(hval(&r, "Content-Type"), "application/json; charset=utf-8");
+	CU_ASSERT_PTR_NOT_NULL(hval(&r, "ETag"));
+	CU_ASSERT_PTR_NOT_NULL(hval(&r, "Cache-Control"));
+	CU_ASSERT_STRING_EQUAL(hval(&r, "Allow"), "GET, HEAD");
+	CU_ASSERT_PTR_NOT_NULL(strstr(hval(&r, "Link") ? hval(&r, "Link") : "", "rel=describedby"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, NULL), 200);
+	resp_free(&r);
+
+	static const char *const accepts[] = { "Accept: application/json", "Accept: */*",
+					       "Accept: application/*",
+					       "Accept: application/json;charset=utf-8",
+					       "Accept: text/html, application/json;q=0.9" };
+	for (size_t i = 0; i < sizeof(accepts) / sizeof(accepts[0]); i++) {
+		const char *hdrs[] = { accepts[i], NULL };
+
+		CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, hdrs), 200);
+		resp_free(&r);
+	}
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/$metadata", NULL, NULL, NULL, NULL), 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(hval(&r, "Content-Type"), "application/xml"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "<edmx:Edmx"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "Outlet_v1.xml"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "Namespace=\"SessionService\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "ServiceContainer"));
+	resp_free(&r);
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/odata", NULL, NULL, NULL, NULL), 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"@odata.context\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"url\":\"/redfish/v1/Chassis\""));
+	resp_free(&r);
+}
+
+static void test_auth_required(void)
+{
+	struct resp r;
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, NULL, NULL, NULL), 401);
+	CU_ASSERT_PTR_NOT_NULL(hval(&r, "WWW-Authenticate"));
+	CU_ASSERT(is_error(&r, "NoValidSession"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "admin:wrong-password", NULL, NULL,
+			     NULL), 401);
+	CU_ASSERT(is_error(&r, "NoValidSession"));
+	CU_ASSERT_PTR_NULL(strstr(r.body, "wrong-password"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "nobody:x", NULL, NULL, NULL), 401);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, "00112233", NULL, NULL), 401);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", ADMIN, NULL, NULL, NULL), 200);
+	resp_free(&r);
+}
+
+/* Every resource: GET is byte-equal to the mount's index.json; HEAD has no body. */
+static void test_every_resource(void)
+{
+	size_t n = 0, checked = 0;
+	char **uris = rf_tree_list_uris(tree, &n);
+	struct resp r;
+
+	CU_ASSERT(n > 10);
+	for (size_t i = 0; i < n; i++) {
+		char path[1024];
+		char *want;
+
+		snprintf(path, sizeof(path), "%s/index.json", uris[i] + strlen(RF_ROOT));
+		if (http(&r, "GET", uris[i], ADMIN, NULL, NULL, NULL) != 200) {
+			fprintf(stderr, "\nGET %s: %ld\n", uris[i], r.status);
+			CU_FAIL("GET of a tree resource");
+			resp_free(&r);
+			continue;
+		}
+		want = tree_file(path);
+		CU_ASSERT_PTR_NOT_NULL(want);
+		if (want && (strlen(want) != r.len || memcmp(want, r.body, r.len) != 0)) {
+			/* A poll may have changed a live value in between: once more. */
+			free(want);
+			resp_free(&r);
+			http(&r, "GET", uris[i], ADMIN, NULL, NULL, NULL);
+			want = tree_file(path);
+		}
+		CU_ASSERT(want && strlen(want) == r.len && memcmp(want, r.body, r.len) == 0);
+		free(want);
+		CU_ASSERT_PTR_NOT_NULL(hval(&r, "ETag"));
+		CU_ASSERT_STRING_EQUAL(hval(&r, "OData-Version"), "4.0");
+		resp_free(&r);
+		CU_ASSERT_EQUAL(http(&r, "HEAD", uris[i], ADMIN, NULL, NULL, NULL), 200);
+		CU_ASSERT_EQUAL(r.len, 0);
+		resp_free(&r);
+		checked++;
+	}
+	CU_ASSERT_EQUAL(checked, n);
+	rf_strv_free(uris);
+}
+
+static void test_etag(void)
+{
+	struct resp r;
+	char etag[64], inm[100];
+	const char *hdrs[] = { inm, NULL };
+
+	CU_ASSERT_EQUAL(http(&r, "GET", FAKE, ADMIN, NULL, NULL, NULL), 200);
+	snprintf(etag, sizeof(etag), "%s", hval(&r, "ETag"));
+	CU_ASSERT_STRING_EQUAL(hval(&r, "Allow"), "GET, HEAD, PATCH");
+	resp_free(&r);
+	snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
+	CU_ASSERT_EQUAL(http(&r, "GET", FAKE, ADMIN, NULL, NULL, hdrs), 304);
+	CU_ASSERT_EQUAL(r.len, 0);
+	CU_ASSERT_STRING_EQUAL(hval(&r, "ETag"), etag);
+	resp_free(&r);
+	fake_install("tag-changed");
+	CU_ASSERT_EQUAL(http(&r, "GET", FAKE, ADMIN, NULL, NULL, hdrs), 200);
+	CU_ASSERT_STRING_NOT_EQUAL(hval(&r, "ETag"), etag);
+	resp_free(&r);
+}
+
+static void test_errors(void)
+{
+	struct resp r;
+	const char *odata3[] = { "OData-Version: 3.0", NULL };
+	const char *plain[] = { "Content-Type: text/plain", NULL };
+	const char *acc[] = { "Accept: text/plain", NULL };
+	const char *stale[] = { "If-Match: \"999999\"", NULL };
+	char *big;
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/Nope", ADMIN, NULL, NULL, NULL), 404);
+	CU_ASSERT(is_error(&r, "ResourceNotFound"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/nothing", NULL, NULL, NULL, NULL), 404);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1", ADMIN, NULL, "{}", NULL), 405);
+	CU_ASSERT(is_error(&r, "OperationNotAllowed"));
+	CU_ASSERT_STRING_EQUAL(hval(&r, "Allow"), "GET, HEAD");
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1", ADMIN, NULL, "{}", NULL), 405);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "DELETE", "/redfish/v1", ADMIN, NULL, NULL, NULL), 405);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "DELETE", "/redfish/v1/Chassis", ADMIN, NULL, NULL, NULL), 405);
+	CU_ASSERT_PTR_NOT_NULL(hval(&r, "Allow"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PUT", FAKE, ADMIN, NULL, "{}", NULL), 405);
+	CU_ASSERT(is_error(&r, "OperationNotAllowed"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "BREW", FAKE, ADMIN, NULL, NULL, NULL), 405);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", FAKE "/Actions/Chassis.Reset", ADMIN, NULL, NULL, NULL), 405);
+	CU_ASSERT_STRING_EQUAL(hval(&r, "Allow"), "POST");
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, odata3), 412);
+	CU_ASSERT(is_error(&r, "HeaderInvalid"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis?$top=1", ADMIN, NULL, NULL, NULL), 501);
+	CU_ASSERT(is_error(&r, "QueryParameterUnsupported"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, acc), 406);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":\"x\"}", plain), 415);
+	CU_ASSERT(is_error(&r, "HeaderInvalid"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":", NULL), 400);
+	CU_ASSERT(is_error(&r, "MalformedJSON"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "[1]", NULL), 400);
+	CU_ASSERT(is_error(&r, "MalformedJSON"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"Nope\":1}", NULL), 400);
+	CU_ASSERT(is_error(&r, "PropertyUnknown"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"ChassisType\":\"Rack\"}", NULL), 400);
+	CU_ASSERT(is_error(&r, "PropertyNotWritable"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":\"y\"}", stale), 412);
+	CU_ASSERT(is_error(&r, "PreconditionFailed"));
+	resp_free(&r);
+	big = malloc(200 * 1024);
+	memset(big, ' ', 200 * 1024 - 1);
+	big[0] = '{';
+	big[200 * 1024 - 2] = '}';
+	big[200 * 1024 - 1] = '\0';
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, big, NULL), 413);
+	CU_ASSERT(is_error(&r, "PayloadTooLarge"));
+	resp_free(&r);
+	free(big);
+	/* A device that is not answering: 503 with Retry-After. */
+	fake_err = -EHOSTUNREACH;
+	CU_ASSERT_EQUAL(http(&r, "POST", FAKE "/Actions/Chassis.Reset", ADMIN, NULL,
+			     "{\"ResetType\":\"On\"}", NULL), 503);
+	CU_ASSERT_PTR_NOT_NULL(hval(&r, "Retry-After"));
+	CU_ASSERT(is_error(&r, "ServiceTemporarilyUnavailable"));
+	resp_free(&r);
+	fake_err = 0;
+	CU_ASSERT_EQUAL(http(&r, "POST", FAKE "/Actions/Chassis.Reset", ADMIN, NULL,
+			     "{\"ResetType\":\"Bogus\"}", NULL), 400);
+	CU_ASSERT(is_error(&r, "ActionParameterValueNotInList"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", FAKE "/Actions/Chassis.Nope", ADMIN, NULL, "{}", NULL), 404);
+	resp_free(&r);
+	/* The alias answers 308 to the canonical URI. */
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/PowerStrip/Outlets/2", ADMIN, NULL,
+			     NULL, NULL), 308);
+	CU_ASSERT_STRING_EQUAL(hval(&r, "Location"), OUTLET2);
+	resp_free(&r);
+}
+
+static void test_outlet_changes(void)
+{
+	struct resp r;
+	char *s;
+	int actions = fake_actions;
+
+	CU_ASSERT_EQUAL(http(&r, "POST", OUTLET2 "/Actions/Outlet.PowerControl", ADMIN, NULL,
+			     "{\"PowerState\":\"Off\"}", NULL), 200);
+	resp_free(&r);
+	s = tu_sim_cmd(&sim, "state %d", 2);
+	CU_ASSERT_PTR_NOT_NULL(s);
+	CU_ASSERT(s && strstr(s, "off"));
+	free(s);
+	s = tree_file("PowerEquipment/RackPDUs/PowerStrip/Outlets/2/PowerState");
+	CU_ASSERT(s && strcmp(s, "Off\n") == 0);
+	free(s);
+	CU_ASSERT_EQUAL(http(&r, "POST", OUTLET2 "/Actions/Outlet.PowerControl", ADMIN, NULL,
+			     "{\"PowerState\":\"On\"}", NULL), 200);
+	resp_free(&r);
+	s = tree_file("PowerEquipment/RackPDUs/PowerStrip/Outlets/2/PowerState");
+	CU_ASSERT(s && strcmp(s, "On\n") == 0);
+	free(s);
+	CU_ASSERT_EQUAL(http(&r, "POST", OUTLET2 "/Actions/Outlet.PowerControl", ADMIN, NULL,
+			     "{\"PowerState\":\"Sideways\"}", NULL), 400);
+	CU_ASSERT(is_error(&r, "ActionParameterValueNotInList"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", OUTLET2, ADMIN, NULL, "{\"PowerState\":\"Off\"}", NULL), 400);
+	CU_ASSERT(is_error(&r, "PropertyNotWritable"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", OUTLET2, ADMIN, NULL, "{\"UserLabel\":\"Fan\"}", NULL), 200);
+	CU_ASSERT_PTR_NOT_NULL(r.body && strstr(r.body, "\"Fan\""));
+	resp_free(&r);
+	s = tree_file("PowerEquipment/RackPDUs/PowerStrip/Outlets/2/UserLabel");
+	CU_ASSERT(s && strcmp(s, "Fan\n") == 0);
+	free(s);
+	/* PATCH through the fake provider, and a good action. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":\"t1\"}", NULL), 200);
+	resp_free(&r);
+	s = tree_file("Chassis/Fake/AssetTag");
+	CU_ASSERT(s && strcmp(s, "t1\n") == 0);
+	free(s);
+	CU_ASSERT_EQUAL(http(&r, "POST", FAKE "/Actions/Chassis.Reset", ADMIN, NULL,
+			     "{\"ResetType\":\"ForceOff\"}", NULL), 200);
+	CU_ASSERT_EQUAL(fake_actions, actions + 1);
+	resp_free(&r);
+}
+
+struct slow_arg {
+	long status;
+};
+
+static void *slow_post(void *arg)
+{
+	struct slow_arg *a = arg;
+	struct resp r;
+
+	a->status = http(&r, "POST", FAKE "/Actions/Chassis.Reset", ADMIN, NULL,
+			 "{\"ResetType\":\"On\"}", NULL);
+	resp_free(&r);
+	return NULL;
+}
+
+/* A slow device delays only the requests that need it. */
+static void test_slow_device(void)
+{
+	struct slow_arg a = { 0 };
+	pthread_t th[4];
+	struct resp r;
+	int64_t t0;
+
+	fake_delay_ms = 1500;
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, slow_post, &a);
+	sleep_ms(200);
+	t0 = tu_now_ms();
+	for (int i = 0; i < 20; i++) {
+		CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, ADMIN, NULL, NULL, NULL), 200);
+		resp_free(&r);
+	}
+	CU_ASSERT(tu_now_ms() - t0 < 1000);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	CU_ASSERT_EQUAL(a.status, 200);
+	fake_delay_ms = 0;
+}
+
+static bool login(const char *user, const char *pw, char *token, char *loc)
+{
+	struct resp r;
+	char body[256];
+	bool ok;
+
+	snprintf(body, sizeof(body), "{\"UserName\":\"%s\",\"Password\":\"%s\"}", user, pw);
+	ok = http(&r, "POST", "/redfish/v1/SessionService/Sessions", NULL, NULL, body, NULL) == 201 &&
+	     hval(&r, "X-Auth-Token") && hval(&r, "Location");
+	if (ok) {
+		snprintf(token, 80, "%s", hval(&r, "X-Auth-Token"));
+		snprintf(loc, 200, "%s", hval(&r, "Location"));
+		ok = json_has(r.body, "UserName", NULL) && json_has(r.body, "@odata.id", NULL) &&
+		     !strstr(r.body, token) && !strstr(r.body, pw);
+	}
+	if (!ok)
+		fprintf(stderr, "\nlogin %s: %ld %s\n%s\n", user, r.status, r.hdr, r.body ? r.body : "");
+	resp_free(&r);
+	return ok;
+}
+
+static void test_sessions(void)
+{
+	struct resp r;
+	char token[80], loc[200];
+
+	CU_ASSERT_FATAL(login("admin", ADMIN_PW, token, loc));
+	CU_ASSERT_EQUAL(strlen(token), 64);
+	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, NULL, token, NULL, NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", loc, NULL, token, NULL, NULL), 200);
+	CU_ASSERT_PTR_NULL(strstr(r.body, token));
+	resp_free(&r);
+	/* The mount shows the session too, without the token. */
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/SessionService/Sessions", NULL, token, NULL,
+			     NULL), 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, loc));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "DELETE", loc, NULL, token, NULL, NULL), 204);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, NULL, token, NULL, NULL), 401);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", loc, ADMIN, NULL, NULL, NULL), 404);
+	resp_free(&r);
+	/* Wrong password, missing property, Members alias. */
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/SessionService/Sessions", NULL, NULL,
+			     "{\"UserName\":\"admin\",\"Password\":\"nope-nope\"}", NULL), 401);
+	CU_ASSERT_PTR_NULL(strstr(r.body, "nope-nope"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/SessionService/Sessions", NULL, NULL,
+			     "{\"UserName\":\"admin\"}", NULL), 400);
+	CU_ASSERT(is_error(&r, "PropertyMissing"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/SessionService/Sessions/Members", NULL, NULL,
+			     "{\"UserName\":\"admin\",\"Password\":\"" ADMIN_PW "\"}", NULL), 201);
+	CU_ASSERT_EQUAL(hval(&r, "Location") ? 0 : 1, 0);
+	resp_free(&r);
+	/* SessionTimeout bounds. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/SessionService", ADMIN, NULL,
+			     "{\"SessionTimeout\":5}", NULL), 400);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/SessionService", ADMIN, NULL,
+			     "{\"SessionTimeout\":600}", NULL), 200);
+	CU_ASSERT(json_has(r.body, "SessionTimeout", "600"));
+	resp_free(&r);
+}
+
+static void test_session_expiry(void)
+{
+	struct rf_tree *own = rf_tree_new(NULL);
+	struct rf_tree *saved = tree;
+	struct httpd_config c = HTTPD_CONFIG_INIT;
+	char pwfile[300], state[300], url[128], body[128], token[80];
+	struct httpd *h;
+	struct resp r;
+
+	snprintf(pwfile, sizeof(pwfile), "%s/pw", dir);
+	snprintf(state, sizeof(state), "%s/state-expiry", dir);
+	httpd_config_set(&c, "http", "127.0.0.1:0");
+	httpd_config_set(&c, "http-user", "admin");
+	httpd_config_set(&c, "http-password-file", pwfile);
+	httpd_config_set(&c, "state-dir", state);
+	c.session_timeout_s = 1;
+	tree = own;            /* a second server gets a tree of its own */
+	h = start_server(&c);
+	tree = saved;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	snprintf(url, sizeof(url), "%s", httpd_url(h));
+	snprintf(body, sizeof(body), "{\"UserName\":\"admin\",\"Password\":\"%s\"}", ADMIN_PW);
+	CU_ASSERT_EQUAL(http_to(url, &r, "POST", "/redfish/v1/SessionService/Sessions", NULL, NULL,
+				body, NULL), 201);
+	snprintf(token, sizeof(token), "%s", hval(&r, "X-Auth-Token") ? hval(&r, "X-Auth-Token") : "");
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http_to(url, &r, "GET", "/redfish/v1/Chassis", NULL, token, NULL, NULL), 200);
+	resp_free(&r);
+	sleep_ms(2300);
+	CU_ASSERT_EQUAL(http_to(url, &r, "GET", "/redfish/v1/Chassis", NULL, token, NULL, NULL), 401);
+	resp_free(&r);
+	httpd_free(h);
+	rf_tree_free(own);
+	httpd_config_clear(&c);
+}
+
+static void test_accounts_roles(void)
+{
+	struct resp r;
+	char token[80], loc[200], ifm[100], path[300];
+	const char *hdrs[] = { ifm, NULL };
+	const char *stale[] = { "If-Match: \"1\"", NULL };
+	struct stat st;
+	char *state;
+
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/AccountService/Accounts", ADMIN, NULL,
+			     "{\"UserName\":\"ro\",\"Password\":\"readonly-pw\",\"RoleId\":\"ReadOnly\"}",
+			     NULL), 201);
+	CU_ASSERT_PTR_NOT_NULL(hval(&r, "Location"));
+	CU_ASSERT(json_has(r.body, "Password", "null"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/AccountService/Accounts", ADMIN, NULL,
+			     "{\"UserName\":\"op\",\"Password\":\"operator-pw\",\"RoleId\":\"Operator\"}",
+			     NULL), 201);
+	snprintf(loc, sizeof(loc), "%s", hval(&r, "Location"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/AccountService/Accounts", ADMIN, NULL,
+			     "{\"UserName\":\"op\",\"Password\":\"operator-pw\",\"RoleId\":\"Operator\"}",
+			     NULL), 409);
+	CU_ASSERT(is_error(&r, "ResourceAlreadyExists"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/AccountService/Accounts", ADMIN, NULL,
+			     "{\"UserName\":\"x\",\"Password\":\"short\",\"RoleId\":\"Operator\"}",
+			     NULL), 400);
+	CU_ASSERT_PTR_NULL(strstr(r.body, "short"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/AccountService/Accounts", ADMIN, NULL,
+			     "{\"UserName\":\"x\",\"Password\":\"long-enough\",\"RoleId\":\"God\"}",
+			     NULL), 400);
+	CU_ASSERT(is_error(&r, "PropertyValueNotInList"));
+	resp_free(&r);
+
+	/* ReadOnly may read, not switch; Operator may switch. */
+	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, "ro:readonly-pw", NULL, NULL, NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", OUTLET2 "/Actions/Outlet.PowerControl", "ro:readonly-pw",
+			     NULL, "{\"PowerState\":\"Off\"}", NULL), 403);
+	CU_ASSERT(is_error(&r, "InsufficientPrivilege"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", OUTLET2, "ro:readonly-pw", NULL, "{\"UserLabel\":\"x\"}",
+			     NULL), 403);
+	resp_free(&r);
+	CU_ASSERT_FATAL(login("op", "operator-pw", token, path));
+	CU_ASSERT_EQUAL(http(&r, "POST", OUTLET2 "/Actions/Outlet.PowerControl", NULL, token,
+			     "{\"PowerState\":\"Off\"}", NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", OUTLET2 "/Actions/Outlet.PowerControl", NULL, token,
+			     "{\"PowerState\":\"On\"}", NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/AccountService/Accounts", NULL, token,
+			     "{\"UserName\":\"y\",\"Password\":\"long-enough\",\"RoleId\":\"Operator\"}",
+			     NULL), 403);
+	resp_free(&r);
+	/* ConfigureSelf: the operator's own password, not its role. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc, NULL, token, "{\"RoleId\":\"Administrator\"}", NULL), 403);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc, NULL, token, "{\"Password\":\"operator-pw2\"}", NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, "op:operator-pw2", NULL, NULL, NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, "op:operator-pw", NULL, NULL, NULL), 401);
+	resp_free(&r);
+	/* Predefined roles are read-only. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService/Roles/ReadOnly", ADMIN, NULL,
+			     "{\"AssignedPrivileges\":[]}", NULL), 405);
+	resp_free(&r);
+	/* Admin PATCH with ETags. */
+	CU_ASSERT_EQUAL(http(&r, "GET", loc, ADMIN, NULL, NULL, NULL), 200);
+	snprintf(ifm, sizeof(ifm), "If-Match: %s", hval(&r, "ETag"));
+	CU_ASSERT_STRING_EQUAL(hval(&r, "Allow"), "GET, HEAD, PATCH, DELETE");
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc, ADMIN, NULL, "{\"Enabled\":true}", stale), 412);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc, ADMIN, NULL, "{\"RoleId\":\"ReadOnly\"}", hdrs), 200);
+	CU_ASSERT(json_has(r.body, "RoleId", "\"ReadOnly\""));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", OUTLET2 "/Actions/Outlet.PowerControl", NULL, token,
+			     "{\"PowerState\":\"On\"}", NULL), 403);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc, ADMIN, NULL, "{\"Locked\":true}", NULL), 400);
+	CU_ASSERT(is_error(&r, "PropertyNotWritable"));
+	resp_free(&r);
+	/* The last Administrator stays. */
+	CU_ASSERT_EQUAL(http(&r, "DELETE", "/redfish/v1/AccountService/Accounts/1", ADMIN, NULL,
+			     NULL, NULL), 409);
+	resp_free(&r);
+
+	/* The state file: 0600, hashes only. */
+	snprintf(path, sizeof(path), "%s/state/accounts.json", dir);
+	CU_ASSERT_EQUAL(stat(path, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+	state = tu_read_file(path, NULL);
+	CU_ASSERT_PTR_NOT_NULL(state);
+	CU_ASSERT(state && !strstr(state, "readonly-pw") && !strstr(state, ADMIN_PW) &&
+		  strstr(state, "\"ro\""));
+	free(state);
+
+	/* Accounts survive a restart. */
+	srv = httpd_free(srv);
+	srv = start_server(&cfg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, "ro:readonly-pw", NULL, NULL, NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, "op:operator-pw2", NULL, NULL, NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "POST", OUTLET2 "/Actions/Outlet.PowerControl", "op:operator-pw2",
+			     NULL, "{\"PowerState\":\"On\"}", NULL), 403);
+	resp_free(&r);
+	/* Delete; the account is gone and cannot log in. */
+	CU_ASSERT_EQUAL(http(&r, "DELETE", loc, ADMIN, NULL, NULL, NULL), 204);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", loc, ADMIN, NULL, NULL, NULL), 404);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, "op:operator-pw2", NULL, NULL, NULL), 401);
+	resp_free(&r);
+}
+
+static void test_config(void)
+{
+	struct httpd_config c = HTTPD_CONFIG_INIT;
+	char msg[256], pw[300];
+
+	snprintf(pw, sizeof(pw), "%s/pw-open", dir);
+	CU_ASSERT_EQUAL(write_pw(pw, "secret-pw", 0644), 0);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "kasa", "x"), -ENOENT);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http-no-auth", "maybe"), -EINVAL);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http", "8000"), 0);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http-no-auth", "yes"), 0);
+	CU_ASSERT_EQUAL(httpd_config_check(&c, msg, sizeof(msg)), 0);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http", "192.0.2.1:8000"), 0);
+	CU_ASSERT_EQUAL(httpd_config_check(&c, msg, sizeof(msg)), -EINVAL);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http-force-plain", "true"), 0);
+	CU_ASSERT_EQUAL(httpd_config_check(&c, msg, sizeof(msg)), -EINVAL);  /* no-auth off loopback */
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http-no-auth", "false"), 0);
+	CU_ASSERT_EQUAL(httpd_config_check(&c, msg, sizeof(msg)), 0);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http", "[::1]:80"), 0);
+	CU_ASSERT_EQUAL(httpd_config_check(&c, msg, sizeof(msg)), 0);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http", "127.0.0.1:99999"), 0);
+	CU_ASSERT_EQUAL(httpd_config_check(&c, msg, sizeof(msg)), -EINVAL);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http", "127.0.0.1:8000"), 0);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http-user", "admin"), 0);
+	CU_ASSERT_EQUAL(httpd_config_check(&c, msg, sizeof(msg)), -EINVAL);  /* no password file */
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http-password-file", pw), 0);
+	CU_ASSERT(httpd_config_check(&c, msg, sizeof(msg)) < 0);             /* readable by others */
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "group or others"));
+	chmod(pw, 0600);
+	CU_ASSERT_EQUAL(httpd_config_check(&c, msg, sizeof(msg)), 0);
+	CU_ASSERT_EQUAL(httpd_config_set(&c, "http-cert", "/nonexistent.pem"), 0);
+	CU_ASSERT(httpd_config_check(&c, msg, sizeof(msg)) < 0);             /* key missing */
+	httpd_config_clear(&c);
+	CU_ASSERT_PTR_NULL(c.listen);
+}
+
+/* ---- real clients ---------------------------------------------------------------- */
+
+static int run_clients(const char *url, const char *hostport, const char *ca)
+{
+	const char *src = getenv("SOURCE_DIR");
+	int r;
+
+	r = tu_sh("redfishtool -r %s -u admin -p %s -S %s -A Session Chassis list > %s/rt.out 2>&1 && "
+		  "grep -q PowerStrip %s/rt.out && "
+		  "redfishtool -r %s -u admin -p %s -S %s -A Session raw GET %s > %s/rt2.out 2>&1 && "
+		  "grep -q '\"PowerState\"' %s/rt2.out || { cat %s/rt.out %s/rt2.out; exit 1; }",
+		  hostport, ADMIN_PW, ca ? "Always" : "Never", dir, dir, hostport, ADMIN_PW,
+		  ca ? "Always" : "Never", OUTLET2, dir, dir, dir, dir);
+	CU_ASSERT_EQUAL(r, 0);
+	r = tu_sh("/usr/bin/python3 %s/tests/httpd_sushy.py %s admin %s %s", src ? src : ".", url,
+		  ADMIN_PW, ca ? ca : "");
+	CU_ASSERT_EQUAL(r, 0);
+	return 0;
+}
+
+static void test_clients_http(void)
+{
+	char hp[64];
+
+	if (tu_sh("command -v redfishtool >/dev/null && /usr/bin/python3 -c 'import sushy'") != 0) {
+		CU_FAIL("redfishtool and python3-sushy are required (apt-get install redfishtool python3-sushy)");
+		return;
+	}
+	snprintf(hp, sizeof(hp), "127.0.0.1:%u", httpd_port(srv));
+	run_clients(base, hp, NULL);
+}
+
+static void test_https(void)
+{
+	struct httpd_config c = HTTPD_CONFIG_INIT;
+	char pwfile[300], state[300], cert[300], key[300], hp[64];
+	struct httpd *h;
+	struct resp r;
+
+	snprintf(pwfile, sizeof(pwfile), "%s/pw", dir);
+	snprintf(state, sizeof(state), "%s/state-tls", dir);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+				    "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s >/dev/null 2>&1",
+				    key, cert), 0);
+	httpd_config_set(&c, "http", "127.0.0.1:0");
+	httpd_config_set(&c, "http-user", "admin");
+	httpd_config_set(&c, "http-password-file", pwfile);
+	httpd_config_set(&c, "state-dir", state);
+	httpd_config_set(&c, "http-cert", cert);
+	httpd_config_set(&c, "http-key", key);
+	srv = httpd_free(srv);     /* one server per tree: the TLS one replaces it */
+	h = start_server(&c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT_EQUAL(strncmp(httpd_url(h), "https://", 8), 0);
+	CU_ASSERT_EQUAL(http_to(httpd_url(h), &r, "GET", OUTLET2, ADMIN, NULL, NULL, NULL), 200);
+	resp_free(&r);
+	/* curl verifying against the test certificate. */
+	CU_ASSERT_EQUAL(tu_sh("curl -sf --cacert %s -u admin:%s %s/redfish/v1/Managers/redfishfs/NetworkProtocol "
+			      "| /usr/bin/python3 -c 'import json,sys; "
+			      "sys.exit(0 if json.load(sys.stdin)[\"HTTPS\"][\"ProtocolEnabled\"] else 1)'",
+			      cert, ADMIN_PW,
+			      httpd_url(h)), 0);
+	snprintf(hp, sizeof(hp), "127.0.0.1:%u", httpd_port(h));
+	if (tu_sh("command -v redfishtool >/dev/null && /usr/bin/python3 -c 'import sushy'") == 0)
+		run_clients(httpd_url(h), hp, cert);
+	else
+		CU_FAIL("redfishtool and python3-sushy are required");
+	httpd_free(h);
+	httpd_config_clear(&c);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("httpd", suite_init, suite_clean);
+	CU_add_test(s, "open URIs", test_open_uris);
+	CU_add_test(s, "auth required", test_auth_required);
+	CU_add_test(s, "every resource == index.json", test_every_resource);
+	CU_add_test(s, "ETag and 304", test_etag);
+	CU_add_test(s, "error statuses", test_errors);
+	CU_add_test(s, "outlet action and patch", test_outlet_changes);
+	CU_add_test(s, "slow device", test_slow_device);
+	CU_add_test(s, "sessions", test_sessions);
+	CU_add_test(s, "session expiry", test_session_expiry);
+	CU_add_test(s, "accounts and roles", test_accounts_roles);
+	CU_add_test(s, "config", test_config);
+	CU_add_test(s, "redfishtool and sushy over HTTP", test_clients_http);
+	CU_add_test(s, "HTTPS", test_https);
+	return tu_run_cunit();
+}
