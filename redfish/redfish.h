@@ -278,7 +278,9 @@ int rf_bmc_probe(struct rf_bmc *b);
  * BMC every few seconds and brings it back. 0 or -errno. */
 int rf_bmc_start(struct rf_bmc *b);
 bool rf_bmc_online(struct rf_bmc *b);
-/* Stops the thread, logs out. NULL-safe, returns NULL. */
+/* Stops the thread, logs out, removes its members. Collections it created
+ * still name it as owner: after this only rf_tree_free() may follow.
+ * NULL-safe, returns NULL. */
 struct rf_bmc *rf_bmc_free(struct rf_bmc *b);
 
 struct rf_mockup;
@@ -294,6 +296,8 @@ int rf_mockup_parse_arg(const char *arg, char **ret_name, char **ret_dir);
 struct rf_mockup *rf_mockup_load(struct rf_tree *t, const char *name, const char *dir,
 				 int *ret_err);
 size_t rf_mockup_count(struct rf_mockup *m);    /* resources installed */
-struct rf_mockup *rf_mockup_free(struct rf_mockup *m);   /* NULL-safe */
+/* Removes its resources; as with rf_bmc_free, only rf_tree_free() may
+ * follow (collections it created name it). NULL-safe, returns NULL. */
+struct rf_mockup *rf_mockup_free(struct rf_mockup *m);
 
 #endif

@@ -1,0 +1,1386 @@
+/* bmc.c — a remote Redfish BMC as a provider of the tree (aggregation).
+ *
+ * rf_bmc_probe() reads the BMC's ServiceRoot, logs in, reads every top-level
+ * link and aggregates those that are collections (and the collections of
+ * PowerEquipment): their members are installed locally as
+ * <collection>/NAME_<remoteId> (rewrite.c) and each member's URI is claimed,
+ * so everything below loads lazily: the tree calls refresh(uri) when a
+ * lookup meets a resource that is not installed, or one older than max-age.
+ * A first load of a resource also fetches the not yet loaded resources
+ * linked below it, breadth first, one batch per level (curl multi, bounded
+ * parallelism, client.c), so a walk of a subtree costs one round trip per
+ * level, not one per resource, and each resource is fetched once. Refreshes
+ * are conditional (If-None-Match): 304 only renews the freshness.
+ *
+ * Coalescing: a resource being fetched is marked busy; other refreshes of it
+ * wait for that fetch and share its result. Installs carry the tree
+ * generation taken before the request, so a slow fetch never overwrites a
+ * newer write.
+ *
+ * Writes: PATCH with If-Match (one retry after a 412 with the new ETag),
+ * actions POSTed to the action's target; both reinstall the resource before
+ * returning. Writable properties come from the CSDL table (writable.c) via
+ * rf_writables_for(). A failed request's Redfish message goes to the
+ * configured on_error callback (the caller logs it; this file never logs).
+ *
+ * Health: a transport failure (no connection, timeout) marks the BMC
+ * offline: every installed resource is reinstalled with Status/State =
+ * UnavailableOffline and its live values (Health, PowerState, Reading) null,
+ * writes fail at once with -EHOSTUNREACH, and the health thread re-probes
+ * every few seconds; once it answers, the original bodies come back and the
+ * next access refreshes them.
+ *
+ * Locks: b->lock guards the resource map, the member list and the state
+ * flags. It is never held across I/O or tree calls (the tree's listeners may
+ * wait on the kernel, which may wait on a lookup that needs b->lock). */
+#include "client.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define AGG_SERVICE RF_ROOT "/AggregationService"
+#define AGG_SOURCES AGG_SERVICE "/AggregationSources"
+#define HEALTH_RETRY_MS 3000
+#define MAX_PAGES 64
+#define MAX_CRAWL_LEVELS 16
+
+struct res {
+	char *etag;                 /* remote ETag of body */
+	int64_t fetched_ms;         /* when body was confirmed current; 0 = stale */
+	struct json_object *body;   /* local (rewritten) body, as installed; owned */
+	bool busy;                  /* a fetch is under way */
+	int result;                 /* of the last fetch */
+};
+
+struct rf_bmc {
+	struct rf_tree *tree;
+	struct rf_provider provider;
+	char pname[64];
+	char *name, *url, *user;
+	char source_uri[160];
+	struct rf_client *client;
+	struct rf_rewrite rw;       /* built by probe before sharing, then read-only */
+	void (*on_error)(void *userdata, const char *bmc, int err, const char *message);
+	void *userdata;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct strmap *res;         /* local URI -> struct res */
+	char **members;             /* local member URIs */
+	size_t n_members;
+	bool probed, online, probing;
+	bool thread_started, stop;
+	pthread_t thread;
+};
+
+static const char *const live_values[] = { "PowerState", "Reading" };
+
+/* ---- configuration helpers -------------------------------------------------- */
+
+static bool valid_name(const char *s, size_t n)
+{
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.')
+			return false;
+	return true;
+}
+
+/* Normalise a BMC URL into scheme://host[:port]; -EINVAL if it is not one. */
+static int normalize_url(const char *url, char **ret)
+{
+	const char *host, *end, *p;
+	size_t hl;
+
+	if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else
+		return -EINVAL;
+	end = host + strcspn(host, "/?#");
+	if (end == host || memchr(host, '@', end - host))
+		return -EINVAL;
+	if (*host == '[') {
+		p = memchr(host, ']', end - host);
+		if (!p)
+			return -EINVAL;
+		p++;
+	} else {
+		p = host + strcspn(host, ":/?#");
+		if (p == host)
+			return -EINVAL;
+		for (const char *q = host; q < p; q++)
+			if (!isalnum((unsigned char)*q) && *q != '-' && *q != '.' && *q != '_')
+				return -EINVAL;
+	}
+	if (p < end) {
+		char *e;
+		long port;
+
+		if (*p != ':')
+			return -EINVAL;
+		port = strtol(p + 1, &e, 10);
+		if (e != end || port < 1 || port > 65535)
+			return -EINVAL;
+	}
+	/* Accept "", "/", "/redfish/v1", "/redfish/v1/". */
+	if (*end && strcmp(end, "/") != 0 && strcmp(end, RF_ROOT) != 0 && strcmp(end, RF_ROOT "/") != 0)
+		return -EINVAL;
+	hl = end - url;
+	if (!(*ret = strndup(url, hl)))
+		return -ENOMEM;
+	return 0;
+}
+
+int rf_bmc_parse_arg(const char *arg, char **ret_name, char **ret_url)
+{
+	const char *eq = strchr(arg, '=');
+	char *name, *url;
+	int r;
+
+	if (!eq || !valid_name(arg, eq - arg))
+		return -EINVAL;
+	if ((r = normalize_url(eq + 1, &url)) < 0)
+		return r;
+	if (!(name = strndup(arg, eq - arg))) {
+		free(url);
+		return -ENOMEM;
+	}
+	*ret_name = name;
+	*ret_url = url;
+	return 0;
+}
+
+bool rf_bmc_url_plain_remote(const char *url)
+{
+	const char *h;
+	char host[256];
+	struct in_addr a;
+	size_t n;
+
+	if (strncmp(url, "http://", 7) != 0)
+		return false;
+	h = url + 7;
+	if (*h == '[')
+		return strncmp(h, "[::1]", 5) != 0;
+	n = strcspn(h, ":/");
+	if (n >= sizeof(host))
+		return true;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return false;
+	if (inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127)
+		return false;
+	return true;
+}
+
+int rf_read_password_file(const char *path, char **ret_password)
+{
+	char buf[4097];
+	struct stat st;
+	size_t n = 0;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		r = -EPERM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (k == 0)
+			break;
+		n += k;
+		if (n == sizeof(buf)) {
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	if (n && buf[n - 1] == '\n')
+		n--;
+	if (n && buf[n - 1] == '\r')
+		n--;
+	if (n == 0 || memchr(buf, '\0', n)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (!(*ret_password = strndup(buf, n)))
+		r = -ENOMEM;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return r;
+}
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static const char *str_of(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static const char *link_of(struct json_object *o)
+{
+	return json_object_is_type(o, json_type_object) ? str_of(o, "@odata.id") : NULL;
+}
+
+static void report(struct rf_bmc *b, int err, const struct rf_http *h, const char *what)
+{
+	_cleanup_free_ char *msg = NULL;
+	char line[512];
+
+	if (!b->on_error)
+		return;
+	msg = h ? rf_error_message(h->data, h->len) : NULL;
+	if (h && h->status)
+		snprintf(line, sizeof(line), "%s: HTTP %ld%s%s", what, h->status, msg ? ": " : "",
+			 msg ? msg : "");
+	else
+		snprintf(line, sizeof(line), "%s: %s", what, h && h->error[0] ? h->error : strerror(-err));
+	b->on_error(b->userdata, b->name, err, line);
+}
+
+static bool transport_error(const struct rf_http *h)
+{
+	return h->status == 0 && (h->err == -EHOSTUNREACH || h->err == -ETIMEDOUT ||
+				  h->err == -EIO || h->err == -EPROTO);
+}
+
+static struct res *res_get(struct rf_bmc *b, const char *uri, bool create)
+{
+	struct res *r = strmap_get(b->res, uri);
+
+	if (!r && create) {
+		if (!(r = calloc(1, sizeof(*r))))
+			return NULL;
+		if (strmap_put(b->res, uri, r) < 0) {
+			free(r);
+			return NULL;
+		}
+	}
+	return r;
+}
+
+static void res_free(struct res *r)
+{
+	if (!r)
+		return;
+	free(r->etag);
+	json_object_put(r->body);
+	free(r);
+}
+
+/* Parse a reply body: a JSON object whose @odata.id (normalised) is
+ * remote. Drops @Redfish.Copyright. New reference or NULL (-EBADMSG). */
+static struct json_object *parse_body(const struct rf_http *h, const char *remote)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	const char *id;
+	_cleanup_free_ char *norm = NULL;
+
+	if (!h->data || !(tok = json_tokener_new()))
+		return NULL;
+	o = json_tokener_parse_ex(tok, h->data, (int)h->len);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	if (!json_object_is_type(o, json_type_object) || !(id = str_of(o, "@odata.id")) ||
+	    !(norm = strdup(id)) || strcmp(rf_uri_normalize(norm), remote) != 0) {
+		json_object_put(o);
+		return NULL;
+	}
+	json_object_object_del(o, "@Redfish.Copyright");
+	json_object_object_add(o, "@odata.id", json_object_new_string(norm));
+	return o;
+}
+
+/* A copy of body as an offline resource shows it. */
+static struct json_object *offline_copy(struct json_object *body)
+{
+	struct json_object *c = NULL, *st;
+
+	if (json_object_deep_copy(body, &c, NULL) < 0)
+		return NULL;
+	if (json_object_object_get_ex(c, "Status", &st) && json_object_is_type(st, json_type_object)) {
+		json_object_object_add(st, "State", json_object_new_string("UnavailableOffline"));
+		if (json_object_object_get_ex(st, "Health", NULL))
+			json_object_object_add(st, "Health", NULL);
+		if (json_object_object_get_ex(st, "HealthRollup", NULL))
+			json_object_object_add(st, "HealthRollup", NULL);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(live_values); i++)
+		if (json_object_object_get_ex(c, live_values[i], NULL))
+			json_object_object_add(c, live_values[i], NULL);
+	return c;
+}
+
+static int install(struct rf_bmc *b, const char *uri, struct json_object *body, uint64_t gen)
+{
+	struct json_object *copy = NULL;
+	struct rf_writable *w;
+	int r;
+
+	if (json_object_deep_copy(body, &copy, NULL) < 0)
+		return -ENOMEM;
+	w = rf_writables_for(body);
+	r = rf_tree_install(b->tree, &b->provider, uri, copy, w, gen);
+	rf_writables_free(w);
+	return r == -ESTALE ? 0 : r;
+}
+
+static int install_source(struct rf_bmc *b)
+{
+	char **m = NULL;
+	size_t n;
+	bool online;
+	int r;
+
+	pthread_mutex_lock(&b->lock);
+	online = b->online;
+	n = b->n_members;
+	if (n && (m = calloc(n, sizeof(*m))))
+		for (size_t i = 0; i < n; i++)
+			m[i] = strdup(b->members[i]);
+	pthread_mutex_unlock(&b->lock);
+	if (n && !m)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!m[i]) {
+			r = -ENOMEM;
+			goto out;
+		}
+	r = rf_aggregation_install_source(b->tree, &b->provider, b->name, b->url, b->user,
+					  online ? "Enabled" : "UnavailableOffline", m, n);
+out:
+	for (size_t i = 0; m && i < n; i++)
+		free(m[i]);
+	free(m);
+	return r;
+}
+
+/* ---- online / offline ------------------------------------------------------------ */
+
+static void go_offline(struct rf_bmc *b, const struct rf_http *h)
+{
+	size_t it = 0, n = 0;
+	const char *k;
+	void *v;
+	char **uris = NULL;
+	struct json_object **bodies = NULL;
+
+	pthread_mutex_lock(&b->lock);
+	if (!b->online) {
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
+	b->online = false;
+	size_t cap = strmap_size(b->res);
+
+	uris = calloc(cap + 1, sizeof(*uris));
+	bodies = calloc(cap + 1, sizeof(*bodies));
+	while (uris && bodies && strmap_next(b->res, &it, &k, &v)) {
+		struct res *r = v;
+
+		if (!r->body)
+			continue;
+		uris[n] = strdup(k);
+		bodies[n] = offline_copy(r->body);
+		r->fetched_ms = 0;
+		n++;
+	}
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+
+	report(b, h->err, h, "offline");
+	for (size_t i = 0; i < n; i++) {
+		/* Same writable set, so writes reach bmc_patch and fail
+		 * there at once with EHOSTUNREACH (not EACCES). */
+		if (uris[i] && bodies[i])
+			install(b, uris[i], bodies[i], rf_tree_generation(b->tree));
+		json_object_put(bodies[i]);
+		free(uris[i]);
+	}
+	free(uris);
+	free(bodies);
+	install_source(b);
+}
+
+/* Back online: reinstall the bodies as last fetched, marked stale. */
+static void go_online(struct rf_bmc *b)
+{
+	size_t it = 0, n = 0;
+	const char *k;
+	void *v;
+	char **uris = NULL;
+	struct json_object **bodies = NULL;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->online) {
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
+	b->online = true;
+	size_t cap = strmap_size(b->res);
+
+	uris = calloc(cap + 1, sizeof(*uris));
+	bodies = calloc(cap + 1, sizeof(*bodies));
+	while (uris && bodies && strmap_next(b->res, &it, &k, &v)) {
+		struct res *r = v;
+
+		if (!r->body)
+			continue;
+		uris[n] = strdup(k);
+		bodies[n] = json_object_get(r->body);
+		n++;
+	}
+	pthread_mutex_unlock(&b->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (uris[i])
+			install(b, uris[i], bodies[i], rf_tree_generation(b->tree));
+		json_object_put(bodies[i]);
+		free(uris[i]);
+	}
+	free(uris);
+	free(bodies);
+	install_source(b);
+}
+
+/* ---- fetching ---------------------------------------------------------------------- */
+
+/* Child links of body (local URIs strictly below uri, no fragment). */
+static void collect_children(struct json_object *o, const char *uri, char ***v, size_t *n)
+{
+	size_t l = strlen(uri);
+
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			collect_children(json_object_array_get_idx(o, i), uri, v, n);
+		return;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return;
+	json_object_object_foreach(o, key, val) {
+		const char *x;
+
+		if (strcmp(key, "Actions") == 0)
+			continue;       /* targets are not resources */
+		if ((x = link_of(val)) && strncmp(x, uri, l) == 0 && x[l] == '/' && x[l + 1] &&
+		    !strpbrk(x + l, "#?")) {
+			char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+			if (!nv)
+				return;
+			*v = nv;
+			if (((*v)[*n] = strdup(x)))
+				(*n)++;
+		} else if (!json_object_is_type(val, json_type_string)) {
+			collect_children(val, uri, v, n);
+		}
+	}
+}
+
+static void strv_free_n(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Fetch the local URIs uris (those not already busy), install them, and
+ * when crawl is set, then their not yet loaded children, level by level.
+ * force: no If-None-Match. Returns the result for uris[0]. */
+static int fetch(struct rf_bmc *b, char **uris, size_t n, bool crawl, bool force)
+{
+	int result0 = 0;
+
+	for (int level = 0; n && level < MAX_CRAWL_LEVELS; level++) {
+		struct rf_http *h = calloc(n, sizeof(*h));
+		char **remote = calloc(n, sizeof(*remote));
+		char **mine = calloc(n, sizeof(*mine));
+		char **etags = calloc(n, sizeof(*etags));
+		char **next = NULL;
+		size_t k = 0, n_next = 0;
+		uint64_t gen;
+
+		if (!h || !remote || !mine || !etags) {
+			free(h);
+			free(remote);
+			free(mine);
+			free(etags);
+			return -ENOMEM;
+		}
+		pthread_mutex_lock(&b->lock);
+		for (size_t i = 0; i < n; i++) {
+			char *rem = rf_rewrite_uri_out(&b->rw, uris[i]);
+			struct res *r = rem ? res_get(b, uris[i], true) : NULL;
+
+			if (!r || r->busy || (level > 0 && r->body)) {
+				if (level == 0 && i == 0)
+					result0 = rem ? (r ? -EBUSY : -ENOMEM) : -ENOENT;
+				free(rem);
+				continue;
+			}
+			r->busy = true;
+			mine[k] = uris[i];
+			remote[k] = rem;
+			etags[k] = (!force && r->body && r->etag) ? strdup(r->etag) : NULL;
+			h[k] = (struct rf_http){ .path = rem, .if_none_match = etags[k] };
+			k++;
+		}
+		pthread_mutex_unlock(&b->lock);
+
+		gen = rf_tree_generation(b->tree);
+		rf_client_run(b->client, h, k);
+
+		bool offline = false;
+		const struct rf_http *off_h = NULL;
+
+		for (size_t i = 0; i < k; i++) {
+			struct json_object *body = NULL;
+			int err = h[i].err;
+
+			if (err == 0 && h[i].status == 304) {
+				rf_tree_touch(b->tree, mine[i]);
+			} else if (err == 0) {
+				body = parse_body(&h[i], remote[i]);
+				if (!body || rf_rewrite_body(&b->rw, body, true) < 0)
+					err = -EBADMSG;
+				else
+					err = install(b, mine[i], body, gen);
+			} else if (transport_error(&h[i])) {
+				offline = true;
+				off_h = &h[i];
+			}
+			if (err == 0 && !offline)
+				go_online(b);
+			pthread_mutex_lock(&b->lock);
+			struct res *r = res_get(b, mine[i], false);
+
+			if (r) {
+				r->busy = false;
+				r->result = err;
+				if (err == 0) {
+					r->fetched_ms = now_ms();
+					if (body) {
+						json_object_put(r->body);
+						r->body = body;
+						body = NULL;
+						free(r->etag);
+						r->etag = h[i].etag ? strdup(h[i].etag) : NULL;
+						if (crawl)
+							collect_children(r->body, mine[i], &next, &n_next);
+					}
+				}
+			}
+			pthread_cond_broadcast(&b->cond);
+			pthread_mutex_unlock(&b->lock);
+			json_object_put(body);
+			if (level == 0 && mine[i] == uris[0])
+				result0 = err;
+		}
+		if (offline)
+			go_offline(b, off_h);
+		for (size_t i = 0; i < k; i++) {
+			rf_http_clear(&h[i]);
+			free(remote[i]);
+			free(etags[i]);
+		}
+		free(h);
+		free(remote);
+		free(mine);
+		free(etags);
+		if (level > 0)
+			strv_free_n(uris, n);
+		if (offline) {
+			strv_free_n(next, n_next);
+			break;
+		}
+		uris = next;
+		n = n_next;
+	}
+	return result0;
+}
+
+/* ---- probing: ServiceRoot, collections, members ------------------------------------ */
+
+static struct json_object *get_json(struct rf_bmc *b, const char *path, bool no_auth, int *ret)
+{
+	struct rf_http h = { .path = path, .no_auth = no_auth };
+	struct json_object *o = NULL;
+
+	rf_client_run(b->client, &h, 1);
+	*ret = h.err;
+	if (h.err == 0 && !(o = parse_body(&h, path)))
+		*ret = -EBADMSG;
+	if (h.err < 0) {
+		if (transport_error(&h))
+			go_offline(b, &h);
+		else
+			report(b, h.err, &h, path);
+	}
+	rf_http_clear(&h);
+	return o;
+}
+
+static bool is_collection(struct json_object *body)
+{
+	struct json_object *m;
+
+	return json_object_object_get_ex(body, "Members", &m) &&
+	       json_object_is_type(m, json_type_array);
+}
+
+static bool skip_service(const char *key)
+{
+	/* Registries and schemas describe the BMC's software, not the rack. */
+	return strcmp(key, "Links") == 0 || strcmp(key, "Registries") == 0 ||
+	       strcmp(key, "JsonSchemas") == 0 || key[0] == '@';
+}
+
+struct coll {
+	char *uri, *key;
+	struct json_object *body;
+};
+
+/* Fetch the targets of the links of o (one batch); collections go to v. */
+static int gather_collections(struct rf_bmc *b, struct json_object *o, bool top,
+			      struct coll **v, size_t *n, struct json_object **ret_pe)
+{
+	struct rf_http h[64];
+	char *keys[64];
+	size_t k = 0;
+
+	memset(h, 0, sizeof(h));
+	json_object_object_foreach(o, key, val) {
+		const char *x = link_of(val);
+
+		if (!x || skip_service(key) || k == ARRAY_SIZE(h) ||
+		    strncmp(x, RF_ROOT "/", strlen(RF_ROOT) + 1) != 0)
+			continue;
+		h[k].path = x;
+		keys[k] = key;
+		k++;
+	}
+	rf_client_run(b->client, h, k);
+	for (size_t i = 0; i < k; i++) {
+		struct json_object *body;
+
+		if (h[i].err < 0) {
+			if (transport_error(&h[i])) {
+				go_offline(b, &h[i]);
+				for (size_t j = 0; j < k; j++)
+					rf_http_clear(&h[j]);
+				return h[i].err;
+			}
+			continue;          /* a dangling service link: not aggregated */
+		}
+		body = parse_body(&h[i], h[i].path);
+		if (!body)
+			continue;
+		if (is_collection(body)) {
+			struct coll *nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+			if (!nv) {
+				json_object_put(body);
+				continue;
+			}
+			*v = nv;
+			(*v)[*n] = (struct coll){ .uri = strdup(h[i].path), .key = strdup(keys[i]),
+						  .body = body };
+			(*n)++;
+		} else if (top && strcmp(keys[i], "PowerEquipment") == 0 && ret_pe) {
+			*ret_pe = body;
+		} else {
+			json_object_put(body);
+		}
+	}
+	for (size_t i = 0; i < k; i++)
+		rf_http_clear(&h[i]);
+	return 0;
+}
+
+/* Member URIs (remote) of a collection, following Members@odata.nextLink. */
+static int members_of(struct rf_bmc *b, struct coll *c, char ***ret, size_t *ret_n)
+{
+	struct json_object *page = json_object_get(c->body);
+	char **v = NULL;
+	size_t n = 0, l = strlen(c->uri);
+	int r = 0;
+
+	for (int pages = 0; page && pages < MAX_PAGES; pages++) {
+		struct json_object *m;
+		const char *next;
+
+		json_object_object_get_ex(page, "Members", &m);
+		for (size_t i = 0; i < json_object_array_length(m); i++) {
+			const char *x = link_of(json_object_array_get_idx(m, i));
+			char **nv;
+
+			/* Only direct children can be renamed NAME_<id>. */
+			if (!x || strncmp(x, c->uri, l) != 0 || x[l] != '/' || !x[l + 1] ||
+			    strpbrk(x + l + 1, "/#?"))
+				continue;
+			if (!(nv = realloc(v, (n + 1) * sizeof(*v)))) {
+				r = -ENOMEM;
+				break;
+			}
+			v = nv;
+			if ((v[n] = strdup(x)))
+				n++;
+		}
+		next = str_of(page, "Members@odata.nextLink");
+		if (r < 0 || !next) {
+			json_object_put(page);
+			page = NULL;
+			break;
+		}
+		/* A next page's @odata.id is the collection's; fetch by hand. */
+		struct rf_http h = { .path = next };
+
+		rf_client_run(b->client, &h, 1);
+		json_object_put(page);
+		page = NULL;
+		if (h.err == 0) {
+			page = json_tokener_parse(h.data ? h.data : "");
+			if (!json_object_is_type(page, json_type_object) ||
+			    !json_object_object_get_ex(page, "Members", &m) ||
+			    !json_object_is_type(m, json_type_array)) {
+				json_object_put(page);
+				page = NULL;
+				r = -EBADMSG;
+			}
+		} else {
+			r = h.err;
+		}
+		rf_http_clear(&h);
+	}
+	json_object_put(page);
+	*ret = v;
+	*ret_n = n;
+	return r;
+}
+
+static int add_local_collection(struct rf_bmc *b, const struct coll *c, bool root_link)
+{
+	const char *type = str_of(c->body, "@odata.type");
+	const char *name = str_of(c->body, "Name");
+	int r;
+
+	r = rf_tree_add_collection(b->tree, &b->provider, c->uri, type ? type : "",
+				   name ? name : c->key);
+	if (r < 0 && r != -EEXIST)
+		return r;
+	if (root_link) {
+		r = rf_tree_add_root_link(b->tree, c->key, c->uri);
+		if (r < 0 && r != -EEXIST)
+			return r;
+	}
+	return 0;
+}
+
+static int do_probe(struct rf_bmc *b)
+{
+	struct json_object *root, *pe = NULL;
+	struct coll *colls = NULL;
+	size_t n_colls = 0, n_local = 0;
+	char **local = NULL;
+	int r;
+
+	root = get_json(b, RF_ROOT, true, &r);
+	if (!root)
+		return r;
+	{
+		struct json_object *links, *s;
+		const char *x = json_object_object_get_ex(root, "Links", &links) &&
+				json_object_object_get_ex(links, "Sessions", &s) ? link_of(s) : NULL;
+
+		rf_client_set_sessions_uri(b->client, x);
+	}
+	if ((r = rf_client_login(b->client)) < 0) {
+		struct rf_http h = { .err = r };
+
+		snprintf(h.error, sizeof(h.error), "login as %s: %s", b->user ? b->user : "",
+			 strerror(-r));
+		report(b, r, &h, "login");
+		json_object_put(root);
+		return r;
+	}
+	r = gather_collections(b, root, true, &colls, &n_colls, &pe);
+	json_object_put(root);
+	if (r == 0 && pe) {
+		size_t first = n_colls;
+
+		r = gather_collections(b, pe, false, &colls, &n_colls, NULL);
+		for (size_t i = first; i < n_colls; i++) {
+			/* Only if the local service has it (the tree's RackPDUs). */
+			free(colls[i].key);
+			colls[i].key = NULL;
+		}
+	}
+	json_object_put(pe);
+	if (r < 0)
+		goto out;
+
+	/* Rewriting rules first (fetch() needs them), then the members. */
+	for (size_t i = 0; i < n_colls; i++) {
+		if (!colls[i].uri || (r = rf_rewrite_add_collection(&b->rw, colls[i].uri)) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n_colls; i++) {
+		char **rem = NULL;
+		size_t n_rem = 0;
+
+		if (colls[i].key) {
+			if ((r = add_local_collection(b, &colls[i], true)) < 0)
+				goto out;
+		} else {
+			colls[i].key = strdup(strrchr(colls[i].uri, '/') + 1);
+			if (add_local_collection(b, &colls[i], false) < 0)
+				continue;
+		}
+		if ((r = members_of(b, &colls[i], &rem, &n_rem)) < 0) {
+			strv_free_n(rem, n_rem);
+			goto out;
+		}
+		for (size_t j = 0; j < n_rem; j++) {
+			char **nv = realloc(local, (n_local + 1) * sizeof(*local));
+
+			if (!nv) {
+				r = -ENOMEM;
+				strv_free_n(rem, n_rem);
+				goto out;
+			}
+			local = nv;
+			if ((local[n_local] = rf_rewrite_uri_in(&b->rw, rem[j])))
+				n_local++;
+		}
+		strv_free_n(rem, n_rem);
+	}
+	for (size_t i = 0; i < n_local; i++)
+		rf_tree_claim_prefix(b->tree, &b->provider, local[i]);
+
+	/* Drop members that went away since the last probe. */
+	pthread_mutex_lock(&b->lock);
+	char **old = b->members;
+	size_t n_old = b->n_members;
+
+	b->members = NULL;
+	b->n_members = 0;
+	pthread_mutex_unlock(&b->lock);
+	for (size_t i = 0; i < n_old; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < n_local && !kept; j++)
+			kept = strcmp(old[i], local[j]) == 0;
+		if (!kept)
+			rf_tree_remove(b->tree, old[i]);
+	}
+	strv_free_n(old, n_old);
+
+	/* Fetch the members (one batch); an existing one is revalidated. */
+	if (n_local) {
+		char **copy = calloc(n_local, sizeof(*copy));
+
+		for (size_t i = 0; copy && i < n_local; i++)
+			copy[i] = local[i];
+		if (copy) {
+			/* fetch() at level 0 borrows uris; members are not crawled. */
+			fetch(b, copy, n_local, false, false);
+			free(copy);
+		}
+	}
+	pthread_mutex_lock(&b->lock);
+	b->members = local;
+	b->n_members = n_local;
+	local = NULL;
+	n_local = 0;
+	b->probed = true;
+	bool online = b->online;
+
+	pthread_mutex_unlock(&b->lock);
+	r = online ? install_source(b) : -EHOSTUNREACH;
+out:
+	for (size_t i = 0; i < n_colls; i++) {
+		free(colls[i].uri);
+		free(colls[i].key);
+		json_object_put(colls[i].body);
+	}
+	free(colls);
+	strv_free_n(local, n_local);
+	return r;
+}
+
+int rf_bmc_probe(struct rf_bmc *b)
+{
+	int r;
+
+	pthread_mutex_lock(&b->lock);
+	while (b->probing)
+		pthread_cond_wait(&b->cond, &b->lock);
+	b->probing = true;
+	pthread_mutex_unlock(&b->lock);
+	r = do_probe(b);
+	pthread_mutex_lock(&b->lock);
+	b->probing = false;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	if (r == 0)
+		go_online(b);     /* no-op unless it was offline */
+	else
+		install_source(b);
+	return r;
+}
+
+/* ---- provider operations ------------------------------------------------------------ */
+
+static int bmc_refresh(struct rf_provider *p, const char *uri, int64_t max_age_ms)
+{
+	struct rf_bmc *b = p->userdata;
+	struct res *r;
+	bool loaded;
+
+	if (strncmp(uri, AGG_SERVICE, strlen(AGG_SERVICE)) == 0 ||
+	    rf_rewrite_is_collection(&b->rw, uri)) {
+		/* Ours to maintain; nothing to fetch for them. */
+		rf_tree_touch(b->tree, uri);
+		return 0;
+	}
+	pthread_mutex_lock(&b->lock);
+	r = res_get(b, uri, false);
+	if (r && r->busy) {
+		while (r->busy)
+			pthread_cond_wait(&b->cond, &b->lock);
+		int res = r->result;
+
+		pthread_mutex_unlock(&b->lock);
+		return res;
+	}
+	if (r && r->body && r->fetched_ms && now_ms() - r->fetched_ms < max_age_ms) {
+		pthread_mutex_unlock(&b->lock);
+		rf_tree_touch(b->tree, uri);
+		return 0;
+	}
+	loaded = r && r->body;
+	pthread_mutex_unlock(&b->lock);
+
+	char *v[1] = { (char *)uri };
+
+	return fetch(b, v, 1, !loaded, false);
+}
+
+/* The remote ETag and remote URI of uri; -ENOENT when not ours. */
+static int remote_of(struct rf_bmc *b, const char *uri, char **ret_remote, char **ret_etag)
+{
+	struct res *r;
+
+	if (!(*ret_remote = rf_rewrite_uri_out(&b->rw, uri)))
+		return -ENOENT;
+	pthread_mutex_lock(&b->lock);
+	r = res_get(b, uri, false);
+	*ret_etag = r && r->etag ? strdup(r->etag) : NULL;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static bool is_online(struct rf_bmc *b)
+{
+	bool on;
+
+	pthread_mutex_lock(&b->lock);
+	on = b->online;
+	pthread_mutex_unlock(&b->lock);
+	return on;
+}
+
+/* After a write: load uri afresh (no If-None-Match) or from the reply. */
+static int reload(struct rf_bmc *b, const char *uri, const char *remote, struct rf_http *h,
+		  uint64_t gen)
+{
+	struct json_object *body;
+	char *v[1] = { (char *)uri };
+	int r;
+
+	if (h && h->status == 200 && (body = parse_body(h, remote))) {
+		if (rf_rewrite_body(&b->rw, body, true) == 0 &&
+		    (r = install(b, uri, body, gen)) == 0) {
+			pthread_mutex_lock(&b->lock);
+			struct res *rs = res_get(b, uri, true);
+
+			if (rs && !rs->busy) {
+				json_object_put(rs->body);
+				rs->body = body;
+				body = NULL;
+				free(rs->etag);
+				rs->etag = h->etag ? strdup(h->etag) : NULL;
+				rs->fetched_ms = now_ms();
+			}
+			pthread_mutex_unlock(&b->lock);
+			json_object_put(body);
+			return 0;
+		}
+		json_object_put(body);
+	}
+	return fetch(b, v, 1, false, true);
+}
+
+static int bmc_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
+{
+	struct rf_bmc *b = p->userdata;
+	_cleanup_free_ char *remote = NULL, *etag = NULL;
+	struct json_object *d = NULL;
+	struct rf_http h = { 0 };
+	int r;
+
+	if (!is_online(b))
+		return -EHOSTUNREACH;
+	if ((r = remote_of(b, uri, &remote, &etag)) < 0)
+		return r;
+	if (json_object_deep_copy(delta, &d, NULL) < 0)
+		return -ENOMEM;
+	if ((r = rf_rewrite_body(&b->rw, d, false)) < 0) {
+		json_object_put(d);
+		return r;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		uint64_t gen = rf_tree_generation(b->tree);
+
+		h = (struct rf_http){ .method = "PATCH", .path = remote, .if_match = etag,
+				      .body = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) };
+		rf_client_run(b->client, &h, 1);
+		if (h.err == 0) {
+			r = reload(b, uri, remote, &h, gen);
+			rf_http_clear(&h);
+			json_object_put(d);
+			return r == -ESTALE ? 0 : (r < 0 ? r : 0);
+		}
+		if (h.status != 412 || attempt)
+			break;
+		/* Our ETag was old (a reading changed): reload, retry once. */
+		rf_http_clear(&h);
+		char *v[1] = { (char *)uri };
+
+		fetch(b, v, 1, false, true);
+		char *again = NULL;
+
+		free(etag);
+		etag = NULL;
+		if (remote_of(b, uri, &again, &etag) == 0)
+			free(again);
+	}
+	r = h.err;
+	if (transport_error(&h))
+		go_offline(b, &h);
+	else
+		report(b, r, &h, uri);
+	rf_http_clear(&h);
+	json_object_put(d);
+	return r;
+}
+
+/* The target of action "#name" in uri's body (local URI), malloc'd. */
+static char *action_target(struct rf_bmc *b, const char *uri, const char *name)
+{
+	struct json_object *acts, *a, *oem;
+	char key[256];
+	char *t = NULL;
+	struct res *r;
+
+	snprintf(key, sizeof(key), "#%s", name);
+	pthread_mutex_lock(&b->lock);
+	r = res_get(b, uri, false);
+	if (r && r->body && json_object_object_get_ex(r->body, "Actions", &acts) &&
+	    (json_object_object_get_ex(acts, key, &a) ||
+	     (json_object_object_get_ex(acts, "Oem", &oem) &&
+	      json_object_object_get_ex(oem, key, &a)))) {
+		const char *s = str_of(a, "target");
+
+		t = s ? strdup(s) : NULL;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return t;
+}
+
+static int bmc_action(struct rf_provider *p, const char *uri, const char *action,
+		      struct json_object *params)
+{
+	struct rf_bmc *b = p->userdata;
+	_cleanup_free_ char *target = NULL, *remote = NULL;
+	struct json_object *d = NULL;
+	struct rf_http h = { 0 };
+	int r;
+
+	if (!is_online(b))
+		return -EHOSTUNREACH;
+	if (!(target = action_target(b, uri, action)) ||
+	    !(remote = rf_rewrite_uri_out(&b->rw, target)))
+		return -ENOENT;
+	if (params && json_object_deep_copy(params, &d, NULL) < 0)
+		return -ENOMEM;
+	if (d && (r = rf_rewrite_body(&b->rw, d, false)) < 0) {
+		json_object_put(d);
+		return r;
+	}
+	h = (struct rf_http){ .method = "POST", .path = remote,
+			      .body = d ? json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) : "{}" };
+	rf_client_run(b->client, &h, 1);
+	r = h.err;
+	if (r == 0) {
+		char *v[1] = { (char *)uri };
+
+		/* Accepted (2xx): show what the BMC now says; the state itself
+		 * may change later. A failed reload does not fail the action. */
+		fetch(b, v, 1, false, false);
+	} else if (transport_error(&h)) {
+		go_offline(b, &h);
+	} else {
+		report(b, r, &h, target);
+	}
+	rf_http_clear(&h);
+	json_object_put(d);
+	return r;
+}
+
+static const struct rf_provider_ops bmc_ops = {
+	.refresh = bmc_refresh,
+	.patch = bmc_patch,
+	.action = bmc_action,
+};
+
+/* ---- the AggregationService ----------------------------------------------------------- */
+
+int rf_aggregation_install_source(struct rf_tree *t, struct rf_provider *p, const char *name,
+				  const char *host, const char *user, const char *state,
+				  char *const *members, size_t n_members)
+{
+	struct json_object *o, *st, *links, *arr;
+	char uri[192];
+	int r;
+
+	/* (Re)install the service: identical bodies only renew freshness.
+	 * Never read the tree here (a read may refresh, which may call us). */
+	if (!(o = json_object_new_object()))
+		return -ENOMEM;
+	json_object_object_add(o, "@odata.id", json_object_new_string(AGG_SERVICE));
+	json_object_object_add(o, "@odata.type",
+			       json_object_new_string("#AggregationService.v1_0_3.AggregationService"));
+	json_object_object_add(o, "Id", json_object_new_string("AggregationService"));
+	json_object_object_add(o, "Name", json_object_new_string("Aggregation Service"));
+	json_object_object_add(o, "ServiceEnabled", json_object_new_boolean(1));
+	st = json_object_new_object();
+	json_object_object_add(st, "State", json_object_new_string("Enabled"));
+	json_object_object_add(st, "Health", json_object_new_string("OK"));
+	json_object_object_add(o, "Status", st);
+	links = json_object_new_object();
+	json_object_object_add(links, "@odata.id", json_object_new_string(AGG_SOURCES));
+	json_object_object_add(o, "AggregationSources", links);
+	r = rf_tree_install(t, p, AGG_SERVICE, o, NULL, rf_tree_generation(t));
+	if (r < 0 && r != -ESTALE)
+		return r;
+	r = rf_tree_add_root_link(t, "AggregationService", AGG_SERVICE);
+	if (r < 0 && r != -EEXIST)
+		return r;
+	r = rf_tree_add_collection(t, p, AGG_SOURCES,
+				   "#AggregationSourceCollection.AggregationSourceCollection",
+				   "Aggregation Source Collection");
+	if (r < 0 && r != -EEXIST)
+		return r;
+
+	snprintf(uri, sizeof(uri), AGG_SOURCES "/%s", name);
+	if (!(o = json_object_new_object()))
+		return -ENOMEM;
+	json_object_object_add(o, "@odata.id", json_object_new_string(uri));
+	json_object_object_add(o, "@odata.type",
+			       json_object_new_string("#AggregationSource.v1_5_0.AggregationSource"));
+	json_object_object_add(o, "Id", json_object_new_string(name));
+	json_object_object_add(o, "Name", json_object_new_string(name));
+	json_object_object_add(o, "HostName", json_object_new_string(host));
+	json_object_object_add(o, "UserName", user ? json_object_new_string(user) : NULL);
+	json_object_object_add(o, "Password", NULL);
+	st = json_object_new_object();
+	json_object_object_add(st, "State", json_object_new_string(state));
+	json_object_object_add(st, "Health", json_object_new_string(
+		strcmp(state, "Enabled") == 0 ? "OK" : "Critical"));
+	json_object_object_add(o, "Status", st);
+	links = json_object_new_object();
+	arr = json_object_new_array();
+	for (size_t i = 0; i < n_members; i++) {
+		struct json_object *l = json_object_new_object();
+
+		json_object_object_add(l, "@odata.id", json_object_new_string(members[i]));
+		json_object_array_add(arr, l);
+	}
+	json_object_object_add(links, "ResourcesAccessed", arr);
+	json_object_object_add(o, "Links", links);
+	r = rf_tree_install(t, p, uri, o, NULL, rf_tree_generation(t));
+	return r < 0 && r != -ESTALE ? r : 0;
+}
+
+/* ---- health thread and lifetime ------------------------------------------------------- */
+
+static void *health_main(void *arg)
+{
+	struct rf_bmc *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	while (!b->stop) {
+		if (b->online && b->probed) {
+			pthread_cond_wait(&b->cond, &b->lock);
+			continue;
+		}
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += HEALTH_RETRY_MS / 1000;
+		pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+		if (b->stop || (b->online && b->probed))
+			continue;
+		pthread_mutex_unlock(&b->lock);
+		rf_bmc_probe(b);
+		pthread_mutex_lock(&b->lock);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, int *ret_err)
+{
+	struct rf_client_config cc = { 0 };
+	struct rf_bmc *b;
+	char *url = NULL;
+	int r;
+
+	if (!cfg->name || !valid_name(cfg->name, strlen(cfg->name)) || !cfg->url ||
+	    (cfg->user && !cfg->password)) {
+		*ret_err = -EINVAL;
+		return NULL;
+	}
+	if ((r = normalize_url(cfg->url, &url)) < 0) {
+		*ret_err = r;
+		return NULL;
+	}
+	if (cfg->ca_file && access(cfg->ca_file, R_OK) < 0) {
+		*ret_err = -errno;
+		free(url);
+		return NULL;
+	}
+	if (!(b = calloc(1, sizeof(*b)))) {
+		free(url);
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	b->tree = t;
+	b->url = url;
+	b->online = true;
+	b->on_error = cfg->on_error;
+	b->userdata = cfg->userdata;
+	snprintf(b->pname, sizeof(b->pname), "bmc %s", cfg->name);
+	snprintf(b->source_uri, sizeof(b->source_uri), AGG_SOURCES "/%s", cfg->name);
+	b->provider = (struct rf_provider){ .name = b->pname, .ops = &bmc_ops, .userdata = b };
+	cc = (struct rf_client_config){ .base_url = url, .user = cfg->user, .password = cfg->password,
+					.ca_file = cfg->ca_file, .insecure = cfg->insecure,
+					.timeout_ms = cfg->timeout_ms, .parallel = cfg->parallel };
+	if (!(b->name = strdup(cfg->name)) || (cfg->user && !(b->user = strdup(cfg->user))) ||
+	    !(b->res = strmap_new()) || rf_rewrite_init(&b->rw, cfg->name) < 0) {
+		rf_bmc_free(b);
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	if (!(b->client = rf_client_new(&cc, &r))) {
+		rf_bmc_free(b);
+		*ret_err = r;
+		return NULL;
+	}
+	return b;
+}
+
+int rf_bmc_start(struct rf_bmc *b)
+{
+	int r;
+
+	if (b->thread_started)
+		return -EALREADY;
+	if ((r = -pthread_create(&b->thread, NULL, health_main, b)) < 0)
+		return r;
+	b->thread_started = true;
+	return 0;
+}
+
+bool rf_bmc_online(struct rf_bmc *b)
+{
+	return is_online(b);
+}
+
+struct rf_bmc *rf_bmc_free(struct rf_bmc *b)
+{
+	size_t it = 0;
+	const char *k;
+	void *v;
+
+	if (!b)
+		return NULL;
+	if (b->thread_started) {
+		pthread_mutex_lock(&b->lock);
+		b->stop = true;
+		pthread_cond_broadcast(&b->cond);
+		pthread_mutex_unlock(&b->lock);
+		pthread_join(b->thread, NULL);
+	}
+	/* Leave nothing in the tree that names this provider. */
+	for (size_t i = 0; i < b->n_members; i++)
+		rf_tree_remove(b->tree, b->members[i]);
+	if (b->probed)
+		rf_tree_remove(b->tree, b->source_uri);
+	while (b->res && strmap_next(b->res, &it, &k, &v))
+		res_free(v);
+	strmap_free(b->res);
+	strv_free_n(b->members, b->n_members);
+	rf_client_free(b->client);
+	rf_rewrite_done(&b->rw);
+	free(b->name);
+	free(b->url);
+	free(b->user);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+	return NULL;
+}
