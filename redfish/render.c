@@ -132,6 +132,8 @@ struct builder {
 	struct timespec now;
 	struct rf_node *nodes;
 	size_t n, cap;
+	char **subs;        /* positions (rels) of sub-resources links point at */
+	size_t n_subs;
 	int err;
 };
 
@@ -263,6 +265,21 @@ static void add_link(struct builder *b, char *rel, const char *target)
 	while (n > 1 && uri[n - 1] == '/')
 		uri[--n] = '\0';
 	below = below_resource(b, uri);
+	if (below && strcmp(below, rel) != 0) {
+		/* A sub-resource elsewhere below: its own position becomes its
+		 * directory (resolve_subs), this link points there. */
+		char **ns = realloc(b->subs, (b->n_subs + 1) * sizeof(char *));
+
+		if (!ns || !(ns[b->n_subs] = strdup(below))) {
+			if (ns)
+				b->subs = ns;
+			b->err = -ENOMEM;
+			free(rel);
+			return;
+		}
+		b->subs = ns;
+		b->n_subs++;
+	}
 	if (below && strcmp(below, rel) == 0) {
 		ssize_t i = add_node(b, rel, RF_KIND_DIR, NULL, 0);
 
@@ -401,6 +418,52 @@ static void walk_value(struct builder *b, char *rel, struct json_object *v)
 
 			snprintf(idx, sizeof(idx), "%zu", i);
 			walk_value(b, join_rel(b->nodes[d].rel, idx), json_object_array_get_idx(v, i));
+		}
+	}
+}
+
+/* Every position below the resource that a link points at is that
+ * sub-resource's directory: a node already there (a link, as in crossed
+ * links) becomes the directory; a free position whose parent directory
+ * exists gets one. */
+static void resolve_subs(struct builder *b)
+{
+	for (size_t s = 0; s < b->n_subs && !b->err; s++) {
+		const char *rel = b->subs[s];
+		const char *slash = strrchr(rel, '/');
+		struct rf_node *nd = NULL;
+		bool parent_dir = !slash;
+		char *uri;
+
+		for (size_t i = 0; i < b->n; i++) {
+			if (strcmp(b->nodes[i].rel, rel) == 0)
+				nd = &b->nodes[i];
+			else if (slash && b->nodes[i].kind == RF_KIND_DIR && !b->nodes[i].child_uri &&
+				 (size_t)(slash - rel) == strlen(b->nodes[i].rel) &&
+				 strncmp(b->nodes[i].rel, rel, (size_t)(slash - rel)) == 0)
+				parent_dir = true;
+		}
+		if (nd && (nd->kind == RF_KIND_DIR))
+			continue;
+		if (asprintf(&uri, "%s/%s", b->uri, rel) < 0) {
+			b->err = -ENOMEM;
+			return;
+		}
+		if (nd) {
+			free(nd->data);
+			nd->data = NULL;
+			nd->size = 0;
+			nd->kind = RF_KIND_DIR;
+			nd->child_uri = uri;
+		} else if (parent_dir && valid_name(slash ? slash + 1 : rel)) {
+			ssize_t i = add_node(b, strdup(rel), RF_KIND_DIR, NULL, 0);
+
+			if (i >= 0)
+				b->nodes[i].child_uri = uri;
+			else
+				free(uri);
+		} else {
+			free(uri);
 		}
 	}
 }
@@ -555,6 +618,10 @@ struct rf_render *rf_render_new(const char *uri, struct json_object *body,
 	add_node(&b, strdup(""), RF_KIND_DIR, NULL, 0);
 	add_node(&b, strdup("index.json"), RF_KIND_FILE, strndup(r->json, jlen + 1), jlen + 1);
 	walk_object(&b, "", body, false);
+	resolve_subs(&b);
+	for (size_t i = 0; i < b.n_subs; i++)
+		free(b.subs[i]);
+	free(b.subs);
 	if (b.err) {
 		err = b.err;
 		goto fail;

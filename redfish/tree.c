@@ -1291,11 +1291,14 @@ static int list_node_children(struct rf_tree *t, const struct rf_render *rd, con
 	for (size_t i = 0; i < nd->n_children; i++) {
 		const struct rf_node *c = &rd->nodes[nd->children[i]];
 		struct rf_resource *child = c->child_uri ? strmap_get(t->res, c->child_uri) : NULL;
-		_cleanup_free_ char *cp = NULL;
+		_cleanup_free_ char *cp = NULL, *cu = NULL;
 		struct rf_stat st;
 
 		if (asprintf(&cp, "%s%s%s", path, *path ? "/" : "", c->name) < 0)
 			return -ENOMEM;
+		/* A resource installed at this very position is what is there. */
+		if (!child && c->kind != RF_KIND_FILE && (cu = path_to_uri(cp)))
+			child = strmap_get(t->res, cu);
 		if (child)
 			stat_of_res(child, cp, &st);
 		else
