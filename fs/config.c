@@ -232,7 +232,7 @@ int fs_config_add_kasa(struct fs_config *c, struct fs_kasa *k, char *err, size_t
 
 /* ---- the INI file --------------------------------------------------------------- */
 
-enum cfg_section { SEC_NONE, SEC_REDFISHFS, SEC_KASA };
+enum cfg_section { SEC_NONE, SEC_REDFISHFS, SEC_KASA, SEC_EXT };
 
 struct cfg_parse {
 	struct fs_config *c;
@@ -250,6 +250,7 @@ struct cfg_parse {
 	enum cfg_section sec;
 	int sec_line;
 	char sec_name[FS_NAME_MAX + 1];  /* of [kasa NAME] */
+	char ext_sec[128];               /* a section of another module */
 	bool kasa_has_host;
 	/* single-valued keys of [redfishfs] already set */
 	bool set_timeout, set_max_age, set_poll;
@@ -339,6 +340,18 @@ static void cfg_begin_section(struct cfg_parse *p, const char *line)
 		p->sec = SEC_KASA;
 		snprintf(p->sec_name, sizeof(p->sec_name), "%s", nm);
 		p->kasa_has_host = false;
+	} else if (p->c->ext) {
+		char msg[200] = "";
+		int r = p->c->ext(p->c->ext_userdata, s, NULL, NULL, msg, sizeof(msg));
+
+		if (r == -ENOENT)
+			cfg_fail(p, p->line, -EINVAL, "unknown section [%s]", s);
+		else if (r < 0)
+			cfg_fail(p, p->line, r, "[%s]: %s", s, msg);
+		else {
+			p->sec = SEC_EXT;
+			snprintf(p->ext_sec, sizeof(p->ext_sec), "%s", s);
+		}
 	} else {
 		cfg_fail(p, p->line, -EINVAL, "unknown section [%s]", s);
 	}
@@ -451,6 +464,17 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 		}
 		return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [kasa %s]", name,
 				p->sec_name);
+	case SEC_EXT: {
+		int r;
+
+		msg[0] = '\0';
+		r = p->c->ext(p->c->ext_userdata, p->ext_sec, name, value, msg, sizeof(msg));
+		if (r == -ENOENT)
+			return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [%s]", name, p->ext_sec);
+		if (r < 0)
+			return cfg_fail(p, p->line, r, "%s", msg[0] ? msg : strerror(-r));
+		return 1;
+	}
 	}
 	return cfg_fail(p, p->line, -EINVAL, "internal error");
 }

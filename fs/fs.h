@@ -38,9 +38,18 @@ struct fs_kasa {
 	uint16_t port;    /* default 9999 */
 };
 
-/* Everything the daemon serves and how. Later sections ([bmc NAME], [http],
- * [account NAME]) add their own list or struct here. */
+/* Sections owned by other modules ([http], [bmc NAME], ...), which main
+ * routes to them. Called with key == NULL when the section starts (return
+ * 0 if the section is known, -ENOENT if not), then once per key: 0, -ENOENT
+ * (unknown key) or -errno with a message in err. */
+typedef int (*fs_config_ext_fn)(void *userdata, const char *section, const char *key,
+				const char *value, char *err, size_t errlen);
+
+/* Everything the daemon serves and how. Sections of other modules go
+ * through ext. */
 struct fs_config {
+	fs_config_ext_fn ext;
+	void *ext_userdata;
 	int timeout_ms;   /* per device attempt */
 	int max_age_ms;   /* freshness bound and the kernel's cache timeouts */
 	int poll_s;       /* Kasa poll period */

@@ -16,6 +16,7 @@
  * removed, then fuse_parse_cmdline takes the standard ones (-f -d -s -h -V,
  * -o clone_fd, the mount point), and fuse_new the remaining -o options.
  */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
@@ -29,6 +30,7 @@
 
 #include "common.h"
 #include "fs.h"
+#include "httpd.h"
 #include "kasa.h"
 #include "redfish.h"
 
@@ -36,12 +38,112 @@
 #define REDFISHFS_VERSION "unknown"
 #endif
 
+/* A remote BMC or a mockup directory, from the command line or [bmc NAME]. */
+struct bmc_opt {
+	char *name, *url, *user, *password_file, *ca_file;
+	bool insecure;
+};
+
+struct mockup_opt {
+	char *name;   /* NULL: the service's own tree */
+	char *dir;
+};
+
+struct remotes {
+	struct bmc_opt *bmc;
+	size_t n_bmc;
+	struct mockup_opt *mockup;
+	size_t n_mockup;
+	/* --bmc-user, --bmc-password-file, --bmc-ca: for every --bmc */
+	char *user, *password_file, *ca_file;
+	char **insecure;          /* --bmc-insecure NAME */
+	size_t n_insecure;
+};
+
+static void remotes_clear(struct remotes *r)
+{
+	for (size_t i = 0; i < r->n_bmc; i++) {
+		free(r->bmc[i].name);
+		free(r->bmc[i].url);
+		free(r->bmc[i].user);
+		free(r->bmc[i].password_file);
+		free(r->bmc[i].ca_file);
+	}
+	for (size_t i = 0; i < r->n_mockup; i++) {
+		free(r->mockup[i].name);
+		free(r->mockup[i].dir);
+	}
+	for (size_t i = 0; i < r->n_insecure; i++)
+		free(r->insecure[i]);
+	free(r->bmc);
+	free(r->mockup);
+	free(r->insecure);
+	free(r->user);
+	free(r->password_file);
+	free(r->ca_file);
+	memset(r, 0, sizeof(*r));
+}
+
+static struct bmc_opt *bmc_find(struct remotes *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_bmc; i++)
+		if (strcmp(r->bmc[i].name, name) == 0)
+			return &r->bmc[i];
+	return NULL;
+}
+
+/* A new BMC entry called name (stolen) with url (stolen); -EEXIST. */
+static int bmc_add(struct remotes *r, char *name, char *url)
+{
+	struct bmc_opt *nb;
+
+	if (bmc_find(r, name)) {
+		free(name);
+		free(url);
+		return -EEXIST;
+	}
+	nb = realloc(r->bmc, (r->n_bmc + 1) * sizeof(*nb));
+	if (!nb) {
+		free(name);
+		free(url);
+		return -ENOMEM;
+	}
+	r->bmc = nb;
+	r->bmc[r->n_bmc++] = (struct bmc_opt){ .name = name, .url = url };
+	return 0;
+}
+
+static int set_string(char **dst, const char *value)
+{
+	char *v = strdup(value);
+
+	if (!v)
+		return -ENOMEM;
+	free(*dst);
+	*dst = v;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
+		*ret = true;
+	else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
+		*ret = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 /* What the command line says; a setting given there wins over the file. */
 struct cmdline {
-	const char *config;       /* -c FILE (points into argv) */
+	const char *config;       /* -c FILE (malloc'd) */
 	int timeout_ms, max_age_ms, poll_s;
 	bool set_timeout, set_max_age, set_poll;
 	struct fs_config strips;  /* only the --kasa list is used */
+	struct httpd_config http; /* --http... (the file's [http] fills it too) */
+	struct remotes remotes;   /* --bmc..., --mockup (the file's [bmc NAME] too) */
+	bool no_mount;
 	bool failed;
 };
 
@@ -51,48 +153,133 @@ enum {
 	KEY_MAX_AGE,
 	KEY_POLL,
 	KEY_CONFIG,
+	KEY_HTTP,          /* httpd's options, by name */
+	KEY_HTTP_FLAG,
+	KEY_BMC,
+	KEY_BMC_USER,
+	KEY_BMC_PASSWORD_FILE,
+	KEY_BMC_CA,
+	KEY_BMC_INSECURE,
+	KEY_MOCKUP,
+	KEY_NO_MOUNT,
 };
 
-/* "--name " matches "--name VALUE", "--name=VALUE" (and "--nameVALUE",
- * which check_glued() refuses); the value is what follows the name, after an
- * optional '='. */
+/* Our long options. fuse_opt hands an argument to EVERY template it matches
+ * ("--http " matches "--http-cert" too), so opt_proc takes an argument only
+ * under the longest name it starts with, and check_glued() refuses
+ * "--nameVALUE" before fuse_opt sees it. */
+struct long_opt {
+	const char *name;
+	int key;
+	bool value;
+};
+
+static const struct long_opt long_opts[] = {
+	{ "--kasa", KEY_KASA, true },
+	{ "--timeout", KEY_TIMEOUT, true },
+	{ "--max-age", KEY_MAX_AGE, true },
+	{ "--poll", KEY_POLL, true },
+	{ "--config", KEY_CONFIG, true },
+	{ "--http", KEY_HTTP, true },
+	{ "--http-cert", KEY_HTTP, true },
+	{ "--http-key", KEY_HTTP, true },
+	{ "--http-user", KEY_HTTP, true },
+	{ "--http-password-file", KEY_HTTP, true },
+	{ "--state-dir", KEY_HTTP, true },
+	{ "--http-no-auth", KEY_HTTP_FLAG, false },
+	{ "--http-force-plain", KEY_HTTP_FLAG, false },
+	{ "--bmc", KEY_BMC, true },
+	{ "--bmc-user", KEY_BMC_USER, true },
+	{ "--bmc-password-file", KEY_BMC_PASSWORD_FILE, true },
+	{ "--bmc-ca", KEY_BMC_CA, true },
+	{ "--bmc-insecure", KEY_BMC_INSECURE, true },
+	{ "--mockup", KEY_MOCKUP, true },
+	{ "--no-mount", KEY_NO_MOUNT, false },
+};
+
+/* fuse_opt keys are indices into long_opts; -c is KEY_SHORT_CONFIG. */
+#define KEY_SHORT_CONFIG 1000
+
 static const struct fuse_opt opt_spec[] = {
-	FUSE_OPT_KEY("--kasa ", KEY_KASA),
-	FUSE_OPT_KEY("--timeout ", KEY_TIMEOUT),
-	FUSE_OPT_KEY("--max-age ", KEY_MAX_AGE),
-	FUSE_OPT_KEY("--poll ", KEY_POLL),
-	FUSE_OPT_KEY("--config ", KEY_CONFIG),
-	FUSE_OPT_KEY("-c ", KEY_CONFIG),
+	FUSE_OPT_KEY("--kasa ", 0),
+	FUSE_OPT_KEY("--timeout ", 1),
+	FUSE_OPT_KEY("--max-age ", 2),
+	FUSE_OPT_KEY("--poll ", 3),
+	FUSE_OPT_KEY("--config ", 4),
+	FUSE_OPT_KEY("--http ", 5),
+	FUSE_OPT_KEY("--http-cert ", 6),
+	FUSE_OPT_KEY("--http-key ", 7),
+	FUSE_OPT_KEY("--http-user ", 8),
+	FUSE_OPT_KEY("--http-password-file ", 9),
+	FUSE_OPT_KEY("--state-dir ", 10),
+	FUSE_OPT_KEY("--http-no-auth", 11),
+	FUSE_OPT_KEY("--http-force-plain", 12),
+	FUSE_OPT_KEY("--bmc ", 13),
+	FUSE_OPT_KEY("--bmc-user ", 14),
+	FUSE_OPT_KEY("--bmc-password-file ", 15),
+	FUSE_OPT_KEY("--bmc-ca ", 16),
+	FUSE_OPT_KEY("--bmc-insecure ", 17),
+	FUSE_OPT_KEY("--mockup ", 18),
+	FUSE_OPT_KEY("--no-mount", 19),
+	FUSE_OPT_KEY("-c ", KEY_SHORT_CONFIG),
 	FUSE_OPT_END
 };
 
-/* Indexed by KEY_*. */
-static const char *const long_names[] = {
-	[KEY_KASA] = "--kasa",
-	[KEY_TIMEOUT] = "--timeout",
-	[KEY_MAX_AGE] = "--max-age",
-	[KEY_POLL] = "--poll",
-	[KEY_CONFIG] = "--config",
-};
+/* The long option arg starts with, the longest name that fits. */
+static const struct long_opt *long_opt_of(const char *arg)
+{
+	const struct long_opt *best = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(long_opts); i++) {
+		size_t n = strlen(long_opts[i].name);
+
+		if (strncmp(arg, long_opts[i].name, n) == 0 && (!best || n > strlen(best->name)))
+			best = &long_opts[i];
+	}
+	return best;
+}
 
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
+	       "       %s [options] --no-mount --http [ADDR:]PORT\n"
 	       "\n"
-	       "Shows TP-Link Kasa power strips as a Redfish tree at MOUNTPOINT.\n"
+	       "Shows Kasa power strips and Redfish BMCs as one Redfish tree at MOUNTPOINT\n"
+	       "and, with --http, as a Redfish service.\n"
 	       "\n"
-	       "redfishfs options:\n"
-	       "    --kasa [NAME=]HOST[:PORT]  a Kasa strip (repeatable; port 9999;\n"
+	       "Back ends:\n"
+	       "    --kasa [NAME=]HOST[:PORT]  a Kasa strip or plug (repeatable; port 9999;\n"
 	       "                               NAME from the device alias if not given)\n"
-	       "    --timeout MS               device I/O timeout per attempt (default %d)\n"
+	       "    --bmc NAME=URL             a Redfish BMC, URL http[s]://HOST[:PORT] (repeatable);\n"
+	       "                               its members appear as Systems/NAME_<Id>, ...\n"
+	       "    --bmc-user USER            BMC login (with --bmc-password-file)\n"
+	       "    --bmc-password-file FILE   BMC password (file must be private: chmod 600)\n"
+	       "    --bmc-ca FILE              CA certificates to verify BMCs with\n"
+	       "    --bmc-insecure NAME        do not verify BMC NAME's certificate\n"
+	       "    --mockup [NAME=]DIR        a directory of index.json files (a DMTF mockup or\n"
+	       "                               a copy of the mount); with NAME, aggregated like a BMC\n"
+	       "Timing:\n"
+	       "    --timeout MS               device/BMC I/O timeout per attempt (default %d)\n"
 	       "    --max-age MS               values are at most this old (default %d)\n"
 	       "    --poll SECONDS             Kasa poll period (default %d)\n"
-	       "    -c, --config FILE          INI configuration: [redfishfs] timeout=,\n"
-	       "                               max_age=, poll=; [kasa NAME] host=HOST[:PORT]\n"
+	       "HTTP server:\n"
+	       "    --http [ADDR:]PORT         serve the tree as Redfish (ADDR default 127.0.0.1)\n"
+	       "    --http-cert FILE --http-key FILE   HTTPS (PEM)\n"
+	       "    --http-user NAME --http-password-file FILE   an Administrator account\n"
+	       "    --state-dir DIR            where accounts are kept\n"
+	       "    --http-no-auth             no login (loopback only; for demos)\n"
+	       "    --http-force-plain         allow plain HTTP on a non-loopback address\n"
+	       "    --no-mount                 HTTP only, no file system\n"
+	       "Other:\n"
+	       "    -c, --config FILE          INI configuration: [redfishfs] timeout=, max_age=,\n"
+	       "                               poll=; [kasa NAME] host=; [bmc NAME] url=, user=,\n"
+	       "                               password_file=, ca=, insecure=; [http] http=,\n"
+	       "                               http-cert=, http-key=, http-user=,\n"
+	       "                               http-password-file=, state-dir=, http-no-auth=\n"
 	       "    -h, --help                 this help\n"
 	       "    -V, --version              versions\n"
 	       "\n",
-	       prog, FS_DEFAULT_TIMEOUT_MS, FS_DEFAULT_MAX_AGE_MS, FS_DEFAULT_POLL_S);
+	       prog, prog, FS_DEFAULT_TIMEOUT_MS, FS_DEFAULT_MAX_AGE_MS, FS_DEFAULT_POLL_S);
 }
 
 /* fuse_opt accepts "--kasaVALUE" for the "--kasa " template; refuse it, and
@@ -100,37 +287,26 @@ static void usage(const char *prog)
 static int check_glued(int argc, char *argv[])
 {
 	for (int i = 1; i < argc; i++) {
+		const struct long_opt *o;
+		size_t n;
+
 		if (strcmp(argv[i], "--") == 0)
 			return 0;
-		for (size_t j = 0; j < ARRAY_SIZE(long_names); j++) {
-			size_t n = strlen(long_names[j]);
-
-			if (strncmp(argv[i], long_names[j], n) != 0)
-				continue;
-			if (argv[i][n] == '\0') {
+		o = long_opt_of(argv[i]);
+		if (!o)
+			continue;
+		n = strlen(o->name);
+		if (argv[i][n] == '\0') {
+			if (o->value)
 				i++;   /* the next argument is the value */
-				break;
-			}
-			if (argv[i][n] != '=') {
-				log_error("unknown option '%s'", argv[i]);
-				return -EINVAL;
-			}
+			continue;
+		}
+		if (argv[i][n] != '=' || !o->value) {
+			log_error("unknown option '%s'", argv[i]);
+			return -EINVAL;
 		}
 	}
 	return 0;
-}
-
-/* arg is the option name glued to its value, e.g. "--kasa" "X" arrives as
- * "--kasaX" and "--kasa=X" as is; key says which name it is. */
-static const char *opt_value(int key, const char *arg)
-{
-	const char *v;
-
-	if (key == KEY_CONFIG && arg[1] != '-')
-		v = arg + 2;   /* -c */
-	else
-		v = arg + strlen(long_names[key]);
-	return *v == '=' ? v + 1 : v;
 }
 
 static int opt_int(const char *name, const char *value, long min, long max, int *ret, bool *set)
@@ -149,14 +325,27 @@ static int opt_int(const char *name, const char *value, long min, long max, int 
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct cmdline *cl = data;
+	const struct long_opt *o;
 	const char *v;
 	char err[256];
 	int r = 0;
 
 	if (key == FUSE_OPT_KEY_OPT || key == FUSE_OPT_KEY_NONOPT)
 		return 1;   /* for fuse_parse_cmdline / fuse_new */
-	v = opt_value(key, arg);
-	switch (key) {
+	if (key == KEY_SHORT_CONFIG) {
+		o = &long_opts[KEY_CONFIG];
+		v = arg + 2;
+	} else {
+		if (key < 0 || (size_t)key >= ARRAY_SIZE(long_opts))
+			return 1;
+		o = &long_opts[key];
+		if (long_opt_of(arg) != o)
+			return 0;   /* a longer option's argument: its own template takes it */
+		v = arg + strlen(o->name);
+		if (*v == '=')
+			v++;
+	}
+	switch (o->key) {
 	case KEY_KASA: {
 		struct fs_kasa k;
 
@@ -193,6 +382,71 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 				r = -ENOMEM;
 		}
 		break;
+	case KEY_BMC: {
+		char *name, *url;
+
+		r = rf_bmc_parse_arg(v, &name, &url);
+		if (r < 0) {
+			log_error("--bmc %s: expected NAME=http[s]://HOST[:PORT] (NAME of A-Z a-z 0-9 . -)", v);
+			break;
+		}
+		r = bmc_add(&cl->remotes, name, url);
+		if (r == -EEXIST)
+			log_error("--bmc %s: that name is given twice", v);
+		break;
+	}
+	case KEY_BMC_USER:
+		r = set_string(&cl->remotes.user, v);
+		break;
+	case KEY_BMC_PASSWORD_FILE:
+		r = set_string(&cl->remotes.password_file, v);
+		break;
+	case KEY_BMC_CA:
+		r = set_string(&cl->remotes.ca_file, v);
+		break;
+	case KEY_BMC_INSECURE: {
+		char **ni = realloc(cl->remotes.insecure, (cl->remotes.n_insecure + 1) * sizeof(char *));
+
+		if (!ni || !(ni[cl->remotes.n_insecure] = strdup(v))) {
+			if (ni)
+				cl->remotes.insecure = ni;
+			r = -ENOMEM;
+			break;
+		}
+		cl->remotes.insecure = ni;
+		cl->remotes.n_insecure++;
+		break;
+	}
+	case KEY_MOCKUP: {
+		struct mockup_opt m = { 0 };
+		struct mockup_opt *nm;
+
+		r = rf_mockup_parse_arg(v, &m.name, &m.dir);
+		if (r < 0) {
+			log_error("--mockup %s: expected [NAME=]DIR", v);
+			break;
+		}
+		nm = realloc(cl->remotes.mockup, (cl->remotes.n_mockup + 1) * sizeof(*nm));
+		if (!nm) {
+			free(m.name);
+			free(m.dir);
+			r = -ENOMEM;
+			break;
+		}
+		cl->remotes.mockup = nm;
+		nm[cl->remotes.n_mockup++] = m;
+		break;
+	}
+	case KEY_NO_MOUNT:
+		cl->no_mount = true;
+		break;
+	case KEY_HTTP:
+	case KEY_HTTP_FLAG:
+		r = httpd_config_set(&cl->http, o->name + 2, o->key == KEY_HTTP_FLAG ? "true" : v);
+		if (r < 0)
+			log_error("%s %s: %s", o->name, o->key == KEY_HTTP_FLAG ? "" : v,
+				  r == -EINVAL ? "invalid value" : strerror(-r));
+		break;
 	default:
 		return 1;
 	}
@@ -203,18 +457,129 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	return 0;   /* consumed */
 }
 
-/* The file first, then the command line over it; the strips of both. */
-static int build_config(struct cmdline *cl, struct fs_config *cfg)
+/* The [http] and [bmc NAME] sections of the configuration file, read into
+ * their own structs so the command line can win over them. */
+struct file_ext {
+	struct httpd_config http;
+	struct remotes remotes;
+	struct bmc_opt *cur;      /* the [bmc NAME] being read */
+};
+
+static bool bmc_name_valid(const char *name)
 {
-	char err[512];
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '-')
+			return false;
+	return true;
+}
+
+static int config_ext(void *userdata, const char *section, const char *key, const char *value,
+		      char *err, size_t errlen)
+{
+	struct file_ext *fx = userdata;
 	int r;
 
+	if (strcmp(section, "http") == 0) {
+		if (!key)
+			return 0;
+		r = httpd_config_set(&fx->http, key, value);
+		if (r == -EINVAL)
+			snprintf(err, errlen, "%s = %s: invalid value", key, value);
+		return r;
+	}
+	if (strncmp(section, "bmc ", 4) == 0) {
+		const char *name = section + 4;
+
+		while (*name == ' ')
+			name++;
+		if (!key) {
+			char *n;
+
+			if (!bmc_name_valid(name)) {
+				snprintf(err, errlen, "invalid BMC name '%s' (1 to 32 of A-Z a-z 0-9 . -)", name);
+				return -EINVAL;
+			}
+			n = strdup(name);
+			if (!n)
+				return -ENOMEM;
+			r = bmc_add(&fx->remotes, n, NULL);
+			if (r == -EEXIST)
+				snprintf(err, errlen, "BMC '%s' defined twice", name);
+			fx->cur = r == 0 ? bmc_find(&fx->remotes, name) : NULL;
+			return r;
+		}
+		if (!fx->cur)
+			return -EINVAL;
+		if (strcmp(key, "url") == 0) {
+			_cleanup_free_ char *arg = NULL;
+			char *n = NULL, *url = NULL;
+
+			if (fx->cur->url || asprintf(&arg, "%s=%s", name, value) < 0) {
+				snprintf(err, errlen, "'url' given twice");
+				return -EINVAL;
+			}
+			r = rf_bmc_parse_arg(arg, &n, &url);
+			free(n);
+			if (r < 0) {
+				snprintf(err, errlen, "url = %s: expected http[s]://HOST[:PORT]", value);
+				return -EINVAL;
+			}
+			fx->cur->url = url;
+			return 0;
+		}
+		if (strcmp(key, "user") == 0)
+			return set_string(&fx->cur->user, value);
+		if (strcmp(key, "password_file") == 0)
+			return set_string(&fx->cur->password_file, value);
+		if (strcmp(key, "ca") == 0)
+			return set_string(&fx->cur->ca_file, value);
+		if (strcmp(key, "insecure") == 0) {
+			r = parse_bool(value, &fx->cur->insecure);
+			if (r < 0)
+				snprintf(err, errlen, "insecure = %s: expected true or false", value);
+			return r;
+		}
+		return -ENOENT;
+	}
+	return -ENOENT;
+}
+
+/* Take *from if *to is unset (the command line wins). */
+static void take_string(char **to, char **from)
+{
+	if (!*to) {
+		*to = *from;
+		*from = NULL;
+	}
+}
+
+/* The file first, then the command line over it; the strips, BMCs and
+ * mockups of both. */
+static int build_config(struct cmdline *cl, struct fs_config *cfg)
+{
+	struct file_ext fx = { 0 };
+	char err[512];
+	int r = 0;
+
 	fs_config_init(cfg);
+	cfg->ext = config_ext;
+	cfg->ext_userdata = &fx;
 	if (cl->config) {
 		r = fs_config_load(cfg, cl->config, err, sizeof(err));
 		if (r < 0) {
 			log_error("%s", err);
-			return r;
+			goto out;
+		}
+		for (size_t i = 0; i < fx.remotes.n_bmc; i++) {
+			if (!fx.remotes.bmc[i].url) {
+				log_error("%s: [bmc %s] has no url", cl->config, fx.remotes.bmc[i].name);
+				r = -EINVAL;
+				goto out;
+			}
 		}
 	}
 	if (cl->set_timeout)
@@ -227,15 +592,70 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 		r = fs_config_add_kasa(cfg, &cl->strips.kasa[i], err, sizeof(err));
 		if (r < 0) {
 			log_error("--kasa: %s", err);
-			return r;
+			goto out;
 		}
 	}
-	if (cfg->n_kasa == 0) {
-		log_error("nothing to serve: give --kasa [NAME=]HOST[:PORT] or a config file "
-			  "with a [kasa NAME] section");
-		return -EINVAL;
+	/* [http] under --http...; strings and flags. */
+	take_string(&cl->http.listen, &fx.http.listen);
+	take_string(&cl->http.cert_file, &fx.http.cert_file);
+	take_string(&cl->http.key_file, &fx.http.key_file);
+	take_string(&cl->http.user, &fx.http.user);
+	take_string(&cl->http.password_file, &fx.http.password_file);
+	take_string(&cl->http.state_dir, &fx.http.state_dir);
+	cl->http.no_auth |= fx.http.no_auth;
+	cl->http.force_plain |= fx.http.force_plain;
+	/* Command-line BMCs take --bmc-user/-password-file/-ca/-insecure. */
+	for (size_t i = 0; i < cl->remotes.n_bmc; i++) {
+		struct bmc_opt *b = &cl->remotes.bmc[i];
+
+		if ((cl->remotes.user && set_string(&b->user, cl->remotes.user) < 0) ||
+		    (cl->remotes.password_file && set_string(&b->password_file, cl->remotes.password_file) < 0) ||
+		    (cl->remotes.ca_file && set_string(&b->ca_file, cl->remotes.ca_file) < 0)) {
+			r = -ENOMEM;
+			goto out;
+		}
 	}
-	return 0;
+	for (size_t i = 0; i < fx.remotes.n_bmc; i++) {
+		struct bmc_opt *b = &fx.remotes.bmc[i];
+
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s", b->name);
+		r = bmc_add(&cl->remotes, b->name, b->url);
+		b->name = b->url = NULL;
+		if (r < 0) {
+			log_error("BMC %s is both in %s and on the command line", name, cl->config);
+			goto out;
+		}
+		struct bmc_opt *nb = &cl->remotes.bmc[cl->remotes.n_bmc - 1];
+
+		nb->user = b->user;
+		nb->password_file = b->password_file;
+		nb->ca_file = b->ca_file;
+		nb->insecure = b->insecure;
+		b->user = b->password_file = b->ca_file = NULL;
+	}
+	for (size_t i = 0; i < cl->remotes.n_insecure; i++) {
+		struct bmc_opt *b = bmc_find(&cl->remotes, cl->remotes.insecure[i]);
+
+		if (!b) {
+			log_error("--bmc-insecure %s: no BMC of that name", cl->remotes.insecure[i]);
+			r = -EINVAL;
+			goto out;
+		}
+		b->insecure = true;
+	}
+	if (cfg->n_kasa == 0 && cl->remotes.n_bmc == 0 && cl->remotes.n_mockup == 0) {
+		log_error("nothing to serve: give --kasa [NAME=]HOST[:PORT], --bmc NAME=URL, "
+			  "--mockup [NAME=]DIR or a config file with a [kasa NAME] or [bmc NAME] section");
+		r = -EINVAL;
+	}
+out:
+	httpd_config_clear(&fx.http);
+	remotes_clear(&fx.remotes);
+	cfg->ext = NULL;
+	cfg->ext_userdata = NULL;
+	return r;
 }
 
 static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *fo)
@@ -259,6 +679,21 @@ static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *fo)
 	return r;
 }
 
+static void log_bmc_error(void *userdata, const char *bmc, int err, const char *message)
+{
+	log_warn("BMC %s: %s%s%s", bmc, strerror(-err), message && *message ? ": " : "",
+		 message ? message : "");
+}
+
+/* Without a mount: wait for SIGTERM, SIGINT or SIGHUP (blocked in every
+ * thread, so only this wait takes them). */
+static int wait_for_signal(const sigset_t *set)
+{
+	int sig = 0;
+
+	return sigwait(set, &sig) == 0 ? sig : -1;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -267,10 +702,16 @@ int main(int argc, char *argv[])
 	struct fs_config cfg;
 	struct rf_tree *tree = NULL;
 	struct kasa_provider *kp = NULL;
+	struct rf_bmc **bmcs = NULL;
+	struct rf_mockup **mockups = NULL;
+	size_t n_bmcs = 0, n_mockups = 0;
+	struct httpd *http = NULL;
 	struct fs *fs = NULL;
 	struct fuse *fuse = NULL;
 	struct fuse_session *se = NULL;
 	bool curl_up = false, mounted = false, signals = false;
+	sigset_t stop_signals;
+	char msg[512];
 	int ret = 1, r;
 
 	fs_config_init(&cfg);
@@ -296,12 +737,24 @@ int main(int argc, char *argv[])
 	}
 	if (fo.debug)
 		log_set_level(LOG_LEVEL_DEBUG);
-	if (!fo.mountpoint) {
+	if (!fo.mountpoint && !cl.no_mount) {
 		log_error("no mount point given (see %s --help)", argv[0]);
+		goto out;
+	}
+	if (fo.mountpoint && cl.no_mount) {
+		log_error("--no-mount and a mount point %s: choose one", fo.mountpoint);
 		goto out;
 	}
 	if (build_config(&cl, &cfg) < 0)
 		goto out;
+	if (cl.no_mount && !cl.http.listen) {
+		log_error("--no-mount needs --http: there would be nothing to see");
+		goto out;
+	}
+	if (cl.http.listen && httpd_config_check(&cl.http, msg, sizeof(msg)) < 0) {
+		log_error("%s", msg);
+		goto out;
+	}
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("curl_global_init failed");
@@ -314,14 +767,18 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	rf_tree_set_max_age(tree, cfg.max_age_ms);
-	fs = fs_new(tree, cfg.max_age_ms);
-	if (!fs) {
-		log_error("%s", strerror(ENOMEM));
-		goto out;
+	if (!cl.no_mount) {
+		fs = fs_new(tree, cfg.max_age_ms);
+		if (!fs) {
+			log_error("%s", strerror(ENOMEM));
+			goto out;
+		}
+		fuse = fuse_new(&args, fs_operations(), sizeof(struct fuse_operations), fs);
+		if (!fuse)
+			goto out;   /* libfuse printed why (an unknown -o option) */
 	}
-	fuse = fuse_new(&args, fs_operations(), sizeof(struct fuse_operations), fs);
-	if (!fuse)
-		goto out;   /* libfuse printed why (an unknown -o option) */
+
+	/* The back ends, probed while still on the terminal. */
 	kp = kasa_provider_new(tree, cfg.timeout_ms, cfg.poll_s);
 	if (!kp) {
 		log_error("cannot create the Kasa provider: %s", strerror(ENOMEM));
@@ -333,7 +790,8 @@ int main(int argc, char *argv[])
 		r = kasa_provider_add(kp, k->name, k->host, k->port);
 		if (r == -EINVAL || r == -ENOMEM || r == -EEXIST) {
 			log_error("strip %s%s%s:%u: %s", k->name ? k->name : "",
-				  k->name ? " at " : "", k->host, (unsigned)k->port, strerror(-r));
+				  k->name ? " at " : "", k->host, (unsigned)k->port,
+				  r == -EEXIST ? "the same strip is given twice" : strerror(-r));
 			goto out;
 		}
 		if (r < 0)
@@ -341,43 +799,140 @@ int main(int argc, char *argv[])
 				 k->name ? k->name : "", k->name ? " at " : "", k->host,
 				 (unsigned)k->port, strerror(-r));
 	}
-
-	if (fuse_mount(fuse, fo.mountpoint) != 0)
+	bmcs = calloc(cl.remotes.n_bmc + 1, sizeof(*bmcs));
+	mockups = calloc(cl.remotes.n_mockup + 1, sizeof(*mockups));
+	if (!bmcs || !mockups) {
+		log_error("%s", strerror(ENOMEM));
 		goto out;
-	mounted = true;
+	}
+	for (size_t i = 0; i < cl.remotes.n_bmc; i++) {
+		const struct bmc_opt *b = &cl.remotes.bmc[i];
+		_cleanup_free_ char *password = NULL;
+		struct rf_bmc_config bc = {
+			.name = b->name, .url = b->url, .user = b->user, .ca_file = b->ca_file,
+			.insecure = b->insecure, .timeout_ms = cfg.timeout_ms,
+			.on_error = log_bmc_error,
+		};
+
+		if (b->password_file) {
+			r = rf_read_password_file(b->password_file, &password);
+			if (r < 0) {
+				log_error("BMC %s: password file %s: %s", b->name, b->password_file,
+					  r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :
+					  r == -EINVAL ? "empty, too long or not text" : strerror(-r));
+				goto out;
+			}
+		}
+		if (b->user && !password) {
+			log_error("BMC %s: --bmc-user without --bmc-password-file", b->name);
+			goto out;
+		}
+		bc.password = password;
+		if (rf_bmc_url_plain_remote(b->url))
+			log_warn("BMC %s: %s is plain HTTP to a remote host; credentials cross the network unencrypted",
+				 b->name, b->url);
+		bmcs[n_bmcs] = rf_bmc_new(tree, &bc, &r);
+		if (!bmcs[n_bmcs]) {
+			log_error("BMC %s: %s", b->name, strerror(-r));
+			goto out;
+		}
+		r = rf_bmc_probe(bmcs[n_bmcs++]);
+		if (r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -EAGAIN) {
+			log_warn("BMC %s at %s does not answer (%s); shown as offline until it does",
+				 b->name, b->url, strerror(-r));
+		} else if (r < 0) {
+			log_error("BMC %s at %s: %s", b->name, b->url,
+				  r == -EACCES ? "login refused (check the user and password)" : strerror(-r));
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < cl.remotes.n_mockup; i++) {
+		const struct mockup_opt *m = &cl.remotes.mockup[i];
+
+		mockups[n_mockups] = rf_mockup_load(tree, m->name, m->dir, &r);
+		if (!mockups[n_mockups]) {
+			log_error("mockup %s: %s", m->dir,
+				  r == -ENOENT ? "no index.json of a ServiceRoot there" : strerror(-r));
+			goto out;
+		}
+		n_mockups++;
+	}
+	if (cl.http.listen) {
+		http = httpd_new(tree, &cl.http, &r);
+		if (!http)
+			goto out;   /* logged */
+	}
+
+	if (fuse && fuse_mount(fuse, fo.mountpoint) != 0)
+		goto out;
+	mounted = fuse != NULL;
+	if (http)
+		log_info("Redfish service at %s/redfish/v1", httpd_url(http));
 	if (fuse_daemonize(fo.foreground) != 0)
 		goto out;
 	if (!fo.foreground)
 		log_to_syslog("redfishfs");
-	se = fuse_get_session(fuse);
-	if (fuse_set_signal_handlers(se) != 0) {
-		log_error("cannot install signal handlers");
-		goto out;
-	}
-	signals = true;
-	r = fs_start(fs, fuse);
-	if (r < 0) {
-		log_error("cannot start the invalidation thread: %s", strerror(-r));
-		goto out;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGHUP);
+	if (fuse) {
+		se = fuse_get_session(fuse);
+		if (fuse_set_signal_handlers(se) != 0) {
+			log_error("cannot install signal handlers");
+			goto out;
+		}
+		signals = true;
+		r = fs_start(fs, fuse);
+		if (r < 0) {
+			log_error("cannot start the invalidation thread: %s", strerror(-r));
+			goto out;
+		}
+	} else {
+		/* Threads started from here on inherit the blocked set. */
+		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	}
 	r = kasa_provider_start(kp);
 	if (r < 0) {
 		log_error("cannot start the Kasa pollers: %s", strerror(-r));
 		goto out;
 	}
-	log_info("serving %zu strip%s on %s", cfg.n_kasa, cfg.n_kasa == 1 ? "" : "s",
-		 fo.mountpoint);
+	for (size_t i = 0; i < n_bmcs; i++) {
+		r = rf_bmc_start(bmcs[i]);
+		if (r < 0) {
+			log_error("cannot start the BMC health thread: %s", strerror(-r));
+			goto out;
+		}
+	}
+	if (http) {
+		r = httpd_start(http);
+		if (r < 0)
+			goto out;   /* logged */
+	}
+	log_info("serving %zu strip%s, %zu BMC%s, %zu mockup%s%s%s", cfg.n_kasa,
+		 cfg.n_kasa == 1 ? "" : "s", n_bmcs, n_bmcs == 1 ? "" : "s", n_mockups,
+		 n_mockups == 1 ? "" : "s", fo.mountpoint ? " on " : "", fo.mountpoint ? fo.mountpoint : "");
 
-	r = run_loop(fuse, &fo);
+	r = fuse ? run_loop(fuse, &fo) : wait_for_signal(&stop_signals);
 	/* A signal ends the loop with its number: a clean exit. */
 	if (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) {
 		ret = 0;
 	} else {
-		log_error("the FUSE loop failed: %s", r < 0 ? strerror(-r) : "unknown error");
+		log_error("the %s failed: %s", fuse ? "FUSE loop" : "signal wait",
+			  r < 0 ? strerror(-r) : "unknown error");
 	}
 out:
+	/* Front ends first (nothing new reaches the tree), then the back ends,
+	 * then the tree. */
 	fs_stop(fs);
+	http = httpd_free(http);
 	kp = kasa_provider_free(kp);
+	for (size_t i = 0; i < n_bmcs; i++)
+		rf_bmc_free(bmcs[i]);
+	for (size_t i = 0; i < n_mockups; i++)
+		rf_mockup_free(mockups[i]);
+	free(bmcs);
+	free(mockups);
 	if (signals)
 		fuse_remove_signal_handlers(se);
 	if (mounted)
@@ -390,6 +945,8 @@ out:
 		curl_global_cleanup();
 	fs_config_clear(&cfg);
 	fs_config_clear(&cl.strips);
+	httpd_config_clear(&cl.http);
+	remotes_clear(&cl.remotes);
 	free((char *)cl.config);
 	free(fo.mountpoint);
 	fuse_opt_free_args(&args);
