@@ -1,0 +1,506 @@
+/* tool.c — `kasa`, a small command line tool for Kasa devices: find them,
+ * talk to one, time one.
+ *
+ *   kasa list  [--broadcast ADDR] [--port P] [--new-port P] [--timeout MS]
+ *   kasa query [--timeout MS] [--udp] [--pretty] HOST[:PORT] JSON
+ *   kasa bench [--timeout MS] HOST[:PORT] N
+ *
+ * list: one discovery round (kasa_discover) and a table of what answered;
+ * devices we cannot drive (KLAP/AES only, unreadable replies) are rows marked
+ * "not supported" plus one explanatory line each on stderr, followed by a
+ * summary line on stderr ("N devices ... last reply after X ms").
+ * query: one raw request (TCP, or UDP with --udp) and the reply on stdout.
+ * bench: N set_relay_state round trips on one connection, p50/p99 in µs.
+ * It sets an outlet to the state it already has (the first outlet of a
+ * strip, the relay of a plug), so a real device does not switch anything.
+ *
+ * Exit status: 0 success, 1 a device or network error, 2 a usage error.
+ * Single-threaded; everything it uses comes from kasa.h. */
+#include "kasa.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common.h"
+
+#define TOOL_DEFAULT_TIMEOUT_MS 2000
+#define TOOL_MAX_BENCH 10000000L
+
+static const char tool_usage_text[] =
+	"usage: kasa list  [--broadcast ADDR] [--port P] [--new-port P] [--timeout MS]\n"
+	"       kasa query [--timeout MS] [--udp] [--pretty] HOST[:PORT] JSON\n"
+	"       kasa bench [--timeout MS] HOST[:PORT] N\n"
+	"\n"
+	"  list   broadcast get_sysinfo (default 255.255.255.255, UDP 9999) and the\n"
+	"         newer discovery probe (UDP 20002; --new-port 0 skips it); print the\n"
+	"         devices that answered within the timeout (default 2000 ms)\n"
+	"  query  send one JSON request, print the reply\n"
+	"  bench  time N set_relay_state round trips on one connection (p50/p99 in us);\n"
+	"         the outlet is set to the state it already has\n";
+
+static int tool_usage(FILE *f, int status)
+{
+	fputs(tool_usage_text, f);
+	return status;
+}
+
+/* A number in [min, max] from text, whole string. 0 or -EINVAL. */
+static int tool_parse_long(const char *s, long min, long max, long *ret)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* "HOST[:PORT]" into host (copied into buf) and port (default KASA_PORT). */
+static int tool_parse_target(const char *arg, char *buf, size_t size, uint16_t *ret_port)
+{
+	const char *colon = strrchr(arg, ':');
+	size_t hl = colon ? (size_t)(colon - arg) : strlen(arg);
+	long port = KASA_PORT;
+
+	if (hl == 0 || hl >= size)
+		return -EINVAL;
+	if (colon && tool_parse_long(colon + 1, 1, 65535, &port) < 0)
+		return -EINVAL;
+	memcpy(buf, arg, hl);
+	buf[hl] = '\0';
+	*ret_port = (uint16_t)port;
+	return 0;
+}
+
+/* Device-supplied text, printable: control characters become '?'. */
+static void tool_clean(char *dst, size_t size, const char *s)
+{
+	size_t i = 0;
+
+	for (; s && s[i] && i < size - 1; i++)
+		dst[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	dst[i] = '\0';
+}
+
+/* ---- list ------------------------------------------------------------------ */
+
+enum { TOOL_COL_ADDR, TOOL_COL_MODEL, TOOL_COL_ID, TOOL_COL_ALIAS, TOOL_COL_OUTLETS,
+       TOOL_COL_METER, TOOL_COL_FW, TOOL_COL_COUNT };
+
+struct tool_row {
+	char col[TOOL_COL_COUNT][160];
+};
+
+static void tool_row_fill(struct tool_row *row, const struct kasa_found *f)
+{
+	char tmp[64];
+
+	if (f->port == KASA_PORT || !f->supported)
+		snprintf(row->col[TOOL_COL_ADDR], sizeof(row->col[0]), "%s", f->addr);
+	else
+		snprintf(row->col[TOOL_COL_ADDR], sizeof(row->col[0]), "%s:%u", f->addr,
+			 (unsigned)f->port);
+	tool_clean(row->col[TOOL_COL_MODEL], sizeof(row->col[0]), *f->model ? f->model : "-");
+	tool_clean(row->col[TOOL_COL_ID], sizeof(row->col[0]), *f->device_id ? f->device_id : "-");
+	if (!f->supported) {
+		snprintf(row->col[TOOL_COL_ALIAS], sizeof(row->col[0]), "-");
+		snprintf(row->col[TOOL_COL_OUTLETS], sizeof(row->col[0]), "-");
+		snprintf(row->col[TOOL_COL_METER], sizeof(row->col[0]), "-");
+		tool_clean(tmp, sizeof(tmp), *f->protocol ? f->protocol : "unknown protocol");
+		snprintf(row->col[TOOL_COL_FW], sizeof(row->col[0]), "not supported (%s)", tmp);
+		return;
+	}
+	tool_clean(row->col[TOOL_COL_ALIAS], sizeof(row->col[0]),
+		   *f->info.alias ? f->info.alias : "-");
+	snprintf(row->col[TOOL_COL_OUTLETS], sizeof(row->col[0]), "%zu",
+		 f->info.n_children ? f->info.n_children : 1);
+	snprintf(row->col[TOOL_COL_METER], sizeof(row->col[0]), "%s",
+		 f->info.has_emeter ? "yes" : "no");
+	tool_clean(row->col[TOOL_COL_FW], sizeof(row->col[0]), *f->info.sw_ver ? f->info.sw_ver : "-");
+}
+
+static void tool_print_table(const struct kasa_found *found, size_t n)
+{
+	static const char *const head[TOOL_COL_COUNT] = {
+		"ADDRESS", "MODEL", "DEVICE ID", "ALIAS", "OUTLETS", "METER", "FIRMWARE",
+	};
+	struct tool_row *rows = calloc(n + 1, sizeof(*rows));
+	size_t width[TOOL_COL_COUNT];
+
+	if (!rows) {
+		fprintf(stderr, "kasa: out of memory\n");
+		return;
+	}
+	for (size_t c = 0; c < TOOL_COL_COUNT; c++)
+		snprintf(rows[0].col[c], sizeof(rows[0].col[c]), "%s", head[c]);
+	for (size_t i = 0; i < n; i++)
+		tool_row_fill(&rows[i + 1], &found[i]);
+	for (size_t c = 0; c < TOOL_COL_COUNT; c++) {
+		width[c] = 0;
+		for (size_t i = 0; i <= n; i++)
+			if (strlen(rows[i].col[c]) > width[c])
+				width[c] = strlen(rows[i].col[c]);
+	}
+	for (size_t i = 0; i <= n; i++) {
+		for (size_t c = 0; c < TOOL_COL_COUNT; c++) {
+			if (c + 1 == TOOL_COL_COUNT)
+				printf("%s\n", rows[i].col[c]);
+			else
+				printf("%-*s  ", (int)width[c], rows[i].col[c]);
+		}
+	}
+	free(rows);
+}
+
+static int tool_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "broadcast", required_argument, NULL, 'b' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "new-port", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *bcast = "255.255.255.255";
+	long port = KASA_PORT, new_port = KASA_DISCOVERY_PORT_NEW, timeout = TOOL_DEFAULT_TIMEOUT_MS;
+	struct kasa_found *found = NULL;
+	size_t n = 0, unsupported = 0;
+	uint32_t last_us = 0;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "b:p:n:t:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'b':
+			bcast = optarg;
+			break;
+		case 'p':
+			if (tool_parse_long(optarg, 1, 65535, &port) < 0) {
+				fprintf(stderr, "kasa list: --port wants 1..65535, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'n':
+			if (tool_parse_long(optarg, 0, 65535, &new_port) < 0) {
+				fprintf(stderr, "kasa list: --new-port wants 0..65535, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 't':
+			if (tool_parse_long(optarg, 1, 600000, &timeout) < 0) {
+				fprintf(stderr, "kasa list: --timeout wants 1..600000 ms, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			return tool_usage(stdout, 0);
+		default:
+			return tool_usage(stderr, 2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "kasa list: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (new_port == port) {
+		fprintf(stderr, "kasa list: --new-port must differ from --port\n");
+		return 2;
+	}
+	r = kasa_discover(bcast, (uint16_t)port, (uint16_t)new_port, (int)timeout, &found, &n);
+	if (r == -EINVAL) {
+		fprintf(stderr, "kasa list: --broadcast wants a numeric IPv4 address, not '%s'\n", bcast);
+		return 2;
+	}
+	if (r < 0) {
+		fprintf(stderr, "kasa list: discovery on %s:%ld failed: %s\n", bcast, port, strerror(-r));
+		return 1;
+	}
+	tool_print_table(found, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct kasa_found *f = &found[i];
+
+		if (f->reply_us > last_us)
+			last_us = f->reply_us;
+		if (f->supported)
+			continue;
+		unsupported++;
+		/* strings of unsupported entries are already cleaned by discover.c */
+		fprintf(stderr, "kasa: %s:%u%s%s%s%s%s: %s\n", f->addr, (unsigned)f->port,
+			*f->model ? " " : "", f->model, *f->mac ? " (MAC " : "", f->mac,
+			*f->mac ? ")" : "", f->reason);
+	}
+	fprintf(stderr, "kasa: %zu device%s (%zu not supported) answered %s:%ld within %ld ms; "
+		"last reply after %.1f ms\n", n, n == 1 ? "" : "s", unsupported, bcast, port, timeout,
+		(double)last_us / 1000.0);
+	kasa_found_free(found, n);
+	return 0;
+}
+
+/* ---- query ----------------------------------------------------------------- */
+
+struct tool_udp {
+	bool pretty;
+	int printed;
+};
+
+static void tool_print_reply(const char *reply, bool pretty)
+{
+	json_object *o = pretty ? json_tokener_parse(reply) : NULL;
+
+	if (o)
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+	else
+		printf("%s\n", reply);
+	json_object_put(o);
+}
+
+static void tool_udp_cb(void *userdata, const char *addr, uint16_t port, const char *reply)
+{
+	struct tool_udp *u = userdata;
+
+	(void)addr;
+	(void)port;
+	tool_print_reply(reply, u->pretty);
+	u->printed++;
+}
+
+static int tool_query(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "udp", no_argument, NULL, 'u' },
+		{ "pretty", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	long timeout = TOOL_DEFAULT_TIMEOUT_MS;
+	bool udp = false, pretty = false;
+	char host[256];
+	uint16_t port;
+	json_object *req;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "t:uPh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			if (tool_parse_long(optarg, 1, 600000, &timeout) < 0) {
+				fprintf(stderr, "kasa query: --timeout wants 1..600000 ms, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'u':
+			udp = true;
+			break;
+		case 'P':
+			pretty = true;
+			break;
+		case 'h':
+			return tool_usage(stdout, 0);
+		default:
+			return tool_usage(stderr, 2);
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "kasa query: wants HOST[:PORT] and JSON\n");
+		return 2;
+	}
+	if (tool_parse_target(argv[optind], host, sizeof(host), &port) < 0) {
+		fprintf(stderr, "kasa query: bad HOST[:PORT] '%s'\n", argv[optind]);
+		return 2;
+	}
+	req = json_tokener_parse(argv[optind + 1]);
+	if (!json_object_is_type(req, json_type_object)) {
+		json_object_put(req);
+		fprintf(stderr, "kasa query: the request must be a JSON object, e.g. "
+				"'{\"system\":{\"get_sysinfo\":{}}}'\n");
+		return 2;
+	}
+	json_object_put(req);
+	if (udp) {
+		struct tool_udp u = { .pretty = pretty };
+
+		r = kasa_udp_query(host, port, argv[optind + 1], (int)timeout, tool_udp_cb, &u);
+		if (r == 0)
+			r = -ETIMEDOUT;
+	} else {
+		struct kasa_dev *d = kasa_dev_new(host, port, (int)timeout);
+		char *reply = NULL;
+
+		if (!d) {
+			fprintf(stderr, "kasa query: %s\n", strerror(errno));
+			return 1;
+		}
+		r = kasa_dev_request(d, argv[optind + 1], &reply);
+		if (r == 0)
+			tool_print_reply(reply, pretty);
+		free(reply);
+		kasa_dev_free(d);
+	}
+	if (r < 0) {
+		fprintf(stderr, "kasa query: %s:%u: %s\n", host, (unsigned)port, strerror(-r));
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- bench ----------------------------------------------------------------- */
+
+static int64_t tool_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int tool_cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v[n]. */
+static int64_t tool_pct(const int64_t *v, size_t n, double p)
+{
+	size_t rank = (size_t)(p / 100.0 * (double)n + 0.999999);
+
+	if (rank < 1)
+		rank = 1;
+	if (rank > n)
+		rank = n;
+	return v[rank - 1];
+}
+
+static int tool_bench_run(struct kasa_dev *d, long n)
+{
+	_cleanup_free_ int64_t *lat = calloc((size_t)n, sizeof(int64_t));
+	_cleanup_free_ char *child = NULL;
+	struct kasa_sysinfo si;
+	double sum = 0;
+	bool state;
+	int r;
+
+	if (!lat)
+		return -ENOMEM;
+	r = kasa_get_sysinfo(d, &si);   /* also opens the connection */
+	if (r < 0)
+		return r;
+	if (si.n_children > 0) {
+		child = kasa_child_full_id(&si, 0);
+		state = si.children[0].on;
+	} else {
+		state = si.on;
+	}
+	r = si.n_children > 0 && !child ? -ENOMEM : 0;
+	kasa_sysinfo_clear(&si);
+	if (r < 0)
+		return r;
+	for (long i = 0; i < n; i++) {
+		int64_t t0 = tool_now_ns();
+
+		r = kasa_set_relay(d, child, state);
+		if (r < 0) {
+			fprintf(stderr, "kasa bench: request %ld of %ld failed: %s\n", i + 1, n,
+				strerror(-r));
+			return r;
+		}
+		lat[i] = tool_now_ns() - t0;
+		sum += (double)lat[i];
+	}
+	qsort(lat, (size_t)n, sizeof(*lat), tool_cmp_i64);
+	printf("set_relay_state round trips: n=%ld p50=%.1f us p99=%.1f us min=%.1f us "
+	       "max=%.1f us mean=%.1f us\n", n, (double)tool_pct(lat, (size_t)n, 50) / 1000.0,
+	       (double)tool_pct(lat, (size_t)n, 99) / 1000.0, (double)lat[0] / 1000.0,
+	       (double)lat[n - 1] / 1000.0, sum / (double)n / 1000.0);
+	return 0;
+}
+
+static int tool_bench(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	long timeout = TOOL_DEFAULT_TIMEOUT_MS, n;
+	struct kasa_dev *d;
+	char host[256];
+	uint16_t port;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			if (tool_parse_long(optarg, 1, 600000, &timeout) < 0) {
+				fprintf(stderr, "kasa bench: --timeout wants 1..600000 ms, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			return tool_usage(stdout, 0);
+		default:
+			return tool_usage(stderr, 2);
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "kasa bench: wants HOST[:PORT] and N\n");
+		return 2;
+	}
+	if (tool_parse_target(argv[optind], host, sizeof(host), &port) < 0) {
+		fprintf(stderr, "kasa bench: bad HOST[:PORT] '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (tool_parse_long(argv[optind + 1], 1, TOOL_MAX_BENCH, &n) < 0) {
+		fprintf(stderr, "kasa bench: N wants 1..%ld, not '%s'\n", TOOL_MAX_BENCH,
+			argv[optind + 1]);
+		return 2;
+	}
+	d = kasa_dev_new(host, port, (int)timeout);
+	if (!d) {
+		fprintf(stderr, "kasa bench: %s\n", strerror(errno));
+		return 1;
+	}
+	r = tool_bench_run(d, n);
+	kasa_dev_free(d);
+	if (r < 0) {
+		fprintf(stderr, "kasa bench: %s:%u: %s\n", host, (unsigned)port, strerror(-r));
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} cmds[] = {
+		{ "list", tool_list },
+		{ "query", tool_query },
+		{ "bench", tool_bench },
+	};
+
+	if (argc < 2)
+		return tool_usage(stderr, 2);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0)
+		return tool_usage(stdout, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "kasa: unknown command '%s'\n", argv[1]);
+	return tool_usage(stderr, 2);
+}
