@@ -1281,6 +1281,32 @@ static int kasa_op_patch(struct rf_provider *p, const char *uri, struct json_obj
 }
 
 /* Outlet.PowerControl: On, Off, PowerCycle. */
+/* After switching outlet idx: its meter changed too (an outlet switched off
+ * draws nothing), so read it back rather than show the old reading until
+ * the next poll. A failure leaves the poll to correct it. With io held. */
+static void strip_readback_meter(struct kasa_strip *s, size_t idx, const char *child)
+{
+	struct kasa_emeter em;
+	bool metered;
+	uint64_t g;
+
+	pthread_mutex_lock(&s->lock);
+	metered = strip_metered(s) && idx < s->n_outlets;
+	pthread_mutex_unlock(&s->lock);
+	if (!metered)
+		return;
+	g = rf_tree_generation(s->kp->t);
+	if (kasa_get_emeter(s->dev, child, &em) < 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (idx < s->n_outlets) {
+		s->outlets[idx].em = em;
+		s->outlets[idx].have_em = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	strip_install(s, g);
+}
+
 static int outlet_power(struct kasa_strip *s, size_t idx, const char *state)
 {
 	_cleanup_free_ char *child = NULL;
@@ -1338,6 +1364,8 @@ static int outlet_power(struct kasa_strip *s, size_t idx, const char *state)
 	pthread_mutex_unlock(&s->lock);
 	if (cycle && r < 0)
 		strip_install(s, rf_tree_generation(s->kp->t));
+	if (r == 0)
+		strip_readback_meter(s, idx, child);
 out:
 	pthread_mutex_unlock(&s->io);
 	return r;

@@ -88,7 +88,7 @@ static enum sim_mode sim_mode_from_string(const char *s)
 }
 
 struct sim_outlet {
-	char id[80];           /* full child id: deviceId + "NN" */
+	char id[96];             /* full child id: deviceId + "NN" */
 	char *alias;
 	bool on;
 	int64_t on_since_ms;
@@ -392,7 +392,7 @@ static int sim_finish_outlets(struct sim *s)
 	for (size_t i = 0; i < s->n_outlets; i++) {
 		if (!s->outlets[i].alias && s->strip)
 			return -ENOMEM;
-		snprintf(s->outlets[i].id, sizeof(s->outlets[i].id), "%s%02zu", s->device_id, i);
+		snprintf(s->outlets[i].id, sizeof(s->outlets[i].id), "%s%02u", s->device_id, (unsigned)(i & 0xff));
 	}
 	return 0;
 }

@@ -1371,7 +1371,8 @@ int rf_tree_list(struct rf_tree *t, const char *path, struct rf_dirent **ret, si
 		rf_dirents_free(out.v, out.n);
 		return r;
 	}
-	qsort(out.v, out.n, sizeof(*out.v), cmp_dirent);
+	if (out.n > 1)
+		qsort(out.v, out.n, sizeof(*out.v), cmp_dirent);
 	*ret = out.v;
 	*ret_n = out.n;
 	return 0;

@@ -145,6 +145,11 @@ static void test_write_power_state(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
 	CU_ASSERT_STRING_EQUAL(v, "Off");
 	free(v);
+	/* an outlet switched off draws nothing, at once, not after a poll */
+	v = value(P("PowerEquipment/RackPDUs/PowerStrip/Outlets/2/PowerWatts/Reading"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	CU_ASSERT_STRING_EQUAL(v, "0");
+	free(v);
 	/* and back, lower case: the shorter value must not keep old bytes */
 	CU_ASSERT_EQUAL(tu_sh("echo on > '%s'", f), 0);
 	sim_expect(&sim, "state 2", "ok on");
