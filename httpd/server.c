@@ -39,7 +39,6 @@
 #include <unistd.h>
 
 #define MAX_WORKERS 32
-#define ALLOW_CACHE_MAX 8192
 #define CONN_MEMORY_LIMIT (64 * 1024)
 #define JSON_CT "application/json; charset=utf-8"
 
@@ -59,12 +58,6 @@ struct httpd {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned workers;
-	struct strmap *allow_cache;     /* uri -> struct allow_entry */
-};
-
-struct allow_entry {
-	uint64_t etag;
-	bool patch;
 };
 
 enum method { M_GET, M_HEAD, M_PATCH, M_POST, M_DELETE, M_OTHER };
@@ -314,81 +307,12 @@ static const char *member_id(const char *uri, const char *prefix)
 	return uri + n + 1;
 }
 
-static bool any_writable(struct httpd *h, struct json_object *o, char *path, size_t plen, size_t cap)
+/* Whether the tree resource d has a property PATCH may change (the tree
+ * knows it from the provider's writable list; the mount's PowerState
+ * extension is not one). */
+static bool doc_patchable(const struct rf_doc *d)
 {
-	json_object_object_foreach(o, key, val) {
-		size_t kl = strlen(key);
-		struct rf_stat st;
-
-		if (strchr(key, '@') || strcmp(key, "Actions") == 0 || plen + kl + 2 > cap)
-			continue;
-		path[plen] = '/';
-		memcpy(path + plen + 1, key, kl + 1);
-		switch (json_object_get_type(val)) {
-		case json_type_object:
-			if (!json_object_object_get_ex(val, "@odata.id", NULL) &&
-			    any_writable(h, val, path, plen + 1 + kl, cap))
-				return true;
-			break;
-		case json_type_array:
-			break;
-		default:
-			if (rf_tree_stat(h->tree, path, &st) == 0 && st.writable)
-				return true;
-		}
-	}
-	path[plen] = '\0';
-	return false;
-}
-
-/* Whether the tree resource d has a writable property, cached per ETag. */
-static bool doc_patchable(struct httpd *h, const struct rf_doc *d)
-{
-	struct allow_entry *e;
-	struct json_object *o;
-	char path[1024];
-	bool patch = false;
-	size_t n;
-
-	pthread_mutex_lock(&h->lock);
-	e = strmap_get(h->allow_cache, d->uri);
-	if (e && e->etag == d->etag) {
-		patch = e->patch;
-		pthread_mutex_unlock(&h->lock);
-		return patch;
-	}
-	pthread_mutex_unlock(&h->lock);
-
-	o = json_tokener_parse(d->json);
-	n = strlen(d->uri) - strlen(RF_ROOT);
-	if (o && n < sizeof(path)) {
-		memcpy(path, d->uri + strlen(RF_ROOT), n + 1);
-		patch = any_writable(h, o, path, n, sizeof(path));
-	}
-	json_object_put(o);
-
-	pthread_mutex_lock(&h->lock);
-	if (strmap_size(h->allow_cache) >= ALLOW_CACHE_MAX) {
-		size_t it = 0;
-		void *v;
-
-		while (strmap_next(h->allow_cache, &it, NULL, &v))
-			free(v);
-		strmap_free(h->allow_cache);
-		h->allow_cache = strmap_new();
-	}
-	e = h->allow_cache ? strmap_get(h->allow_cache, d->uri) : NULL;
-	if (!e && h->allow_cache && (e = calloc(1, sizeof(*e))) &&
-	    strmap_put(h->allow_cache, d->uri, e) < 0) {
-		free(e);
-		e = NULL;
-	}
-	if (e) {
-		e->etag = d->etag;
-		e->patch = patch;
-	}
-	pthread_mutex_unlock(&h->lock);
-	return patch;
+	return d->patchable;
 }
 
 /* Allow for a resource; d may be NULL for the service's own URIs. */
@@ -407,7 +331,7 @@ static const char *allow_for(struct httpd *h, const char *uri, const struct rf_d
 	if (starts_with(uri, HTTPD_ACCOUNT_SVC) || starts_with(uri, HTTPD_MANAGER) ||
 	    strcmp(uri, RF_ROOT) == 0 || !d)
 		return "GET, HEAD";
-	return doc_patchable(h, d) ? "GET, HEAD, PATCH" : "GET, HEAD";
+	return doc_patchable(d) ? "GET, HEAD, PATCH" : "GET, HEAD";
 }
 
 /* Whether uri is the target of an action of its resource. */
@@ -1004,7 +928,7 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 
 		if (!d)
 			return err && err != -ENOENT ? fail(rq, err, NULL, NULL) : not_found(rq);
-		patch = doc_patchable(h, d);
+		patch = doc_patchable(d);
 		rf_doc_unref(d);
 		if (!patch)
 			return not_allowed(rq);
@@ -1353,8 +1277,6 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 	h->max_connections = c->max_connections ? c->max_connections : HTTPD_DEFAULT_MAX_CONN;
 	h->conn_timeout_s = c->conn_timeout_s ? c->conn_timeout_s : HTTPD_DEFAULT_CONN_TIMEOUT;
 	h->max_body = c->max_body ? c->max_body : HTTPD_DEFAULT_MAX_BODY;
-	if (!(h->allow_cache = strmap_new()))
-		goto fail;
 	httpd_parse_listen(c->listen, &h->listen);
 	h->tls = c->cert_file != NULL;
 	if (h->tls) {
@@ -1475,14 +1397,6 @@ struct httpd *httpd_free(struct httpd *h)
 	if (h->fd >= 0)
 		close(h->fd);
 	h->auth = httpd_auth_free(h->auth);
-	if (h->allow_cache) {
-		size_t it = 0;
-		void *v;
-
-		while (strmap_next(h->allow_cache, &it, NULL, &v))
-			free(v);
-		strmap_free(h->allow_cache);
-	}
 	if (h->key_pem) {
 		explicit_bzero(h->key_pem, strlen(h->key_pem));
 		free(h->key_pem);

@@ -160,6 +160,7 @@ struct rf_doc {
 	struct timespec mtime;   /* when the document last changed */
 	const char *uri;
 	const char *odata_type;  /* "#Outlet.v1_4_4.Outlet" or "" */
+	bool patchable;          /* has a property its provider accepts PATCH of */
 };
 
 /* Look up uri (refreshing it first when older than max-age). Returns a new

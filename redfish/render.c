@@ -647,6 +647,7 @@ struct rf_render *rf_render_new(const char *uri, struct json_object *body,
 	r->doc.len = jlen + 1;
 	r->doc.uri = r->uri;
 	r->doc.odata_type = r->odata_type;
+	r->doc.patchable = writable && writable->n > 0;
 	return r;
 fail:
 	if (r) {

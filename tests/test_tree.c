@@ -239,6 +239,11 @@ static void test_mapping_kinds(void)
 		CU_ASSERT_PTR_NOT_NULL_FATAL(idx);
 		CU_ASSERT_STRING_EQUAL(idx, doc->json);
 		CU_ASSERT_PTR_NULL(strstr(doc->json, "\\/"));
+		CU_ASSERT_TRUE(doc->patchable);
+		rf_doc_unref(doc);
+		doc = rf_tree_get_doc(t, "/redfish/v1", &err);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+		CU_ASSERT_FALSE(doc->patchable);
 		rf_doc_unref(doc);
 	}
 	/* the outlet is a member of its collection, and a subdirectory */
