@@ -161,6 +161,8 @@ static enum MHD_Result queue(struct req *rq, unsigned status, struct MHD_Respons
 
 	if (!r)
 		return MHD_NO;
+	if (status < 400)       /* failures are logged by fault_response */
+		log_debug("httpd: %s %s: %u", method_name(rq->method), rq->uri ? rq->uri : "", status);
 	ret = MHD_queue_response(rq->conn, status, r);
 	MHD_destroy_response(r);
 	return ret;

@@ -80,6 +80,7 @@ struct rf_bmc {
 	char **members;             /* local member URIs */
 	size_t n_members;
 	bool probed, online, probing;
+	bool restoring;             /* go_online() is reinstalling the bodies */
 	bool thread_started, stop;
 	pthread_t thread;
 };
@@ -363,7 +364,9 @@ static int install(struct rf_bmc *b, const char *uri, struct json_object *body, 
 	w = rf_writables_for(body);
 	r = rf_tree_install(b->tree, &b->provider, uri, copy, w, gen);
 	rf_writables_free(w);
-	return r == -ESTALE ? 0 : r;
+	/* 1 (changed) and 0 (identical) are both success; -ESTALE: a newer
+	 * write is there already, which is fine too. */
+	return r == -ESTALE || r > 0 ? 0 : r;
 }
 
 static int install_source(struct rf_bmc *b)
@@ -453,11 +456,11 @@ static void go_online(struct rf_bmc *b)
 	struct json_object **bodies = NULL;
 
 	pthread_mutex_lock(&b->lock);
-	if (b->online) {
+	if (b->online || b->restoring) {
 		pthread_mutex_unlock(&b->lock);
 		return;
 	}
-	b->online = true;
+	b->restoring = true;
 	size_t cap = strmap_size(b->res);
 
 	uris = calloc(cap + 1, sizeof(*uris));
@@ -480,40 +483,68 @@ static void go_online(struct rf_bmc *b)
 	}
 	free(uris);
 	free(bodies);
+	/* Online only once the bodies are back: whoever sees it online
+	 * (rf_bmc_online, a write) sees the resources as they were. */
+	pthread_mutex_lock(&b->lock);
+	b->online = true;
+	b->restoring = false;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
 	install_source(b);
 }
 
 /* ---- fetching ---------------------------------------------------------------------- */
 
-/* Child links of body (local URIs strictly below uri, no fragment). */
-static void collect_children(struct json_object *o, const char *uri, char ***v, size_t *n)
+/* Add x to v if it is a local URI strictly below uri, without a fragment. */
+static void add_child(const char *x, const char *uri, char ***v, size_t *n)
 {
 	size_t l = strlen(uri);
+	char **nv;
 
+	if (!x || strncmp(x, uri, l) != 0 || x[l] != '/' || !x[l + 1] || strpbrk(x + l, "#?"))
+		return;
+	if (!(nv = realloc(*v, (*n + 1) * sizeof(**v))))
+		return;
+	*v = nv;
+	if (((*v)[*n] = strdup(x)))
+		(*n)++;
+}
+
+/* Child links of body (local URIs strictly below uri, no fragment): link
+ * objects anywhere, array elements included (collection Members, expanded
+ * ones too: an element with an "@odata.id" is that resource), and the
+ * ActionInfo resources of actions (their targets are not resources). */
+static void collect_children(struct json_object *o, const char *uri, bool in_actions,
+			     char ***v, size_t *n)
+{
 	if (json_object_is_type(o, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(o); i++)
-			collect_children(json_object_array_get_idx(o, i), uri, v, n);
+		for (size_t i = 0; i < json_object_array_length(o); i++) {
+			struct json_object *e = json_object_array_get_idx(o, i);
+
+			add_child(link_of(e), uri, v, n);
+			collect_children(e, uri, in_actions, v, n);
+		}
 		return;
 	}
 	if (!json_object_is_type(o, json_type_object))
 		return;
 	json_object_object_foreach(o, key, val) {
-		const char *x;
-
-		if (strcmp(key, "Actions") == 0)
-			continue;       /* targets are not resources */
-		if ((x = link_of(val)) && strncmp(x, uri, l) == 0 && x[l] == '/' && x[l + 1] &&
-		    !strpbrk(x + l, "#?")) {
-			char **nv = realloc(*v, (*n + 1) * sizeof(**v));
-
-			if (!nv)
-				return;
-			*v = nv;
-			if (((*v)[*n] = strdup(x)))
-				(*n)++;
-		} else if (!json_object_is_type(val, json_type_string)) {
-			collect_children(val, uri, v, n);
+		if (in_actions) {
+			if (strcmp(key, "@Redfish.ActionInfo") == 0)
+				add_child(json_object_get_string(val), uri, v, n);
+			else if (json_object_is_type(val, json_type_object))
+				collect_children(val, uri, true, v, n);
+			continue;
 		}
+		if (strcmp(key, "Actions") == 0) {
+			collect_children(val, uri, true, v, n);
+			continue;
+		}
+		if (strcmp(key, "@odata.id") == 0)
+			continue;       /* the object itself: its parent adds it */
+		if (!json_object_is_type(val, json_type_string))
+			collect_children(val, uri, false, v, n);
+		add_child(link_of(val), uri, v, n);
 	}
 }
 
@@ -597,6 +628,8 @@ static int fetch(struct rf_bmc *b, char **uris, size_t n, bool crawl, bool force
 			if (r) {
 				r->busy = false;
 				r->result = err;
+				if (err == -ENOENT && !r->body)
+					r->fetched_ms = now_ms();   /* known absent, for max-age */
 				if (err == 0) {
 					r->fetched_ms = now_ms();
 					if (body) {
@@ -606,7 +639,7 @@ static int fetch(struct rf_bmc *b, char **uris, size_t n, bool crawl, bool force
 						free(r->etag);
 						r->etag = h[i].etag ? strdup(h[i].etag) : NULL;
 						if (crawl)
-							collect_children(r->body, mine[i], &next, &n_next);
+							collect_children(r->body, mine[i], false, &next, &n_next);
 					}
 				}
 			}
@@ -993,6 +1026,11 @@ static int bmc_refresh(struct rf_provider *p, const char *uri, int64_t max_age_m
 		pthread_mutex_unlock(&b->lock);
 		return res;
 	}
+	if (r && !r->body && r->result == -ENOENT && r->fetched_ms &&
+	    now_ms() - r->fetched_ms < max_age_ms) {
+		pthread_mutex_unlock(&b->lock);
+		return -ENOENT;     /* asked for lately and not there */
+	}
 	if (r && r->body && r->fetched_ms && now_ms() - r->fetched_ms < max_age_ms) {
 		pthread_mutex_unlock(&b->lock);
 		rf_tree_touch(b->tree, uri);
@@ -1320,7 +1358,8 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
 					.ca_file = cfg->ca_file, .insecure = cfg->insecure,
 					.timeout_ms = cfg->timeout_ms, .parallel = cfg->parallel };
 	if (!(b->name = strdup(cfg->name)) || (cfg->user && !(b->user = strdup(cfg->user))) ||
-	    !(b->res = strmap_new()) || rf_rewrite_init(&b->rw, cfg->name) < 0) {
+	    !(b->res = strmap_new()) || rf_rewrite_init(&b->rw, cfg->name) < 0 ||
+	    rf_rewrite_set_origin(&b->rw, url) < 0) {
 		rf_bmc_free(b);
 		*ret_err = -ENOMEM;
 		return NULL;

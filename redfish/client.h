@@ -62,18 +62,26 @@ int rf_aggregation_install_source(struct rf_tree *t, struct rf_provider *p, cons
  * the aggregated collections gets "NAME_" in front, locally. */
 struct rf_rewrite {
 	char *name;             /* "rack1" */
+	char *origin;           /* "https://host[:port]" of the source, or NULL */
 	char **colls;           /* "/redfish/v1/Systems", ... longest first */
 	size_t n_colls;
 };
 
 int rf_rewrite_init(struct rf_rewrite *rw, const char *name);
 void rf_rewrite_done(struct rf_rewrite *rw);
+/* The source's own origin ("https://10.0.0.21[:443]"): absolute URLs that
+ * name it are the source's paths. Absolute URLs naming any other origin (a
+ * PDU the BMC links to, a registry's PublicationUri) are foreign and left
+ * as they are, in both directions; without an origin every absolute URL is
+ * foreign. 0 or -ENOMEM / -EINVAL. */
+int rf_rewrite_set_origin(struct rf_rewrite *rw, const char *origin);
 /* Aggregate the members of collection uri (absolute, no trailing '/').
  * Adding one twice is a no-op. 0 or -ENOMEM / -EINVAL. */
 int rf_rewrite_add_collection(struct rf_rewrite *rw, const char *uri);
 bool rf_rewrite_is_collection(const struct rf_rewrite *rw, const char *uri);
 
-/* Remote -> local. uri may carry a scheme and host (dropped), a fragment or
+/* Remote -> local. uri may carry the source's origin (dropped; another
+ * origin: returned unchanged), a fragment or
  * a query (kept), a trailing '/' (dropped). URIs outside the aggregated
  * collections' members come back unchanged (normalised). malloc'd; NULL
  * only on -ENOMEM. */

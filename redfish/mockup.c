@@ -5,7 +5,7 @@
  * cp -a backup of the mount are skipped), parses every DIR/<rel>/index.json
  * whose "@odata.id" is /redfish/v1/<rel>, drops "@Redfish.Copyright" and
  * installs it. Without a name the mockup is the service's own tree: the
- * ServiceRoot's links become the tree's root links, and collections whose
+ * ServiceRoot's links (and its UUID) become the tree's, and collections whose
  * members are their direct children become tree-maintained collections
  * (merging with the tree's own Chassis, Managers, ...). With a name it is a
  * source like a BMC: only the members of its top-level collections are
@@ -436,6 +436,12 @@ static int load_own(struct rf_mockup *m, struct load_ctx *ctx, struct json_objec
 		if (r < 0 && r != -EEXIST)
 			return r;
 	}
+	/* The service is the one the mockup (or the backup) shows: clients
+	 * tell services apart by the ServiceRoot's UUID, so keep it. */
+	const char *uuid = str_of(root, "UUID");
+
+	if (uuid && (r = rf_tree_set_root_property(m->tree, "UUID", json_object_new_string(uuid))) < 0)
+		return r;
 	for (size_t i = 0; i < ctx->n; i++) {
 		struct loaded *l = &ctx->v[i];
 

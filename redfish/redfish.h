@@ -290,7 +290,8 @@ struct rf_mockup;
 int rf_mockup_parse_arg(const char *arg, char **ret_name, char **ret_dir);
 /* Load a directory of index.json files (a DMTF mockup, or a cp -a / tar
  * backup of the mount) into t. name NULL: it is the service's own tree
- * (ServiceRoot links and collections merged into the tree's own); else it
+ * (ServiceRoot links and collections merged into the tree's own, its UUID
+ * taken); else it
  * is aggregated like a BMC called name. @Redfish.Copyright is dropped.
  * PATCH and actions change it in memory (a Reset changes PowerState).
  * -ENOENT (no ServiceRoot index.json), -EINVAL (malformed), -errno. */

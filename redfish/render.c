@@ -364,7 +364,15 @@ static void walk_object(struct builder *b, const char *rel, struct json_object *
 			bool all_children = true;
 
 			for (size_t i = 0; i < json_object_array_length(val); i++) {
-				const char *t = link_target(json_object_array_get_idx(val, i));
+				/* An expanded member ($expand, or a mockup's inline
+				 * LogEntries) is still the resource its @odata.id names. */
+				struct json_object *e = json_object_array_get_idx(val, i), *id;
+				const char *t = link_target(e);
+
+				if (!t && json_object_is_type(e, json_type_object) &&
+				    json_object_object_get_ex(e, "@odata.id", &id) &&
+				    json_object_is_type(id, json_type_string))
+					t = json_object_get_string(id);
 				const char *below = t ? below_resource(b, t) : NULL;
 
 				if (below && !strchr(below, '/') && valid_name(below)) {

@@ -6,17 +6,20 @@
  * every URI below one of them gets "NAME_" in front:
  *   remote /redfish/v1/Systems/437XR/Bios  <->  local /redfish/v1/Systems/rack1_437XR/Bios
  * Everything else (the collections themselves, SessionService, ...) keeps
- * its URI. The longest matching collection wins, so PowerEquipment/RackPDUs
+ * its URI, and so does an absolute URL that names another origin (a BMC
+ * links a PDU by its own https://pdu/... URL; that is not one of ours). The longest matching collection wins, so PowerEquipment/RackPDUs
  * members are prefixed below RackPDUs, not below PowerEquipment.
  *
  * Pure functions over a struct rf_rewrite that is built once (before the
  * source is shared between threads) and then only read: no locks. */
 #include "client.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int rf_rewrite_init(struct rf_rewrite *rw, const char *name)
 {
@@ -32,6 +35,7 @@ void rf_rewrite_done(struct rf_rewrite *rw)
 		free(rw->colls[i]);
 	free(rw->colls);
 	free(rw->name);
+	free(rw->origin);
 	memset(rw, 0, sizeof(*rw));
 }
 
@@ -85,8 +89,52 @@ static const char *skip_origin(const char *uri)
 
 	if (!p || p != uri + strcspn(uri, ":/?#"))
 		return uri;
-	p = strchr(p + 3, '/');
-	return p ? p : "";
+	p = p + 3 + strcspn(p + 3, "/?#");
+	return p;
+}
+
+/* "scheme://host[:port]" (n bytes) in canonical form: lower case, without
+ * the scheme's default port. false if it does not fit or is not one. */
+static bool canonical_origin(const char *o, size_t n, char *buf, size_t size)
+{
+	const char *host = memmem(o, n, "://", 3);
+	size_t sl, hl;
+
+	if (!host || n >= size)
+		return false;
+	sl = host - o;
+	host += 3;
+	hl = o + n - host;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)tolower((unsigned char)o[i]);
+	buf[n] = '\0';
+	if ((sl == 5 && strncmp(buf, "https", 5) == 0 && hl > 4 && strcmp(buf + n - 4, ":443") == 0) ||
+	    (sl == 4 && strncmp(buf, "http", 4) == 0 && hl > 3 && strcmp(buf + n - 3, ":80") == 0))
+		*strrchr(buf, ':') = '\0';
+	return true;
+}
+
+int rf_rewrite_set_origin(struct rf_rewrite *rw, const char *origin)
+{
+	char buf[300];
+	const char *path;
+
+	if (!origin)
+		return -EINVAL;
+	path = skip_origin(origin);
+	if (path == origin || *path || !canonical_origin(origin, path - origin, buf, sizeof(buf)))
+		return -EINVAL;
+	free(rw->origin);
+	return (rw->origin = strdup(buf)) ? 0 : -ENOMEM;
+}
+
+/* Whether the origin part of uri (n bytes) is the source's own. */
+static bool own_origin(const struct rf_rewrite *rw, const char *uri, size_t n)
+{
+	char buf[300];
+
+	return rw->origin && canonical_origin(uri, n, buf, sizeof(buf)) &&
+	       strcmp(buf, rw->origin) == 0;
 }
 
 /* Split path into the part before the first '#' or '?' and the rest. */
@@ -115,6 +163,8 @@ char *rf_rewrite_uri_in(const struct rf_rewrite *rw, const char *uri)
 	const char *coll;
 	char *out;
 
+	if (path != uri && !own_origin(rw, uri, path - uri))
+		return strdup(uri);     /* another service's URL: not ours */
 	/* Drop one trailing '/' of the path part ("/redfish/v1/" -> "/redfish/v1"). */
 	size_t pn = (n > 1 && path[n - 1] == '/') ? n - 1 : n;
 

@@ -501,6 +501,30 @@ static bool writable_equal(const struct rf_writable_set *a, const struct rf_writ
 	return true;
 }
 
+/* The mtime the mount shows for uri's position while it is not installed:
+ * a node of the nearest installed ancestor's rendering. Under the lock. */
+static bool shown_mtime(struct rf_tree *t, const char *uri, struct timespec *ret)
+{
+	_cleanup_free_ char *cur = strdup(uri);
+
+	while (cur) {
+		char *parent = uri_parent(cur, NULL);
+		struct rf_resource *a = parent ? strmap_get(t->res, parent) : NULL;
+
+		free(cur);
+		cur = parent;
+		if (a) {
+			const struct rf_node *nd = a->render ?
+				rf_render_find(a->render, uri + strlen(a->uri) + 1) : NULL;
+
+			if (nd)
+				*ret = nd->mtime;
+			return nd != NULL;
+		}
+	}
+	return false;
+}
+
 static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, const char *uri,
 				  struct json_object *body, const struct rf_writable *writable,
 				  uint64_t based_on, bool collection)
@@ -511,7 +535,8 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	struct changes ch = { 0 };
 	struct json_object *id;
 	_cleanup_free_ char *parent = NULL;
-	bool created = false, parent_is_coll = false;
+	bool created = false, parent_is_coll = false, shown = false;
+	struct timespec shown_at = { 0 };
 	int r;
 
 	if (!json_object_is_type(body, json_type_object) ||
@@ -529,6 +554,8 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	}
 	if (res)
 		prev = rf_render_ref(res->render);
+	else
+		shown = shown_mtime(t, uri, &shown_at);
 	pthread_rwlock_unlock(&t->lock);
 
 	ws = rf_writable_set_new(writable);
@@ -538,6 +565,14 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 		r = -ENOMEM;
 	if (!nr)
 		goto out;
+	if (shown) {
+		/* First load of a position the mount already listed (lazy
+		 * loading): keep the mtime it showed, or `tar` sees every
+		 * directory "change as we read it". Not yet shared. */
+		for (size_t i = 0; i < nr->n_nodes; i++)
+			nr->nodes[i].mtime = shown_at;
+		nr->doc.mtime = shown_at;
+	}
 
 	pthread_rwlock_wrlock(&t->lock);
 	res = strmap_get(t->res, uri);
@@ -1035,47 +1070,102 @@ static int resolve(struct rf_tree *t, const char *path, struct hit *h)
 	return -ENOENT;
 }
 
+/* An unknown URI below an installed resource, inside a claimed prefix:
+ * the URI one segment below that resource (when that segment is no node of
+ * its rendering), and the claiming provider, to load it. So a resource no
+ * listing shows (linked only from elsewhere, or only by an ActionInfo) is
+ * reachable by its path in the mount, as it is over HTTP. Under the lock;
+ * malloc'd or NULL. */
+static char *claimed_candidate(struct rf_tree *t, const char *uri, struct rf_provider **ret_p)
+{
+	char *child = strdup(uri), *parent;
+	struct rf_resource *res = NULL;
+	struct rf_provider *p;
+	const char *seg;
+
+	while (child && (parent = uri_parent(child, NULL))) {
+		if ((res = strmap_get(t->res, parent))) {
+			free(parent);
+			break;
+		}
+		free(child);
+		child = parent;
+	}
+	if (!child || !res)
+		goto none;
+	seg = child + strlen(res->uri) + 1;
+	if (seg[0] == '.' || strmap_get(t->res, child) || strmap_get(t->aliases, child) ||
+	    (res->render && rf_render_find(res->render, seg)))
+		goto none;
+	p = NULL;
+	for (size_t i = 0, best = 0; i < t->n_claims; i++) {
+		size_t n = strlen(t->claims[i].prefix);
+
+		if (n > best && strncmp(child, t->claims[i].prefix, n) == 0 && child[n] == '/') {
+			best = n;
+			p = t->claims[i].p;
+		}
+	}
+	if (!p)
+		goto none;
+	*ret_p = p;
+	return child;
+none:
+	free(child);
+	return NULL;
+}
+
 /* Resolve path, bringing a stale resource or an unloaded sub-resource on
- * the way up to date first (one provider call at most). On success the lock
- * is held (shared) and h is filled. A failed refresh still shows the tree as
- * it is (an offline device's values are null); only a resource that could
- * not be loaded at all fails with the provider's error. */
+ * the way up to date first (one provider call per resource on the way). On
+ * success the lock is held (shared) and h is filled. A failed refresh still
+ * shows the tree as it is (an offline device's values are null); only a
+ * resource that could not be loaded at all fails with the provider's error. */
 static int resolve_fresh(struct rf_tree *t, const char *path, struct hit *h)
 {
-	struct rf_provider *p = NULL;
-	_cleanup_free_ char *uri = NULL;
-	int64_t max_age;
-	int r, rr;
+	_cleanup_free_ char *last = NULL;
+	int r, rr = 0;
 
-	pthread_rwlock_rdlock(&t->lock);
-	r = resolve(t, path, h);
-	max_age = t->max_age;
-	if (r == 0 && h->res && !h->res->collection && h->res->owner &&
-	    now_ms() - h->res->fresh_ms > max_age) {
-		p = h->res->owner;
-		uri = strdup(h->res->uri);
-	} else if (r == -ENOENT && h->lazy_uri) {
-		p = h->res ? h->res->owner : loader_for(t, h->lazy_uri);
-		uri = strdup(h->lazy_uri);
-	}
-	if (!p || !p->ops || !p->ops->refresh || !uri) {
-		if (r < 0) {
-			pthread_rwlock_unlock(&t->lock);
-			hit_clear(h);
+	for (int round = 0; round < 8; round++) {
+		struct rf_provider *p = NULL;
+		char *uri = NULL;
+		int64_t max_age;
+
+		pthread_rwlock_rdlock(&t->lock);
+		r = resolve(t, path, h);
+		max_age = t->max_age;
+		if (round == 0 && r == 0 && h->res && !h->res->collection && h->res->owner &&
+		    now_ms() - h->res->fresh_ms > max_age) {
+			p = h->res->owner;
+			uri = strdup(h->res->uri);
+		} else if (r == -ENOENT && h->lazy_uri) {
+			p = h->res ? h->res->owner : loader_for(t, h->lazy_uri);
+			uri = strdup(h->lazy_uri);
+		} else if (r == -ENOENT && h->uri) {
+			uri = claimed_candidate(t, h->uri, &p);
 		}
-		return r;
+		/* Nothing (more) to load, or the same resource again: done. */
+		if (!p || !p->ops || !p->ops->refresh || !uri || (last && strcmp(uri, last) == 0)) {
+			free(uri);
+			if (r < 0) {
+				pthread_rwlock_unlock(&t->lock);
+				hit_clear(h);
+				return round > 0 && rr < 0 ? rr : r;
+			}
+			return 0;
+		}
+		pthread_rwlock_unlock(&t->lock);
+		hit_clear(h);
+		rr = refresh_shared(t, p, uri, max_age);
+		free(last);
+		last = uri;
 	}
-	pthread_rwlock_unlock(&t->lock);
-	hit_clear(h);
-	rr = refresh_shared(t, p, uri, max_age);
 	pthread_rwlock_rdlock(&t->lock);
 	r = resolve(t, path, h);
 	if (r < 0) {
 		pthread_rwlock_unlock(&t->lock);
 		hit_clear(h);
-		return rr < 0 ? rr : r;
 	}
-	return 0;
+	return r;
 }
 
 static void stat_of_res(const struct rf_resource *res, const char *path, struct rf_stat *st)

@@ -15,6 +15,8 @@ static void setup_rw(void)
 {
 	rf_rewrite_done(&rw);
 	CU_ASSERT_EQUAL(rf_rewrite_init(&rw, "rack1"), 0);
+	CU_ASSERT_EQUAL(rf_rewrite_set_origin(&rw, "https://10.0.0.21"), 0);
+	CU_ASSERT_EQUAL(rf_rewrite_set_origin(&rw, "https://10.0.0.21/redfish"), -EINVAL);
 	CU_ASSERT_EQUAL(rf_rewrite_add_collection(&rw, RF_ROOT "/Systems"), 0);
 	CU_ASSERT_EQUAL(rf_rewrite_add_collection(&rw, RF_ROOT "/Chassis"), 0);
 	CU_ASSERT_EQUAL(rf_rewrite_add_collection(&rw, RF_ROOT "/PowerEquipment/RackPDUs"), 0);
@@ -59,6 +61,11 @@ static void test_uri_in(void)
 	check_in(RF_ROOT "/Chassis/1U/Thermal#/Fans/0", RF_ROOT "/Chassis/rack1_1U/Thermal#/Fans/0");
 	check_in(RF_ROOT "/Chassis/1U?$expand=.", RF_ROOT "/Chassis/rack1_1U?$expand=.");
 	check_in("https://10.0.0.21:443/redfish/v1/Systems/1", RF_ROOT "/Systems/rack1_1");
+	check_in("HTTPS://10.0.0.21/redfish/v1/Systems/1/", RF_ROOT "/Systems/rack1_1");
+	/* Another service's URL (a PDU the BMC links to) is not ours. */
+	check_in("https://pdu.example/redfish/v1/Systems/1", "https://pdu.example/redfish/v1/Systems/1");
+	check_in("https://10.0.0.21:8443/redfish/v1/Systems/1",
+		 "https://10.0.0.21:8443/redfish/v1/Systems/1");
 	check_in(RF_ROOT "/PowerEquipment/RackPDUs/1/Outlets/A1",
 		 RF_ROOT "/PowerEquipment/RackPDUs/rack1_1/Outlets/A1");
 	/* Not below a member: unchanged (normalised). */
