@@ -94,6 +94,11 @@ int httpd_config_set(struct httpd_config *c, const char *key, const char *value)
  * message into msg. Does not log. */
 int httpd_config_check(const struct httpd_config *c, char *msg, size_t msg_size);
 
+/* The state directory c names, or the default ($XDG_STATE_HOME/redfishfs,
+ * /var/lib/redfishfs for root, ~/.local/state/redfishfs). malloc'd; NULL
+ * when there is none (no HOME). */
+char *httpd_state_dir(const struct httpd_config *c);
+
 /* Free the strings; the struct is HTTPD_CONFIG_INIT again. */
 void httpd_config_clear(struct httpd_config *c);
 

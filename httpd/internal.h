@@ -49,7 +49,6 @@ int httpd_parse_listen(const char *s, struct httpd_listen *ret);
  * dropped. malloc'd; -errno and a message. */
 int httpd_read_password_file(const char *path, char **ret, char *msg, size_t msg_size);
 /* The state directory to use (malloc'd). */
-char *httpd_state_dir(const struct httpd_config *c);
 
 /* ---- messages.c ---------------------------------------------------------- */
 

@@ -246,20 +246,6 @@ out:
 
 /* ---- small helpers ------------------------------------------------------------ */
 
-static const char *str_of(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static const char *link_of(struct json_object *o)
-{
-	return json_object_is_type(o, json_type_object) ? str_of(o, "@odata.id") : NULL;
-}
-
 static void report(struct rf_bmc *b, int err, const struct rf_http *h, const char *what)
 {
 	_cleanup_free_ char *msg = NULL;
@@ -323,7 +309,7 @@ static struct json_object *parse_body(const struct rf_http *h, const char *remot
 		o = NULL;
 	}
 	json_tokener_free(tok);
-	if (!json_object_is_type(o, json_type_object) || !(id = str_of(o, "@odata.id")) ||
+	if (!json_object_is_type(o, json_type_object) || !(id = rf_json_str(o, "@odata.id")) ||
 	    !(norm = strdup(id)) || strcmp(rf_uri_normalize(norm), remote) != 0) {
 		json_object_put(o);
 		return NULL;
@@ -399,15 +385,58 @@ out:
 	return r;
 }
 
+/* Every resource body last fetched, as (uri, body) pairs, under b->lock:
+ * offline copies (live values null, UnavailableOffline) and marked for
+ * refetch, or the bodies as they are. */
+struct snapshot {
+	char **uris;
+	struct json_object **bodies;
+	size_t n;
+};
+
+static void snapshot_take(struct rf_bmc *b, bool offline, struct snapshot *sn)
+{
+	size_t it = 0, cap = strmap_size(b->res);
+	const char *k;
+	void *v;
+
+	memset(sn, 0, sizeof(*sn));
+	sn->uris = calloc(cap + 1, sizeof(*sn->uris));
+	sn->bodies = calloc(cap + 1, sizeof(*sn->bodies));
+	while (sn->uris && sn->bodies && strmap_next(b->res, &it, &k, &v)) {
+		struct res *r = v;
+
+		if (!r->body)
+			continue;
+		sn->uris[sn->n] = strdup(k);
+		sn->bodies[sn->n] = offline ? offline_copy(r->body) : json_object_get(r->body);
+		if (offline)
+			r->fetched_ms = 0;
+		sn->n++;
+	}
+}
+
+/* Install every body of the snapshot (without b->lock) and free it. The
+ * writable sets stay, so writes to an offline BMC reach bmc_patch and fail
+ * there at once with EHOSTUNREACH (not EACCES). */
+static void snapshot_install(struct rf_bmc *b, struct snapshot *sn)
+{
+	for (size_t i = 0; i < sn->n; i++) {
+		if (sn->uris[i] && sn->bodies[i])
+			install(b, sn->uris[i], sn->bodies[i], rf_tree_generation(b->tree));
+		json_object_put(sn->bodies[i]);
+		free(sn->uris[i]);
+	}
+	free(sn->uris);
+	free(sn->bodies);
+	memset(sn, 0, sizeof(*sn));
+}
+
 /* ---- online / offline ------------------------------------------------------------ */
 
 static void go_offline(struct rf_bmc *b, const struct rf_http *h)
 {
-	size_t it = 0, n = 0;
-	const char *k;
-	void *v;
-	char **uris = NULL;
-	struct json_object **bodies = NULL;
+	struct snapshot sn;
 
 	pthread_mutex_lock(&b->lock);
 	if (!b->online) {
@@ -415,45 +444,19 @@ static void go_offline(struct rf_bmc *b, const struct rf_http *h)
 		return;
 	}
 	b->online = false;
-	size_t cap = strmap_size(b->res);
-
-	uris = calloc(cap + 1, sizeof(*uris));
-	bodies = calloc(cap + 1, sizeof(*bodies));
-	while (uris && bodies && strmap_next(b->res, &it, &k, &v)) {
-		struct res *r = v;
-
-		if (!r->body)
-			continue;
-		uris[n] = strdup(k);
-		bodies[n] = offline_copy(r->body);
-		r->fetched_ms = 0;
-		n++;
-	}
+	snapshot_take(b, true, &sn);
 	pthread_cond_broadcast(&b->cond);
 	pthread_mutex_unlock(&b->lock);
 
 	report(b, h->err, h, "offline");
-	for (size_t i = 0; i < n; i++) {
-		/* Same writable set, so writes reach bmc_patch and fail
-		 * there at once with EHOSTUNREACH (not EACCES). */
-		if (uris[i] && bodies[i])
-			install(b, uris[i], bodies[i], rf_tree_generation(b->tree));
-		json_object_put(bodies[i]);
-		free(uris[i]);
-	}
-	free(uris);
-	free(bodies);
+	snapshot_install(b, &sn);
 	install_source(b);
 }
 
 /* Back online: reinstall the bodies as last fetched, marked stale. */
 static void go_online(struct rf_bmc *b)
 {
-	size_t it = 0, n = 0;
-	const char *k;
-	void *v;
-	char **uris = NULL;
-	struct json_object **bodies = NULL;
+	struct snapshot sn;
 
 	pthread_mutex_lock(&b->lock);
 	if (b->online || b->restoring) {
@@ -461,28 +464,9 @@ static void go_online(struct rf_bmc *b)
 		return;
 	}
 	b->restoring = true;
-	size_t cap = strmap_size(b->res);
-
-	uris = calloc(cap + 1, sizeof(*uris));
-	bodies = calloc(cap + 1, sizeof(*bodies));
-	while (uris && bodies && strmap_next(b->res, &it, &k, &v)) {
-		struct res *r = v;
-
-		if (!r->body)
-			continue;
-		uris[n] = strdup(k);
-		bodies[n] = json_object_get(r->body);
-		n++;
-	}
+	snapshot_take(b, false, &sn);
 	pthread_mutex_unlock(&b->lock);
-	for (size_t i = 0; i < n; i++) {
-		if (uris[i])
-			install(b, uris[i], bodies[i], rf_tree_generation(b->tree));
-		json_object_put(bodies[i]);
-		free(uris[i]);
-	}
-	free(uris);
-	free(bodies);
+	snapshot_install(b, &sn);
 	/* Online only once the bodies are back: whoever sees it online
 	 * (rf_bmc_online, a write) sees the resources as they were. */
 	pthread_mutex_lock(&b->lock);
@@ -521,7 +505,7 @@ static void collect_children(struct json_object *o, const char *uri, bool in_act
 		for (size_t i = 0; i < json_object_array_length(o); i++) {
 			struct json_object *e = json_object_array_get_idx(o, i);
 
-			add_child(link_of(e), uri, v, n);
+			add_child(rf_json_link(e), uri, v, n);
 			collect_children(e, uri, in_actions, v, n);
 		}
 		return;
@@ -544,7 +528,7 @@ static void collect_children(struct json_object *o, const char *uri, bool in_act
 			continue;       /* the object itself: its parent adds it */
 		if (!json_object_is_type(val, json_type_string))
 			collect_children(val, uri, false, v, n);
-		add_child(link_of(val), uri, v, n);
+		add_child(rf_json_link(val), uri, v, n);
 	}
 }
 
@@ -723,7 +707,7 @@ static int gather_collections(struct rf_bmc *b, struct json_object *o, bool top,
 
 	memset(h, 0, sizeof(h));
 	json_object_object_foreach(o, key, val) {
-		const char *x = link_of(val);
+		const char *x = rf_json_link(val);
 
 		if (!x || skip_service(key) || k == ARRAY_SIZE(h) ||
 		    strncmp(x, RF_ROOT "/", strlen(RF_ROOT) + 1) != 0)
@@ -784,7 +768,7 @@ static int members_of(struct rf_bmc *b, struct coll *c, char ***ret, size_t *ret
 
 		json_object_object_get_ex(page, "Members", &m);
 		for (size_t i = 0; i < json_object_array_length(m); i++) {
-			const char *x = link_of(json_object_array_get_idx(m, i));
+			const char *x = rf_json_link(json_object_array_get_idx(m, i));
 			char **nv;
 
 			/* Only direct children can be renamed NAME_<id>. */
@@ -799,7 +783,7 @@ static int members_of(struct rf_bmc *b, struct coll *c, char ***ret, size_t *ret
 			if ((v[n] = strdup(x)))
 				n++;
 		}
-		next = str_of(page, "Members@odata.nextLink");
+		next = rf_json_str(page, "Members@odata.nextLink");
 		if (r < 0 || !next) {
 			json_object_put(page);
 			page = NULL;
@@ -833,8 +817,8 @@ static int members_of(struct rf_bmc *b, struct coll *c, char ***ret, size_t *ret
 
 static int add_local_collection(struct rf_bmc *b, const struct coll *c, bool root_link)
 {
-	const char *type = str_of(c->body, "@odata.type");
-	const char *name = str_of(c->body, "Name");
+	const char *type = rf_json_str(c->body, "@odata.type");
+	const char *name = rf_json_str(c->body, "Name");
 	int r;
 
 	r = rf_tree_add_collection(b->tree, &b->provider, c->uri, type ? type : "",
@@ -863,7 +847,7 @@ static int do_probe(struct rf_bmc *b)
 	{
 		struct json_object *links, *s;
 		const char *x = json_object_object_get_ex(root, "Links", &links) &&
-				json_object_object_get_ex(links, "Sessions", &s) ? link_of(s) : NULL;
+				json_object_object_get_ex(links, "Sessions", &s) ? rf_json_link(s) : NULL;
 
 		rf_client_set_sessions_uri(b->client, x);
 	}
@@ -1168,7 +1152,7 @@ static char *action_target(struct rf_bmc *b, const char *uri, const char *name)
 	    (json_object_object_get_ex(acts, key, &a) ||
 	     (json_object_object_get_ex(acts, "Oem", &oem) &&
 	      json_object_object_get_ex(oem, key, &a)))) {
-		const char *s = str_of(a, "target");
+		const char *s = rf_json_str(a, "target");
 
 		t = s ? strdup(s) : NULL;
 	}

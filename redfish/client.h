@@ -175,4 +175,20 @@ struct rf_client_stats {
 };
 void rf_client_get_stats(struct rf_client *c, struct rf_client_stats *ret);
 
+/* A string member of object o (borrowed), or NULL. */
+static inline const char *rf_json_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* The target of a link object {"@odata.id": X} (borrowed), or NULL. */
+static inline const char *rf_json_link(struct json_object *o)
+{
+	return json_object_is_type(o, json_type_object) ? rf_json_str(o, "@odata.id") : NULL;
+}
+
 #endif

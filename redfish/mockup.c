@@ -340,21 +340,6 @@ static bool is_collection(struct json_object *body)
 	       json_object_is_type(m, json_type_array);
 }
 
-static const char *str_of(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-/* The target of a link object {"@odata.id": X}, or NULL. */
-static const char *link_of(struct json_object *o)
-{
-	return json_object_is_type(o, json_type_object) ? str_of(o, "@odata.id") : NULL;
-}
-
 /* Whether every member of a collection body is a direct child of uri. */
 static bool members_are_children(struct json_object *body, const char *uri)
 {
@@ -364,7 +349,7 @@ static bool members_are_children(struct json_object *body, const char *uri)
 	if (!json_object_object_get_ex(body, "Members", &m))
 		return false;
 	for (size_t i = 0; i < json_object_array_length(m); i++) {
-		const char *x = link_of(json_object_array_get_idx(m, i));
+		const char *x = rf_json_link(json_object_array_get_idx(m, i));
 
 		if (!x || strncmp(x, uri, l) != 0 || x[l] != '/' || !x[l + 1] ||
 		    strchr(x + l + 1, '/') || strchr(x + l + 1, '#'))
@@ -404,7 +389,7 @@ static int keep_and_install(struct rf_mockup *m, const char *uri, struct json_ob
 static bool linked_from(struct json_object *root, const char *uri)
 {
 	json_object_object_foreach(root, key, val) {
-		const char *x = link_of(val);
+		const char *x = rf_json_link(val);
 
 		(void)key;
 		if (x && strcmp(x, uri) == 0)
@@ -428,7 +413,7 @@ static int load_own(struct rf_mockup *m, struct load_ctx *ctx, struct json_objec
 	int r;
 
 	json_object_object_foreach(root, key, val) {
-		const char *x = link_of(val);
+		const char *x = rf_json_link(val);
 
 		if (!x || strcmp(key, "Links") == 0 || key[0] == '@')
 			continue;
@@ -438,7 +423,7 @@ static int load_own(struct rf_mockup *m, struct load_ctx *ctx, struct json_objec
 	}
 	/* The service is the one the mockup (or the backup) shows: clients
 	 * tell services apart by the ServiceRoot's UUID, so keep it. */
-	const char *uuid = str_of(root, "UUID");
+	const char *uuid = rf_json_str(root, "UUID");
 
 	if (uuid && (r = rf_tree_set_root_property(m->tree, "UUID", json_object_new_string(uuid))) < 0)
 		return r;
@@ -451,8 +436,8 @@ static int load_own(struct rf_mockup *m, struct load_ctx *ctx, struct json_objec
 		 * merge with the tree's own; nested ones keep their body. */
 		if (is_collection(l->body) && members_are_children(l->body, l->uri) &&
 		    (linked_from(root, l->uri) || tree_has(m->tree, l->uri))) {
-			const char *type = str_of(l->body, "@odata.type");
-			const char *name = str_of(l->body, "Name");
+			const char *type = rf_json_str(l->body, "@odata.type");
+			const char *name = rf_json_str(l->body, "Name");
 
 			r = rf_tree_add_collection(m->tree, &m->provider, l->uri, type ? type : "",
 						   name ? name : "");
@@ -484,7 +469,7 @@ static int load_named(struct rf_mockup *m, struct load_ctx *ctx, struct json_obj
 	int r = 0;
 
 	json_object_object_foreach(root, key, val) {
-		const char *x = link_of(val);
+		const char *x = rf_json_link(val);
 		struct json_object *b;
 
 		if (!x || strcmp(key, "Links") == 0 || !(b = find_loaded(ctx, x)))
@@ -492,8 +477,8 @@ static int load_named(struct rf_mockup *m, struct load_ctx *ctx, struct json_obj
 		if (is_collection(b)) {
 			if ((r = rf_rewrite_add_collection(&m->rw, x)) < 0)
 				return r;
-			const char *type = str_of(b, "@odata.type");
-			const char *name = str_of(b, "Name");
+			const char *type = rf_json_str(b, "@odata.type");
+			const char *name = rf_json_str(b, "Name");
 
 			r = rf_tree_add_collection(m->tree, &m->provider, x, type ? type : "",
 						   name ? name : key);
@@ -507,7 +492,7 @@ static int load_named(struct rf_mockup *m, struct load_ctx *ctx, struct json_obj
 		if (strcmp(key, "PowerEquipment") != 0)
 			continue;
 		json_object_object_foreach(b, k2, v2) {
-			const char *y = link_of(v2);
+			const char *y = rf_json_link(v2);
 			struct json_object *c;
 
 			if (!y || !(c = find_loaded(ctx, y)) || !is_collection(c))
@@ -515,8 +500,8 @@ static int load_named(struct rf_mockup *m, struct load_ctx *ctx, struct json_obj
 			(void)k2;
 			if ((r = rf_rewrite_add_collection(&m->rw, y)) < 0)
 				return r;
-			const char *type = str_of(c, "@odata.type");
-			const char *name = str_of(c, "Name");
+			const char *type = rf_json_str(c, "@odata.type");
+			const char *name = rf_json_str(c, "Name");
 
 			r = rf_tree_add_collection(m->tree, &m->provider, y, type ? type : "",
 						   name ? name : k2);
@@ -679,7 +664,7 @@ static int mockup_action(struct rf_provider *p, const char *uri, const char *act
 		goto out;
 	}
 	state = power_after(params && json_object_object_get_ex(params, param, &v) ?
-			    json_object_get_string(v) : NULL, str_of(body, "PowerState"));
+			    json_object_get_string(v) : NULL, rf_json_str(body, "PowerState"));
 	if (!state || !json_object_object_get_ex(body, "PowerState", &v))
 		goto out;
 	if (json_object_deep_copy(body, &copy, NULL) < 0) {
