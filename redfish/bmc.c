@@ -434,6 +434,8 @@ static void snapshot_install(struct rf_bmc *b, struct snapshot *sn)
 
 /* ---- online / offline ------------------------------------------------------------ */
 
+/* The BMC stopped answering: every resource shows UnavailableOffline with
+ * its live values null, and is fetched again once the BMC is back. */
 static void go_offline(struct rf_bmc *b, const struct rf_http *h)
 {
 	struct snapshot sn;
