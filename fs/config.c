@@ -13,6 +13,7 @@
  */
 #include "fs.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -43,6 +44,7 @@ void fs_config_init(struct fs_config *c)
 		.timeout_ms = FS_DEFAULT_TIMEOUT_MS,
 		.max_age_ms = FS_DEFAULT_MAX_AGE_MS,
 		.poll_s = FS_DEFAULT_POLL_S,
+		.discover_interval_s = FS_DEFAULT_DISCOVER_INTERVAL_S,
 	};
 }
 
@@ -60,6 +62,7 @@ void fs_config_clear(struct fs_config *c)
 	for (size_t i = 0; i < c->n_kasa; i++)
 		fs_kasa_clear(&c->kasa[i]);
 	free(c->kasa);
+	free(c->discover);
 	fs_config_init(c);
 }
 
@@ -230,6 +233,109 @@ int fs_config_add_kasa(struct fs_config *c, struct fs_kasa *k, char *err, size_t
 	return 0;
 }
 
+int fs_parse_discover(const char *s, struct fs_discover *ret, char *err, size_t errlen)
+{
+	const char *colon = s ? strchr(s, ':') : NULL;
+	size_t n = colon ? (size_t)(colon - s) : (s ? strlen(s) : 0);
+	struct fs_discover d = { .port = KASA_DEFAULT_PORT };
+	struct in_addr a;
+	int port;
+
+	if (!s || !*s) {
+		seterr(err, errlen, "empty discovery address");
+		return -EINVAL;
+	}
+	if (n == 0 || n >= sizeof(d.addr)) {
+		seterr(err, errlen, "'%s': expected a numeric IPv4 (broadcast) address[:PORT]", s);
+		return -EINVAL;
+	}
+	memcpy(d.addr, s, n);
+	d.addr[n] = '\0';
+	if (inet_pton(AF_INET, d.addr, &a) != 1) {
+		seterr(err, errlen, "'%s': expected a numeric IPv4 (broadcast) address[:PORT]", s);
+		return -EINVAL;
+	}
+	if (colon) {
+		if (fs_parse_int(colon + 1, 1, 65535, &port) < 0) {
+			seterr(err, errlen, "'%s': port must be a number from 1 to 65535", s);
+			return -EINVAL;
+		}
+		d.port = (uint16_t)port;
+	}
+	*ret = d;
+	return 0;
+}
+
+int fs_config_add_discover(struct fs_config *c, const char *list, char *err, size_t errlen)
+{
+	_cleanup_free_ char *copy = list ? strdup(list) : NULL;
+	struct fs_discover *items = NULL, *nd;
+	size_t n = 0;
+	char *save = NULL, *tok;
+	int r = 0;
+
+	if (!list || !*list) {
+		seterr(err, errlen, "empty discovery address");
+		return -EINVAL;
+	}
+	if (!copy) {
+		seterr(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* strtok_r would skip empty items ("a,,b"): look for them first. */
+	for (const char *p = list;;) {
+		const char *q = strchr(p, ',');
+		const char *e = q ? q : p + strlen(p);
+
+		while (p < e && isspace((unsigned char)*p))
+			p++;
+		if (p == e) {
+			seterr(err, errlen, "'%s': empty item in the discovery list", list);
+			return -EINVAL;
+		}
+		if (!q)
+			break;
+		p = q + 1;
+	}
+	items = calloc(strlen(list) / 2 + 1, sizeof(*items));
+	if (!items) {
+		seterr(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+
+		while (isspace((unsigned char)*tok))
+			tok++;
+		end = tok + strlen(tok);
+		while (end > tok && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		r = fs_parse_discover(tok, &items[n++], err, errlen);
+		if (r < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+
+		for (size_t k = 0; k < c->n_discover && !dup; k++)
+			dup = !strcmp(c->discover[k].addr, items[i].addr) &&
+			      c->discover[k].port == items[i].port;
+		if (dup)
+			continue;
+		nd = realloc(c->discover, (c->n_discover + 1) * sizeof(*nd));
+		if (!nd) {
+			seterr(err, errlen, "out of memory");
+			r = -ENOMEM;
+			goto out;
+		}
+		c->discover = nd;
+		c->discover[c->n_discover++] = items[i];
+	}
+out:
+	free(items);
+	return r;
+}
+
 /* ---- the INI file --------------------------------------------------------------- */
 
 enum cfg_section { SEC_NONE, SEC_REDFISHFS, SEC_KASA, SEC_EXT };
@@ -253,7 +359,7 @@ struct cfg_parse {
 	char ext_sec[128];               /* a section of another module */
 	bool kasa_has_host;
 	/* single-valued keys of [redfishfs] already set */
-	bool set_timeout, set_max_age, set_poll;
+	bool set_timeout, set_max_age, set_poll, set_discover_interval;
 };
 
 static int cfg_fail(struct cfg_parse *p, int line, int error, const char *fmt, ...) _printf_(4, 5);
@@ -439,6 +545,17 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 		if (strcmp(name, "poll") == 0)
 			return cfg_set_int(p, &p->set_poll, name, value, FS_POLL_MIN_S,
 					   FS_POLL_MAX_S, &p->c->poll_s);
+		if (strcmp(name, "discover_interval") == 0)
+			return cfg_set_int(p, &p->set_discover_interval, name, value,
+					   FS_DISCOVER_INTERVAL_MIN_S, FS_DISCOVER_INTERVAL_MAX_S,
+					   &p->c->discover_interval_s);
+		if (strcmp(name, "discover") == 0) {
+			int r = fs_config_add_discover(p->c, value, msg, sizeof(msg));
+
+			if (r < 0)
+				return cfg_fail(p, p->line, r, "discover: %s", msg);
+			return 1;
+		}
 		return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [redfishfs]", name);
 	case SEC_KASA:
 		if (strcmp(name, "host") == 0) {

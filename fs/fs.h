@@ -28,6 +28,10 @@
 #define FS_MAX_AGE_MAX_MS 86400000  /* min 0: always refresh */
 #define FS_POLL_MIN_S 1
 #define FS_POLL_MAX_S 86400
+#define FS_DEFAULT_DISCOVER_INTERVAL_S 60
+#define FS_DISCOVER_INTERVAL_MIN_S 1
+#define FS_DISCOVER_INTERVAL_MAX_S 86400
+#define FS_DISCOVER_DEFAULT_ADDR "255.255.255.255"  /* --kasa-discover without =ADDR */
 
 /* ---- configuration ----------------------------------------------------------- */
 
@@ -35,6 +39,13 @@
 struct fs_kasa {
 	char *name;       /* malloc'd; NULL: named from the device alias */
 	char *host;       /* malloc'd; IPv6 without the brackets */
+	uint16_t port;    /* default 9999 */
+};
+
+/* One Kasa discovery target: --kasa-discover[=ADDR[:PORT]] or the
+ * [redfishfs] key discover. */
+struct fs_discover {
+	char addr[16];    /* numeric IPv4, e.g. a subnet's broadcast address */
 	uint16_t port;    /* default 9999 */
 };
 
@@ -53,8 +64,11 @@ struct fs_config {
 	int timeout_ms;   /* per device attempt */
 	int max_age_ms;   /* freshness bound and the kernel's cache timeouts */
 	int poll_s;       /* Kasa poll period */
+	int discover_interval_s;  /* Kasa discovery period */
 	struct fs_kasa *kasa;
 	size_t n_kasa;
+	struct fs_discover *discover;   /* none: no discovery */
+	size_t n_discover;
 };
 
 /* Defaults, no strips. */
@@ -65,6 +79,8 @@ void fs_config_clear(struct fs_config *c);
 /* Read an INI file into c (values it sets override c's; strips are
  * appended):
  *   [redfishfs]   timeout = MS   max_age = MS   poll = SECONDS
+ *                 discover = ADDR[:PORT][, ADDR[:PORT]...]   (repeatable)
+ *                 discover_interval = SECONDS
  *   [kasa NAME]   host = HOST[:PORT]          (one section per strip)
  * Unknown sections or keys, bad or out-of-range numbers, a key given twice,
  * a repeated [kasa NAME], a [kasa NAME] without host, overlong lines and
@@ -86,6 +102,15 @@ void fs_kasa_clear(struct fs_kasa *k);
 /* Append k (its strings are stolen, k is zeroed) to c. -EEXIST when a strip
  * of the same name (case-sensitive) or the same host:port is already there. */
 int fs_config_add_kasa(struct fs_config *c, struct fs_kasa *k, char *err, size_t errlen);
+
+/* Parse a discovery target "ADDR[:PORT]": ADDR a numeric IPv4 address,
+ * PORT 1..65535 (default 9999). 0 or -EINVAL with err saying why. */
+int fs_parse_discover(const char *s, struct fs_discover *ret, char *err, size_t errlen);
+
+/* Add the targets of a comma-separated list (spaces around items allowed)
+ * to c; a target already there is not added again. 0, -EINVAL (an item is
+ * bad or empty; nothing added) or -ENOMEM. */
+int fs_config_add_discover(struct fs_config *c, const char *list, char *err, size_t errlen);
 
 /* A decimal integer in [min, max], the whole string: 0, -EINVAL (not a
  * number) or -ERANGE. */

@@ -7,7 +7,9 @@
  * the -o options, before any slow probe) -> add every strip (each is probed
  * while we are still on the terminal, so an unreachable strip is reported
  * there) -> fuse_mount -> daemonize -> start
- * threads (invalidation, Kasa pollers) -> loop. Any bad input ends the
+ * threads (invalidation, Kasa pollers and discovery) -> loop. Discovery
+ * runs its first round when the threads start, so discovered strips join
+ * the tree right after mounting. --kasa-list runs one round and exits. Any bad input ends the
  * process with a message and exit status 1 before anything is mounted;
  * threads are started only after the fork. SIGTERM, SIGINT, SIGHUP and an
  * unmount end the loop; teardown runs in reverse.
@@ -138,9 +140,11 @@ static int parse_bool(const char *v, bool *ret)
 /* What the command line says; a setting given there wins over the file. */
 struct cmdline {
 	const char *config;       /* -c FILE (malloc'd) */
-	int timeout_ms, max_age_ms, poll_s;
-	bool set_timeout, set_max_age, set_poll;
-	struct fs_config strips;  /* only the --kasa list is used */
+	int timeout_ms, max_age_ms, poll_s, discover_interval_s;
+	bool set_timeout, set_max_age, set_poll, set_discover_interval;
+	struct fs_config strips;  /* only the --kasa and --kasa-discover lists are used */
+	struct fs_config list;    /* --kasa-list targets (its discover list) */
+	bool kasa_list;
 	struct httpd_config http; /* --http... (the file's [http] fills it too) */
 	struct remotes remotes;   /* --bmc..., --mockup (the file's [bmc NAME] too) */
 	bool no_mount;
@@ -162,6 +166,9 @@ enum {
 	KEY_BMC_INSECURE,
 	KEY_MOCKUP,
 	KEY_NO_MOUNT,
+	KEY_KASA_DISCOVER,
+	KEY_DISCOVER_INTERVAL,
+	KEY_KASA_LIST,
 };
 
 /* Our long options. fuse_opt hands an argument to EVERY template it matches
@@ -171,30 +178,34 @@ enum {
 struct long_opt {
 	const char *name;
 	int key;
-	bool value;
+	bool value;       /* takes "--name VALUE" or "--name=VALUE" */
+	bool optional;    /* takes "--name" or "--name=VALUE" only (never the next argument) */
 };
 
 static const struct long_opt long_opts[] = {
-	{ "--kasa", KEY_KASA, true },
-	{ "--timeout", KEY_TIMEOUT, true },
-	{ "--max-age", KEY_MAX_AGE, true },
-	{ "--poll", KEY_POLL, true },
-	{ "--config", KEY_CONFIG, true },
-	{ "--http", KEY_HTTP, true },
-	{ "--http-cert", KEY_HTTP, true },
-	{ "--http-key", KEY_HTTP, true },
-	{ "--http-user", KEY_HTTP, true },
-	{ "--http-password-file", KEY_HTTP, true },
-	{ "--state-dir", KEY_HTTP, true },
-	{ "--http-no-auth", KEY_HTTP_FLAG, false },
-	{ "--http-force-plain", KEY_HTTP_FLAG, false },
-	{ "--bmc", KEY_BMC, true },
-	{ "--bmc-user", KEY_BMC_USER, true },
-	{ "--bmc-password-file", KEY_BMC_PASSWORD_FILE, true },
-	{ "--bmc-ca", KEY_BMC_CA, true },
-	{ "--bmc-insecure", KEY_BMC_INSECURE, true },
-	{ "--mockup", KEY_MOCKUP, true },
-	{ "--no-mount", KEY_NO_MOUNT, false },
+	{ "--kasa", KEY_KASA, true, false },
+	{ "--timeout", KEY_TIMEOUT, true, false },
+	{ "--max-age", KEY_MAX_AGE, true, false },
+	{ "--poll", KEY_POLL, true, false },
+	{ "--config", KEY_CONFIG, true, false },
+	{ "--http", KEY_HTTP, true, false },
+	{ "--http-cert", KEY_HTTP, true, false },
+	{ "--http-key", KEY_HTTP, true, false },
+	{ "--http-user", KEY_HTTP, true, false },
+	{ "--http-password-file", KEY_HTTP, true, false },
+	{ "--state-dir", KEY_HTTP, true, false },
+	{ "--http-no-auth", KEY_HTTP_FLAG, false, false },
+	{ "--http-force-plain", KEY_HTTP_FLAG, false, false },
+	{ "--bmc", KEY_BMC, true, false },
+	{ "--bmc-user", KEY_BMC_USER, true, false },
+	{ "--bmc-password-file", KEY_BMC_PASSWORD_FILE, true, false },
+	{ "--bmc-ca", KEY_BMC_CA, true, false },
+	{ "--bmc-insecure", KEY_BMC_INSECURE, true, false },
+	{ "--mockup", KEY_MOCKUP, true, false },
+	{ "--no-mount", KEY_NO_MOUNT, false, false },
+	{ "--kasa-discover", KEY_KASA_DISCOVER, false, true },
+	{ "--discover-interval", KEY_DISCOVER_INTERVAL, true, false },
+	{ "--kasa-list", KEY_KASA_LIST, false, true },
 };
 
 /* fuse_opt keys are indices into long_opts; -c is KEY_SHORT_CONFIG. */
@@ -221,6 +232,11 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("--bmc-insecure ", 17),
 	FUSE_OPT_KEY("--mockup ", 18),
 	FUSE_OPT_KEY("--no-mount", 19),
+	FUSE_OPT_KEY("--kasa-discover", 20),
+	FUSE_OPT_KEY("--kasa-discover=", 20),
+	FUSE_OPT_KEY("--discover-interval ", 21),
+	FUSE_OPT_KEY("--kasa-list", 22),
+	FUSE_OPT_KEY("--kasa-list=", 22),
 	FUSE_OPT_KEY("-c ", KEY_SHORT_CONFIG),
 	FUSE_OPT_END
 };
@@ -250,6 +266,10 @@ static void usage(const char *prog)
 	       "Back ends:\n"
 	       "    --kasa [NAME=]HOST[:PORT]  a Kasa strip or plug (repeatable; port 9999;\n"
 	       "                               NAME from the device alias if not given)\n"
+	       "    --kasa-discover[=ADDR[:PORT]]  find Kasa devices by broadcast to ADDR (default\n"
+	       "                               255.255.255.255; repeatable, one per subnet)\n"
+	       "    --discover-interval SECONDS  broadcast again this often (default %d)\n"
+	       "    --kasa-list[=ADDR[:PORT]]  print the Kasa devices that answer, then exit\n"
 	       "    --bmc NAME=URL             a Redfish BMC, URL http[s]://HOST[:PORT] (repeatable);\n"
 	       "                               its members appear as Systems/NAME_<Id>, ...\n"
 	       "    --bmc-user USER            BMC login (with --bmc-password-file)\n"
@@ -272,14 +292,16 @@ static void usage(const char *prog)
 	       "    --no-mount                 HTTP only, no file system\n"
 	       "Other:\n"
 	       "    -c, --config FILE          INI configuration: [redfishfs] timeout=, max_age=,\n"
-	       "                               poll=; [kasa NAME] host=; [bmc NAME] url=, user=,\n"
+	       "                               poll=, discover=ADDR[,ADDR...], discover_interval=;\n"
+	       "                               [kasa NAME] host=; [bmc NAME] url=, user=,\n"
 	       "                               password_file=, ca=, insecure=; [http] http=,\n"
 	       "                               http-cert=, http-key=, http-user=,\n"
 	       "                               http-password-file=, state-dir=, http-no-auth=\n"
 	       "    -h, --help                 this help\n"
 	       "    -V, --version              versions\n"
 	       "\n",
-	       prog, prog, FS_DEFAULT_TIMEOUT_MS, FS_DEFAULT_MAX_AGE_MS, FS_DEFAULT_POLL_S);
+	       prog, prog, FS_DEFAULT_DISCOVER_INTERVAL_S, FS_DEFAULT_TIMEOUT_MS,
+	       FS_DEFAULT_MAX_AGE_MS, FS_DEFAULT_POLL_S);
 }
 
 /* fuse_opt accepts "--kasaVALUE" for the "--kasa " template; refuse it, and
@@ -301,7 +323,7 @@ static int check_glued(int argc, char *argv[])
 				i++;   /* the next argument is the value */
 			continue;
 		}
-		if (argv[i][n] != '=' || !o->value) {
+		if (argv[i][n] != '=' || !(o->value || o->optional)) {
 			log_error("unknown option '%s'", argv[i]);
 			return -EINVAL;
 		}
@@ -439,6 +461,21 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 	case KEY_NO_MOUNT:
 		cl->no_mount = true;
+		break;
+	case KEY_KASA_DISCOVER:
+	case KEY_KASA_LIST:
+		/* "--kasa-discover" alone: the default broadcast address. */
+		r = fs_config_add_discover(o->key == KEY_KASA_LIST ? &cl->list : &cl->strips,
+					   strchr(arg, '=') ? v : FS_DISCOVER_DEFAULT_ADDR, err, sizeof(err));
+		if (r < 0)
+			log_error("%s: %s", o->name, err);
+		if (o->key == KEY_KASA_LIST)
+			cl->kasa_list = true;
+		break;
+	case KEY_DISCOVER_INTERVAL:
+		r = opt_int("--discover-interval", v, FS_DISCOVER_INTERVAL_MIN_S,
+			    FS_DISCOVER_INTERVAL_MAX_S, &cl->discover_interval_s,
+			    &cl->set_discover_interval);
 		break;
 	case KEY_HTTP:
 	case KEY_HTTP_FLAG:
@@ -588,6 +625,19 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 		cfg->max_age_ms = cl->max_age_ms;
 	if (cl->set_poll)
 		cfg->poll_s = cl->poll_s;
+	if (cl->set_discover_interval)
+		cfg->discover_interval_s = cl->discover_interval_s;
+	for (size_t i = 0; i < cl->strips.n_discover; i++) {
+		char spec[32];
+
+		snprintf(spec, sizeof(spec), "%s:%u", cl->strips.discover[i].addr,
+			 (unsigned)cl->strips.discover[i].port);
+		r = fs_config_add_discover(cfg, spec, err, sizeof(err));
+		if (r < 0) {
+			log_error("--kasa-discover: %s", err);
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < cl->strips.n_kasa; i++) {
 		r = fs_config_add_kasa(cfg, &cl->strips.kasa[i], err, sizeof(err));
 		if (r < 0) {
@@ -645,9 +695,11 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 		}
 		b->insecure = true;
 	}
-	if (cfg->n_kasa == 0 && cl->remotes.n_bmc == 0 && cl->remotes.n_mockup == 0) {
-		log_error("nothing to serve: give --kasa [NAME=]HOST[:PORT], --bmc NAME=URL, "
-			  "--mockup [NAME=]DIR or a config file with a [kasa NAME] or [bmc NAME] section");
+	if (cfg->n_kasa == 0 && cfg->n_discover == 0 && cl->remotes.n_bmc == 0 &&
+	    cl->remotes.n_mockup == 0) {
+		log_error("nothing to serve: give --kasa [NAME=]HOST[:PORT], --kasa-discover[=ADDR], "
+			  "--bmc NAME=URL, --mockup [NAME=]DIR or a config file with a [kasa NAME] or "
+			  "[bmc NAME] section or a discover key");
 		r = -EINVAL;
 	}
 out:
@@ -685,6 +737,85 @@ static void log_bmc_error(void *userdata, const char *bmc, int err, const char *
 		 message ? message : "");
 }
 
+static void log_kasa_event(void *userdata, enum kasa_event ev, const char *strip,
+			   const char *addr, int err, const char *message)
+{
+	(void)userdata;
+	switch (ev) {
+	case KASA_EVENT_FOUND:
+		log_info("Kasa %s found at %s: strip %s", message, addr, strip);
+		break;
+	case KASA_EVENT_MOVED:
+		log_info("strip %s moved from %s to %s", strip, message, addr);
+		break;
+	case KASA_EVENT_UNSUPPORTED:
+		log_warn("Kasa device at %s not supported: %s", addr, message);
+		break;
+	case KASA_EVENT_DEVICE_ERROR:
+		log_warn("strip %s at %s: %s", strip, addr, message);
+		break;
+	case KASA_EVENT_DISCOVERY_FAILED:
+		log_warn("Kasa %s: %s", message, strerror(-err));
+		break;
+	}
+}
+
+/* The discovery probe for devices we cannot drive goes to the usual port,
+ * unless the legacy port is set to it. */
+static uint16_t new_probe_port(uint16_t port)
+{
+	return port == KASA_DISCOVERY_PORT_NEW ? 0 : KASA_DISCOVERY_PORT_NEW;
+}
+
+/* --kasa-list: one discovery round per target, one table, then exit. */
+static int run_kasa_list(const struct fs_config *targets, int timeout_ms)
+{
+	struct kasa_found *all = NULL;
+	size_t n_all = 0, unsupported = 0;
+	int ret = 0;
+
+	for (size_t i = 0; i < targets->n_discover; i++) {
+		const struct fs_discover *d = &targets->discover[i];
+		struct kasa_found *found = NULL, *na;
+		size_t n = 0;
+		int r;
+
+		r = kasa_discover(d->addr, d->port, new_probe_port(d->port), timeout_ms, &found, &n);
+		if (r < 0) {
+			log_error("--kasa-list: discovery on %s:%u failed: %s", d->addr,
+				  (unsigned)d->port, strerror(-r));
+			ret = 1;
+			continue;
+		}
+		na = n ? realloc(all, (n_all + n) * sizeof(*na)) : all;
+		if (n && !na) {
+			kasa_found_free(found, n);
+			ret = 1;
+			continue;
+		}
+		all = na;
+		for (size_t k = 0; k < n; k++)
+			all[n_all++] = found[k];
+		free(found);   /* the entries moved into all */
+	}
+	kasa_found_print_table(stdout, all, n_all);
+	fflush(stdout);
+	for (size_t i = 0; i < n_all; i++) {
+		const struct kasa_found *f = &all[i];
+
+		if (f->supported)
+			continue;
+		unsupported++;
+		log_warn("Kasa device at %s not supported: %s%s%s%s: %s", f->addr,
+			 *f->model ? f->model : "a device", *f->mac ? " (MAC " : "", f->mac,
+			 *f->mac ? ")" : "", f->reason);
+	}
+	log_info("%zu Kasa device%s found (%zu not supported)", n_all, n_all == 1 ? "" : "s",
+		 unsupported);
+	kasa_found_free(all, n_all);
+	return ret;
+}
+
 /* Without a mount: wait for SIGTERM, SIGINT or SIGHUP (blocked in every
  * thread, so only this wait takes them). */
 static int wait_for_signal(const sigset_t *set)
@@ -716,6 +847,7 @@ int main(int argc, char *argv[])
 
 	fs_config_init(&cfg);
 	fs_config_init(&cl.strips);
+	fs_config_init(&cl.list);
 	if (check_glued(argc, argv) < 0)
 		goto out;
 	if (fuse_opt_parse(&args, &cl, opt_spec, opt_proc) < 0)
@@ -737,6 +869,14 @@ int main(int argc, char *argv[])
 	}
 	if (fo.debug)
 		log_set_level(LOG_LEVEL_DEBUG);
+	if (cl.kasa_list) {
+		if (fo.mountpoint) {
+			log_error("--kasa-list prints what it finds and exits: no mount point wanted");
+			goto out;
+		}
+		ret = run_kasa_list(&cl.list, cl.set_timeout ? cl.timeout_ms : FS_DEFAULT_TIMEOUT_MS);
+		goto out;
+	}
 	if (!fo.mountpoint && !cl.no_mount) {
 		log_error("no mount point given (see %s --help)", argv[0]);
 		goto out;
@@ -784,6 +924,7 @@ int main(int argc, char *argv[])
 		log_error("cannot create the Kasa provider: %s", strerror(ENOMEM));
 		goto out;
 	}
+	kasa_provider_set_events(kp, log_kasa_event, NULL);
 	for (size_t i = 0; i < cfg.n_kasa; i++) {
 		const struct fs_kasa *k = &cfg.kasa[i];
 
@@ -798,6 +939,16 @@ int main(int argc, char *argv[])
 			log_warn("strip %s%s%s:%u does not answer (%s); shown as offline until it does",
 				 k->name ? k->name : "", k->name ? " at " : "", k->host,
 				 (unsigned)k->port, strerror(-r));
+	}
+	for (size_t i = 0; i < cfg.n_discover; i++) {
+		const struct fs_discover *d = &cfg.discover[i];
+
+		r = kasa_provider_add_discovery(kp, d->addr, d->port, new_probe_port(d->port),
+						cfg.discover_interval_s);
+		if (r < 0 && r != -EEXIST) {
+			log_error("Kasa discovery on %s:%u: %s", d->addr, (unsigned)d->port, strerror(-r));
+			goto out;
+		}
 	}
 	bmcs = calloc(cl.remotes.n_bmc + 1, sizeof(*bmcs));
 	mockups = calloc(cl.remotes.n_mockup + 1, sizeof(*mockups));
@@ -909,8 +1060,8 @@ int main(int argc, char *argv[])
 		if (r < 0)
 			goto out;   /* logged */
 	}
-	log_info("serving %zu strip%s, %zu BMC%s, %zu mockup%s%s%s", cfg.n_kasa,
-		 cfg.n_kasa == 1 ? "" : "s", n_bmcs, n_bmcs == 1 ? "" : "s", n_mockups,
+	log_info("serving %zu strip%s%s, %zu BMC%s, %zu mockup%s%s%s", cfg.n_kasa,
+		 cfg.n_kasa == 1 ? "" : "s", cfg.n_discover ? " and those discovered" : "", n_bmcs, n_bmcs == 1 ? "" : "s", n_mockups,
 		 n_mockups == 1 ? "" : "s", fo.mountpoint ? " on " : "", fo.mountpoint ? fo.mountpoint : "");
 
 	r = fuse ? run_loop(fuse, &fo) : wait_for_signal(&stop_signals);
@@ -945,6 +1096,7 @@ out:
 		curl_global_cleanup();
 	fs_config_clear(&cfg);
 	fs_config_clear(&cl.strips);
+	fs_config_clear(&cl.list);
 	httpd_config_clear(&cl.http);
 	remotes_clear(&cl.remotes);
 	free((char *)cl.config);

@@ -54,6 +54,8 @@ struct kasa_dev {
 	int timeout_ms;
 	pthread_mutex_t lock;
 	int fd;               /* -1 when not connected; under lock */
+	int err_code;         /* the device's own error in the last reply; under lock */
+	char err_msg[128];
 };
 
 /* THE Kasa error table: raw outcome (-errno of a socket call, or one of the
@@ -408,6 +410,8 @@ int kasa_dev_request(struct kasa_dev *d, const char *json, char **ret_reply)
 	if (r < 0)
 		return r == -EMSGSIZE ? -EINVAL : r;
 	pthread_mutex_lock(&d->lock);
+	d->err_code = 0;
+	d->err_msg[0] = '\0';
 	r = kasa_attempt(d, frame, frame_len, ret_reply);
 	if (r == -ECONNRESET)   /* dropped before replying: reconnect once */
 		r = kasa_attempt(d, frame, frame_len, ret_reply);
@@ -459,6 +463,20 @@ uint16_t kasa_dev_port(const struct kasa_dev *d)
 	return d ? d->port : 0;
 }
 
+int kasa_dev_last_error(struct kasa_dev *d, char *buf, size_t size)
+{
+	int code;
+
+	if (!d)
+		return 0;
+	pthread_mutex_lock(&d->lock);
+	code = d->err_code;
+	if (buf && size > 0)
+		snprintf(buf, size, "%s", code ? d->err_msg : "");
+	pthread_mutex_unlock(&d->lock);
+	return code;
+}
+
 /* ---- commands -------------------------------------------------------------- */
 
 static void json_putp(json_object **o)
@@ -505,6 +523,41 @@ static int kasa_command(struct kasa_dev *d, const char *child_id, const char *mo
 				ret_reply);
 }
 
+/* Remember the device's own error in reply (err_code != 0 at module or
+ * method level, with its err_msg) for kasa_dev_last_error(). Control
+ * characters in the message become '?': it is meant for a log line. */
+static void kasa_note_error(struct kasa_dev *d, const char *reply, const char *module,
+			    const char *method)
+{
+	_cleanup_json_ json_object *root = json_tokener_parse(reply);
+	json_object *mod = NULL, *m = NULL, *at = NULL, *err, *msg;
+
+	if (!json_object_is_type(root, json_type_object) ||
+	    !json_object_object_get_ex(root, module, &mod) || !json_object_is_type(mod, json_type_object))
+		return;
+	if (json_object_object_get_ex(mod, "err_code", &err) && json_object_is_type(err, json_type_int) &&
+	    json_object_get_int64(err) != 0)
+		at = mod;
+	else if (json_object_object_get_ex(mod, method, &m) && json_object_is_type(m, json_type_object) &&
+		 json_object_object_get_ex(m, "err_code", &err) &&
+		 json_object_is_type(err, json_type_int) && json_object_get_int64(err) != 0)
+		at = m;
+	if (!at)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->err_code = (int)json_object_get_int64(err);
+	if (d->err_code == 0)
+		d->err_code = -1;   /* an err_code beyond int: still an error */
+	d->err_msg[0] = '\0';
+	if (json_object_object_get_ex(at, "err_msg", &msg) && json_object_is_type(msg, json_type_string)) {
+		snprintf(d->err_msg, sizeof(d->err_msg), "%s", json_object_get_string(msg));
+		for (char *p = d->err_msg; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 /* The reply must hold module.method with err_code 0 (module-level err_code
  * also checked). 0 or -EIO. */
 static int kasa_reply_ok(const char *reply, const char *module, const char *method)
@@ -536,7 +589,10 @@ static int kasa_simple(struct kasa_dev *d, const char *child_id, const char *mod
 	r = kasa_command(d, child_id, module, method, args, &reply);
 	if (r < 0)
 		return r;
-	return kasa_reply_ok(reply, module, method);
+	r = kasa_reply_ok(reply, module, method);
+	if (r < 0)
+		kasa_note_error(d, reply, module, method);
+	return r;
 }
 
 /* An object with one integer member, or NULL. New reference. */
@@ -563,7 +619,10 @@ int kasa_get_sysinfo(struct kasa_dev *d, struct kasa_sysinfo *ret)
 	r = kasa_command(d, NULL, "system", "get_sysinfo", json_object_new_object(), &reply);
 	if (r < 0)
 		return r;
-	return kasa_parse_sysinfo(reply, ret);
+	r = kasa_parse_sysinfo(reply, ret);
+	if (r < 0)
+		kasa_note_error(d, reply, "system", "get_sysinfo");
+	return r;
 }
 
 int kasa_set_relay(struct kasa_dev *d, const char *child_id, bool on)
@@ -583,7 +642,10 @@ int kasa_get_emeter(struct kasa_dev *d, const char *child_id, struct kasa_emeter
 	r = kasa_command(d, child_id, "emeter", "get_realtime", json_object_new_object(), &reply);
 	if (r < 0)
 		return r;
-	return kasa_parse_emeter(reply, ret);
+	r = kasa_parse_emeter(reply, ret);
+	if (r < 0)
+		kasa_note_error(d, reply, "emeter", "get_realtime");
+	return r;
 }
 
 int kasa_erase_emeter(struct kasa_dev *d, const char *child_id)

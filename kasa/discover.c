@@ -5,12 +5,14 @@
  * rather than silently missing — the newer discovery probe to UDP 20002
  * (the fixed 16-byte header python-kasa sends; devices that speak only
  * KLAP/AES answer it with a 16-byte header and plain JSON describing
- * themselves, see the fixtures' "discovery_result"). Replies are gathered
- * raw until the deadline, then classified (kasa_found_parse) and
- * de-duplicated: supported devices by deviceId (the first answer wins, so a
- * device that answers twice, or through two paths, is listed once), the
- * others by address, and an address with a supported answer is never also
- * listed as unsupported.
+ * themselves, see the fixtures' "discovery_result"). Each reply is
+ * classified (kasa_found_parse) as it arrives and de-duplicated within the
+ * round: supported devices by deviceId (the first answer wins, so a device
+ * that answers twice, or through two paths, is reported once), the others
+ * by address. kasa_discover_stream() hands each new entry to its caller at
+ * once (the daemon adds a strip while the round still runs);
+ * kasa_discover() collects them, lets a supported answer replace an
+ * unsupported one from the same address, and sorts.
  *
  * We do not use kasa_udp_query(): it drops replies that are not legacy JSON
  * (exactly the ones we must report) and sends to one port per call, which
@@ -283,25 +285,87 @@ struct kasa_found *kasa_found_free(struct kasa_found *f, size_t n)
 
 /* ---- one round ------------------------------------------------------------- */
 
-struct kasa_datagram {
-	uint8_t *data;
-	size_t len;
-	struct sockaddr_in from;
-	uint32_t at_us;
+/* What one streamed round delivered so far, for de-duplication. */
+struct kasa_seen {
+	char addr[INET_ADDRSTRLEN];
+	char *device_id;          /* supported entries only */
 };
 
-struct kasa_round {
-	struct kasa_datagram *dg;
-	size_t n;
+struct kasa_stream {
+	uint16_t port, new_port;
+	kasa_found_cb cb;
+	void *userdata;
+	struct kasa_seen *seen;
+	size_t n_seen;
+	size_t n_dgrams;          /* datagrams taken, at most KASA_DISC_MAX_REPLIES */
+	int delivered;
+	int64_t t0;
 };
 
-static void kasa_round_clear(struct kasa_round *r)
+static void kasa_stream_clear(struct kasa_stream *st)
 {
-	for (size_t i = 0; i < r->n; i++)
-		free(r->dg[i].data);
-	free(r->dg);
-	r->dg = NULL;
-	r->n = 0;
+	for (size_t i = 0; i < st->n_seen; i++)
+		free(st->seen[i].device_id);
+	free(st->seen);
+	st->seen = NULL;
+	st->n_seen = 0;
+}
+
+/* Whether f repeats what the round delivered already (kasa_discover's
+ * rules: a deviceId once; an unsupported answer not from an address that
+ * answered before). */
+static bool kasa_stream_dup(const struct kasa_stream *st, const struct kasa_found *f)
+{
+	for (size_t i = 0; i < st->n_seen; i++) {
+		const struct kasa_seen *g = &st->seen[i];
+
+		if (f->supported && g->device_id && strcmp(g->device_id, f->device_id) == 0)
+			return true;
+		if (!f->supported && strcmp(g->addr, f->addr) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One datagram from `from`: classify, de-duplicate, deliver. 0 or -ENOMEM. */
+static int kasa_stream_take(struct kasa_stream *st, const struct sockaddr_in *from,
+			    const uint8_t *data, size_t len)
+{
+	uint16_t from_port = ntohs(from->sin_port);
+	char addr[INET_ADDRSTRLEN];
+	struct kasa_found f;
+	struct kasa_seen *ns;
+	int r;
+
+	if (from_port != st->port && (st->new_port == 0 || from_port != st->new_port))
+		return 0;   /* not an answer to either probe */
+	inet_ntop(AF_INET, &from->sin_addr, addr, sizeof(addr));
+	r = kasa_found_parse(addr, from_port, from_port == st->port, data, len, &f);
+	if (r < 0)
+		return r;
+	f.reply_us = (uint32_t)MIN(kasa_now_us() - st->t0, (int64_t)UINT32_MAX);
+	if (kasa_stream_dup(st, &f)) {
+		kasa_found_clear(&f);
+		return 0;
+	}
+	ns = realloc(st->seen, (st->n_seen + 1) * sizeof(*ns));
+	if (!ns) {
+		kasa_found_clear(&f);
+		return -ENOMEM;
+	}
+	st->seen = ns;
+	ns = &st->seen[st->n_seen];
+	snprintf(ns->addr, sizeof(ns->addr), "%s", addr);
+	ns->device_id = NULL;
+	if (f.supported && !(ns->device_id = strdup(f.device_id))) {
+		kasa_found_clear(&f);
+		return -ENOMEM;
+	}
+	st->n_seen++;
+	st->delivered++;
+	st->cb(st->userdata, &f);
+	kasa_found_clear(&f);
+	return 0;
 }
 
 /* Network-side failures of a send: the errno of kasa.h. */
@@ -320,14 +384,14 @@ static int kasa_disc_error(int err)
 }
 
 /* Receive everything that is queued on fd now. 0 or -errno. */
-static int kasa_drain(int fd, struct kasa_round *round, uint8_t *buf, int64_t t0)
+static int kasa_drain(int fd, struct kasa_stream *st, uint8_t *buf)
 {
 	for (;;) {
 		struct sockaddr_in from;
 		socklen_t from_len = sizeof(from);
-		struct kasa_datagram *dg;
 		ssize_t n = recvfrom(fd, buf, KASA_DISC_MAX_DATAGRAM, MSG_DONTWAIT,
 				     (struct sockaddr *)&from, &from_len);
+		int r;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -337,35 +401,24 @@ static int kasa_drain(int fd, struct kasa_round *round, uint8_t *buf, int64_t t0
 			continue;   /* ICMP port unreachable from a unicast target */
 		if (n < 0)
 			return -errno;
-		if (from.sin_family != AF_INET || round->n >= KASA_DISC_MAX_REPLIES)
+		if (from.sin_family != AF_INET || st->n_dgrams >= KASA_DISC_MAX_REPLIES)
 			continue;
-		if (round->n % 64 == 0) {
-			struct kasa_datagram *nd = realloc(round->dg, (round->n + 64) * sizeof(*nd));
-
-			if (!nd)
-				return -ENOMEM;
-			round->dg = nd;
-		}
-		dg = &round->dg[round->n];
-		dg->data = malloc(n > 0 ? (size_t)n : 1);
-		if (!dg->data)
-			return -ENOMEM;
-		memcpy(dg->data, buf, (size_t)n);
-		dg->len = (size_t)n;
-		dg->from = from;
-		dg->at_us = (uint32_t)MIN(kasa_now_us() - t0, (int64_t)UINT32_MAX);
-		round->n++;
+		st->n_dgrams++;
+		r = kasa_stream_take(st, &from, buf, (size_t)n);
+		if (r < 0)
+			return r;
 	}
 }
 
-/* Send both probes and gather replies until timeout_ms passed. */
-static int kasa_round_run(const struct sockaddr_in *dst, uint16_t port, uint16_t new_port,
-			  int timeout_ms, struct kasa_round *round)
+/* Send both probes and take replies until timeout_ms passed or cancel_fd
+ * is readable. */
+static int kasa_round_run(const struct sockaddr_in *dst, int timeout_ms, int cancel_fd,
+			  struct kasa_stream *st)
 {
 	_cleanup_free_ uint8_t *buf = malloc(KASA_DISC_MAX_DATAGRAM);
 	uint8_t query[sizeof(kasa_disc_query) - 1];
 	struct sockaddr_in to = *dst;
-	int64_t t0, deadline;
+	int64_t deadline;
 	int fd, r, one = 1, rcvbuf = KASA_DISC_RCVBUF;
 
 	if (!buf)
@@ -380,43 +433,160 @@ static int kasa_round_run(const struct sockaddr_in *dst, uint16_t port, uint16_t
 		goto out;
 	}
 	kasa_encrypt((const uint8_t *)kasa_disc_query, sizeof(query), query);
-	t0 = kasa_now_us();
-	deadline = t0 + (int64_t)timeout_ms * 1000;
-	to.sin_port = htons(port);
+	st->t0 = kasa_now_us();
+	deadline = st->t0 + (int64_t)timeout_ms * 1000;
+	to.sin_port = htons(st->port);
 	if (sendto(fd, query, sizeof(query), MSG_NOSIGNAL, (struct sockaddr *)&to, sizeof(to)) < 0) {
 		r = kasa_disc_error(errno);
 		goto out;
 	}
-	if (new_port) {
+	if (st->new_port) {
 		/* Best effort: a failure here must not hide the legacy devices. */
-		to.sin_port = htons(new_port);
+		to.sin_port = htons(st->new_port);
 		sendto(fd, kasa_disc_probe_new, sizeof(kasa_disc_probe_new), MSG_NOSIGNAL,
 		       (struct sockaddr *)&to, sizeof(to));
 	}
 	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN },
+					 { .fd = cancel_fd, .events = POLLIN } };
 		int64_t left = deadline - kasa_now_us();
 
 		if (left <= 0)
 			break;
-		r = poll(&pfd, 1, (int)((left + 999) / 1000));
+		r = poll(pfd, cancel_fd >= 0 ? 2 : 1, (int)((left + 999) / 1000));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			r = -errno;
 			goto out;
 		}
+		if (cancel_fd >= 0 && pfd[1].revents) {
+			r = -ECANCELED;
+			goto out;
+		}
 		if (r == 0)
 			continue;
-		r = kasa_drain(fd, round, buf, t0);
+		r = kasa_drain(fd, st, buf);
 		if (r < 0)
 			goto out;
 	}
-	r = kasa_drain(fd, round, buf, t0);   /* what arrived with the deadline */
+	r = kasa_drain(fd, st, buf);   /* what arrived with the deadline */
 out:
 	close(fd);
 	return r;
 }
+
+/* Check the arguments; the destination address in ret. */
+static int kasa_disc_args(const char *broadcast_addr, uint16_t *port, uint16_t new_port,
+			  int timeout_ms, struct sockaddr_in *ret)
+{
+	*ret = (struct sockaddr_in){ .sin_family = AF_INET };
+	if (timeout_ms <= 0)
+		return -EINVAL;
+	if (*port == 0)
+		*port = KASA_PORT;
+	if (new_port == *port)
+		return -EINVAL;
+	if (inet_pton(AF_INET, broadcast_addr ? broadcast_addr : "255.255.255.255",
+		      &ret->sin_addr) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+int kasa_discover_stream(const char *broadcast_addr, uint16_t port, uint16_t new_port,
+			 int timeout_ms, int cancel_fd, kasa_found_cb cb, void *userdata)
+{
+	struct kasa_stream st = { .new_port = new_port, .cb = cb, .userdata = userdata };
+	struct sockaddr_in dst;
+	int r;
+
+	if (!cb)
+		return -EINVAL;
+	r = kasa_disc_args(broadcast_addr, &port, new_port, timeout_ms, &dst);
+	if (r < 0)
+		return r;
+	st.port = port;
+	r = kasa_round_run(&dst, timeout_ms, cancel_fd, &st);
+	kasa_stream_clear(&st);
+	return r < 0 ? r : st.delivered;
+}
+
+/* ---- the table of `kasa list` and `redfishfs --kasa-list` ------------------- */
+
+enum { KASA_COL_ADDR, KASA_COL_MODEL, KASA_COL_ID, KASA_COL_ALIAS, KASA_COL_OUTLETS,
+       KASA_COL_METER, KASA_COL_FW, KASA_COL_COUNT };
+
+struct kasa_row {
+	char col[KASA_COL_COUNT][160];
+};
+
+/* Device-supplied text, printable: control characters become '?'. */
+static void kasa_cell(char *dst, size_t size, const char *s)
+{
+	size_t i = 0;
+
+	for (; s && s[i] && i < size - 1; i++)
+		dst[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	dst[i] = '\0';
+}
+
+static void kasa_row_fill(struct kasa_row *row, const struct kasa_found *f)
+{
+	const size_t w = sizeof(row->col[0]);
+	char tmp[64];
+
+	if (f->port == KASA_PORT || !f->supported)
+		snprintf(row->col[KASA_COL_ADDR], w, "%s", f->addr);
+	else
+		snprintf(row->col[KASA_COL_ADDR], w, "%s:%u", f->addr, (unsigned)f->port);
+	kasa_cell(row->col[KASA_COL_MODEL], w, *f->model ? f->model : "-");
+	kasa_cell(row->col[KASA_COL_ID], w, *f->device_id ? f->device_id : "-");
+	if (!f->supported) {
+		snprintf(row->col[KASA_COL_ALIAS], w, "-");
+		snprintf(row->col[KASA_COL_OUTLETS], w, "-");
+		snprintf(row->col[KASA_COL_METER], w, "-");
+		kasa_cell(tmp, sizeof(tmp), *f->protocol ? f->protocol : "unknown protocol");
+		snprintf(row->col[KASA_COL_FW], w, "not supported (%s)", tmp);
+		return;
+	}
+	kasa_cell(row->col[KASA_COL_ALIAS], w, *f->info.alias ? f->info.alias : "-");
+	snprintf(row->col[KASA_COL_OUTLETS], w, "%zu", f->info.n_children ? f->info.n_children : 1);
+	snprintf(row->col[KASA_COL_METER], w, "%s", f->info.has_emeter ? "yes" : "no");
+	kasa_cell(row->col[KASA_COL_FW], w, *f->info.sw_ver ? f->info.sw_ver : "-");
+}
+
+void kasa_found_print_table(FILE *out, const struct kasa_found *found, size_t n)
+{
+	static const char *const head[KASA_COL_COUNT] = {
+		"ADDRESS", "MODEL", "DEVICE ID", "ALIAS", "OUTLETS", "METER", "FIRMWARE",
+	};
+	struct kasa_row *rows = calloc(n + 1, sizeof(*rows));
+	size_t width[KASA_COL_COUNT];
+
+	if (!rows)
+		return;
+	for (size_t c = 0; c < KASA_COL_COUNT; c++)
+		snprintf(rows[0].col[c], sizeof(rows[0].col[c]), "%s", head[c]);
+	for (size_t i = 0; i < n; i++)
+		kasa_row_fill(&rows[i + 1], &found[i]);
+	for (size_t c = 0; c < KASA_COL_COUNT; c++) {
+		width[c] = 0;
+		for (size_t i = 0; i <= n; i++)
+			if (strlen(rows[i].col[c]) > width[c])
+				width[c] = strlen(rows[i].col[c]);
+	}
+	for (size_t i = 0; i <= n; i++) {
+		for (size_t c = 0; c < KASA_COL_COUNT; c++) {
+			if (c + 1 == KASA_COL_COUNT)
+				fprintf(out, "%s\n", rows[i].col[c]);
+			else
+				fprintf(out, "%-*s  ", (int)width[c], rows[i].col[c]);
+		}
+	}
+	free(rows);
+}
+
+/* ---- kasa_discover ------------------------------------------------------------ */
 
 static int kasa_found_cmp(const void *a, const void *b)
 {
@@ -462,61 +632,55 @@ static void kasa_found_merge(struct kasa_found *list, size_t *n, struct kasa_fou
 	memset(f, 0, sizeof(*f));
 }
 
+/* kasa_discover's collector: every streamed entry merged into one list. */
+struct kasa_collect {
+	struct kasa_found *list;
+	size_t n, cap;
+	int error;
+};
+
+static void kasa_collect_cb(void *userdata, struct kasa_found *f)
+{
+	struct kasa_collect *c = userdata;
+
+	if (c->error)
+		return;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct kasa_found *nl = realloc(c->list, cap * sizeof(*nl));
+
+		if (!nl) {
+			c->error = -ENOMEM;
+			return;
+		}
+		c->list = nl;
+		c->cap = cap;
+	}
+	kasa_found_merge(c->list, &c->n, f);
+}
+
 int kasa_discover(const char *broadcast_addr, uint16_t port, uint16_t new_port, int timeout_ms,
 		  struct kasa_found **ret, size_t *ret_n)
 {
-	struct kasa_round round = { 0 };
-	struct kasa_found *list = NULL;
-	struct sockaddr_in dst = { .sin_family = AF_INET };
-	size_t n = 0;
+	struct kasa_collect c = { 0 };
 	int r;
 
-	if (!ret || !ret_n || timeout_ms <= 0)
+	if (!ret || !ret_n)
 		return -EINVAL;
-	if (port == 0)
-		port = KASA_PORT;
-	if (new_port == port)
-		return -EINVAL;
-	if (inet_pton(AF_INET, broadcast_addr ? broadcast_addr : "255.255.255.255",
-		      &dst.sin_addr) != 1)
-		return -EINVAL;
-	r = kasa_round_run(&dst, port, new_port, timeout_ms, &round);
-	if (r < 0)
-		goto out;
-	if (round.n > 0) {
-		list = calloc(round.n, sizeof(*list));
-		if (!list) {
-			r = -ENOMEM;
-			goto out;
-		}
+	r = kasa_discover_stream(broadcast_addr, port, new_port, timeout_ms, -1, kasa_collect_cb, &c);
+	if (r >= 0 && c.error)
+		r = c.error;
+	if (r < 0) {
+		kasa_found_free(c.list, c.n);
+		return r;
 	}
-	for (size_t i = 0; i < round.n; i++) {
-		struct kasa_datagram *dg = &round.dg[i];
-		uint16_t from_port = ntohs(dg->from.sin_port);
-		char addr[INET_ADDRSTRLEN];
-		struct kasa_found f;
-
-		if (from_port != port && (new_port == 0 || from_port != new_port))
-			continue;   /* not an answer to either probe */
-		inet_ntop(AF_INET, &dg->from.sin_addr, addr, sizeof(addr));
-		r = kasa_found_parse(addr, from_port, from_port == port, dg->data, dg->len, &f);
-		if (r < 0)
-			goto out;
-		f.reply_us = dg->at_us;
-		kasa_found_merge(list, &n, &f);
+	if (c.n > 1)
+		qsort(c.list, c.n, sizeof(*c.list), kasa_found_cmp);
+	if (c.n == 0) {
+		free(c.list);
+		c.list = NULL;
 	}
-	if (n > 1)
-		qsort(list, n, sizeof(*list), kasa_found_cmp);
-	if (n == 0) {
-		free(list);
-		list = NULL;
-	}
-	*ret = list;
-	*ret_n = n;
-	list = NULL;
-	r = (int)n;
-out:
-	kasa_found_free(list, n);
-	kasa_round_clear(&round);
-	return r;
+	*ret = c.list;
+	*ret_n = c.n;
+	return (int)c.n;
 }

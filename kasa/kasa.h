@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define KASA_PORT 9999
 #define KASA_MAX_FRAME (256 * 1024)   /* a larger length prefix is rejected unallocated */
@@ -101,6 +102,14 @@ struct kasa_dev *kasa_dev_free(struct kasa_dev *d);   /* NULL-safe */
 const char *kasa_dev_host(const struct kasa_dev *d);
 uint16_t kasa_dev_port(const struct kasa_dev *d);
 
+/* The device's own refusal in the reply to the last command on d: the
+ * err_code (!= 0) a reply carried at module or method level, with its
+ * err_msg copied into buf ("" when it sent none; control characters made
+ * '?'), or 0 when the last reply carried none (or the request failed before
+ * a reply). The commands below return -EIO in that case; this says why.
+ * Meaningful while the caller serialises commands on d. */
+int kasa_dev_last_error(struct kasa_dev *d, char *buf, size_t size);
+
 /* Send one JSON request, return the decrypted reply (malloc'd). */
 int kasa_dev_request(struct kasa_dev *d, const char *json, char **ret_reply);
 
@@ -158,6 +167,19 @@ int kasa_discover(const char *broadcast_addr, uint16_t port, uint16_t new_port, 
 		  struct kasa_found **ret, size_t *ret_n);
 struct kasa_found *kasa_found_free(struct kasa_found *f, size_t n);  /* NULL-safe */
 
+/* The same round, streamed: cb is called for each device as its reply
+ * arrives (de-duplicated within the round as above, in arrival order; the
+ * entry is cb's to move out of, cleared afterwards). cancel_fd (-1: none)
+ * ends the round early with -ECANCELED once it is readable. Returns the
+ * number of entries delivered or -errno. */
+typedef void (*kasa_found_cb)(void *userdata, struct kasa_found *f);
+int kasa_discover_stream(const char *broadcast_addr, uint16_t port, uint16_t new_port,
+			 int timeout_ms, int cancel_fd, kasa_found_cb cb, void *userdata);
+
+/* Print found[n] as a table (ADDRESS MODEL DEVICE-ID ALIAS OUTLETS METER
+ * FIRMWARE; unsupported devices as rows marked "not supported") to out. */
+void kasa_found_print_table(FILE *out, const struct kasa_found *found, size_t n);
+
 /* Classify one reply datagram as received (still encrypted when legacy):
  * legacy = it came from the legacy port, else from the newer discovery
  * port. Any content gives an entry (unreadable ones unsupported); 0 or
@@ -180,7 +202,49 @@ struct kasa_provider *kasa_provider_free(struct kasa_provider *kp); /* stops thr
  * named from host when it has no name. -EINVAL for a bad name. */
 int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *host, uint16_t port);
 
-/* Start the pollers (after daemonizing). */
+/* What the provider tells its owner for the log (a library, it logs
+ * nothing itself). strip: the strip's name or NULL; addr: the device's
+ * address; message: one line, never NULL. Called from the provider's
+ * threads (discovery, pollers, or a command's caller) without any lock of
+ * the provider held, but it must not call back into the provider.
+ *   FOUND        discovery added strip at addr; message: its model
+ *   MOVED        the strip's device now answers at addr; message: the old address
+ *   UNSUPPORTED  a device discovery cannot drive (KLAP/AES only, or an
+ *                unreadable reply); message says which and why. Once per
+ *                device (deviceId, else MAC, else address) for the provider's life.
+ *   DEVICE_ERROR the strip's device refused a request with err_code != 0
+ *                (the request failed with -EIO); message "METHOD: the device
+ *                answered err_code N: ITS MESSAGE". Once per run of the same
+ *                refusal, until that method succeeds again.
+ *   DISCOVERY_FAILED a round could not be sent (err); once until a round works. */
+enum kasa_event {
+	KASA_EVENT_FOUND,
+	KASA_EVENT_MOVED,
+	KASA_EVENT_UNSUPPORTED,
+	KASA_EVENT_DEVICE_ERROR,
+	KASA_EVENT_DISCOVERY_FAILED,
+};
+typedef void (*kasa_event_fn)(void *userdata, enum kasa_event ev, const char *strip,
+			      const char *addr, int err, const char *message);
+void kasa_provider_set_events(struct kasa_provider *kp, kasa_event_fn fn, void *userdata);
+
+/* Discover devices by broadcast (kasa_discover_stream) to broadcast_addr
+ * (numeric IPv4): port (0: KASA_PORT), and the newer probe to new_port (0:
+ * none), one round when kasa_provider_start() runs and then every
+ * interval_s (1..86400) seconds; each round listens one timeout (at most the
+ * interval) and takes each reply as it comes. A new device (deviceId)
+ * becomes a strip at once, named from its alias (sanitised, _2, _3 on a
+ * clash), shown from its discovery reply, its meters read by its poller
+ * right after. A known device is not added twice (also one configured with
+ * kasa_provider_add); one that answers from a new address is followed (its
+ * strip keeps its name and resources and talks to the new address; a
+ * configured strip given by host name is moved only while it is offline);
+ * an offline one that answers is polled at once. Before start only:
+ * -EBUSY after; -EINVAL bad address or interval, -EEXIST the same target twice. */
+int kasa_provider_add_discovery(struct kasa_provider *kp, const char *broadcast_addr,
+				uint16_t port, uint16_t new_port, int interval_s);
+
+/* Start the pollers and discovery (after daemonizing). */
 int kasa_provider_start(struct kasa_provider *kp);
 
 #endif

@@ -43,6 +43,17 @@
  * the device answers again. Before kasa_provider_start() no poller runs:
  * reads poll inline (shared the same way) and PowerCycle fails with -EAGAIN.
  *
+ * Discovery: one thread per broadcast target (kasa_provider_add_discovery)
+ * runs a round at start and every interval, taking replies as they arrive
+ * (kasa_discover_stream). A new deviceId becomes a strip at once, shown from
+ * its reply and marked for an immediate poll (meters); a known one that
+ * answers from a new address gets a new kasa_dev, swapped with io held (a
+ * strip's host/port live under lock). A poll whose reply carries another
+ * deviceId counts as "not there", so a reused address never shows another
+ * device's state. The cancel pipe ends rounds and waits on free.
+ * Events (kasa_event) go to the owner for the log, never under our locks
+ * other than a command's io.
+ *
  * Names: one strip per device (deviceId) and per name; kasa_provider_add()
  * refuses either clash of a given name or a device already shown (-EEXIST);
  * names made from aliases or hosts get _2, _3 instead.
@@ -52,8 +63,11 @@
  * front ends stopped calling the tree. Library code: no logging. */
 #include "kasa.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,6 +75,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "redfish.h"
@@ -85,7 +100,8 @@ struct kasa_strip {
 	struct kasa_provider *kp;
 	char *name;
 	char *pdu_uri, *outlets_uri, *metrics_uri, *chassis_uri, *manager_uri;
-	struct kasa_dev *dev;
+	struct kasa_dev *dev;      /* replaced (with io held) when the device moves */
+	bool discovered;           /* found by discovery, not configured */
 
 	pthread_mutex_t io;
 	pthread_mutex_t lock;
@@ -93,6 +109,9 @@ struct kasa_strip {
 	pthread_cond_t done;
 
 	/* under lock */
+	char *host;                /* where dev talks to */
+	uint16_t port;
+	char *last_err;            /* the device error last reported, NULL none */
 	bool online;
 	bool have_si;
 	struct kasa_sysinfo si;
@@ -120,6 +139,23 @@ struct kasa_provider {
 	struct kasa_strip **strips;
 	size_t n_strips;
 	bool started;
+	kasa_event_fn on_event;    /* set before start; called without our locks */
+	void *event_userdata;
+	struct kasa_disc **disc;   /* discovery targets, fixed after start */
+	size_t n_disc;
+	int cancel[2];             /* a byte in cancel[1] ends discovery rounds and waits */
+	struct strmap *reported;   /* unsupported devices reported (under lock) */
+};
+
+/* One discovery target and its thread. */
+struct kasa_disc {
+	struct kasa_provider *kp;
+	char addr[46];
+	uint16_t port, new_port;
+	int interval_s;
+	pthread_t thread;
+	bool running;
+	bool failing;              /* a failed round was reported; thread-local */
 };
 
 static const struct rf_writable label_writable[] = {
@@ -138,6 +174,13 @@ static const struct rf_writable manager_writable[] = {
 static bool kasa_stopping(const struct kasa_provider *kp)
 {
 	return atomic_load(&kp->stopping);
+}
+
+static void kasa_event(struct kasa_provider *kp, enum kasa_event ev, const char *strip,
+		       const char *addr, int err, const char *message)
+{
+	if (kp->on_event)
+		kp->on_event(kp->event_userdata, ev, strip, addr, err, message ? message : "");
 }
 
 static struct timespec deadline_ts(int64_t mono_ms)
@@ -659,17 +702,19 @@ static int strip_install(struct kasa_strip *s, uint64_t g)
 		pthread_mutex_unlock(&s->lock);
 		return -ENOMEM;
 	}
-	v[n++] = (struct inst){ s->pdu_uri, false, pdu_body(s), label_writable };
-	v[n++] = (struct inst){ s->chassis_uri, false, chassis_body(s), NULL };
-	v[n++] = (struct inst){ s->manager_uri, false, manager_body(s), manager_writable };
-	new_metrics = strip_metered(s);
-	if (new_metrics)
-		v[n++] = (struct inst){ s->metrics_uri, false, metrics_body(s), NULL };
+	/* Outlets first, the PowerDistribution last: a reader who sees the
+	 * strip's new state (say, UnavailableOffline) sees it everywhere. */
 	for (size_t i = 0; i < s->n_outlets; i++) {
 		char *u = outlet_uri(s, i);
 
 		v[n++] = (struct inst){ u, true, u ? outlet_body(s, i, u) : NULL, label_writable };
 	}
+	new_metrics = strip_metered(s);
+	if (new_metrics)
+		v[n++] = (struct inst){ s->metrics_uri, false, metrics_body(s), NULL };
+	v[n++] = (struct inst){ s->chassis_uri, false, chassis_body(s), NULL };
+	v[n++] = (struct inst){ s->manager_uri, false, manager_body(s), manager_writable };
+	v[n++] = (struct inst){ s->pdu_uri, false, pdu_body(s), label_writable };
 	old_outlets = s->installed_outlets;
 	new_outlets = s->n_outlets;
 	old_metrics = s->metrics_installed;
@@ -738,6 +783,67 @@ static void strip_mark_offline(struct kasa_strip *s, uint64_t g)
 	strip_install(s, g);
 }
 
+/* After a device request (io held): the device refused it with an
+ * err_code (r == -EIO and the reply said why): tell the owner, once for a
+ * run of the same refusal; a success of the same method (r == 0) ends the
+ * run, so a meter that fails every poll is reported once, and a command
+ * that fails again after working is reported again. */
+static void strip_note(struct kasa_strip *s, const char *method, int r)
+{
+	_cleanup_free_ char *msg = NULL, *host = NULL;
+	char text[160];
+	int code;
+	bool report = false;
+
+	if (r == 0) {
+		size_t n = strlen(method);
+
+		pthread_mutex_lock(&s->lock);
+		if (s->last_err && !strncmp(s->last_err, method, n) && s->last_err[n] == ':') {
+			free(s->last_err);
+			s->last_err = NULL;
+		}
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	if (r != -EIO)
+		return;
+	code = kasa_dev_last_error(s->dev, text, sizeof(text));
+	if (code == 0)
+		return;
+	if (asprintf(&msg, "%s: the device answered err_code %d%s%s", method, code,
+		     *text ? ": " : "", text) < 0) {
+		msg = NULL;
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!s->last_err || strcmp(s->last_err, msg) != 0) {
+		char *copy = strdup(msg);
+
+		if (copy) {
+			free(s->last_err);
+			s->last_err = copy;
+			report = true;
+			host = strdup(s->host);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (report)
+		kasa_event(s->kp, KASA_EVENT_DEVICE_ERROR, s->name, host ? host : "", -EIO, msg);
+}
+
+/* Whether si comes from the device s shows (a device keeps its deviceId;
+ * another device at the address means ours is not there). */
+static bool strip_same_device(struct kasa_strip *s, const struct kasa_sysinfo *si)
+{
+	bool same;
+
+	pthread_mutex_lock(&s->lock);
+	same = !s->have_si || !strcmp(s->si.device_id, si->device_id);
+	pthread_mutex_unlock(&s->lock);
+	return same;
+}
+
 /* One full poll: sysinfo, then the meter of every outlet. Installs the new
  * state, or the offline state when the device failed. 0 or -errno. */
 static int strip_poll_io(struct kasa_strip *s)
@@ -751,6 +857,9 @@ static int strip_poll_io(struct kasa_strip *s)
 
 	g = rf_tree_generation(s->kp->t);
 	r = kasa_get_sysinfo(s->dev, &si);
+	strip_note(s, "get_sysinfo", r);
+	if (r == 0 && !strip_same_device(s, &si))
+		r = -EHOSTUNREACH;   /* another device took the address */
 	if (r < 0)
 		goto fail;
 	n = si_outlets(&si);
@@ -771,6 +880,7 @@ static int strip_poll_io(struct kasa_strip *s)
 		if (r < 0)
 			goto out;
 		r = kasa_get_emeter(s->dev, child, &em[i]);
+		strip_note(s, "emeter.get_realtime", r);
 		if (r == -EIO)          /* it answered, but no reading: null */
 			continue;
 		if (r < 0)
@@ -813,6 +923,11 @@ static int strip_readback(struct kasa_strip *s,
 
 	g = rf_tree_generation(s->kp->t);
 	r = kasa_get_sysinfo(s->dev, &si);
+	strip_note(s, "get_sysinfo", r);
+	if (r == 0 && !strip_same_device(s, &si)) {
+		kasa_sysinfo_clear(&si);
+		r = -EHOSTUNREACH;
+	}
 	if (r < 0) {
 		if (kasa_err_unreachable(r))
 			strip_mark_offline(s, g);
@@ -829,9 +944,11 @@ static int strip_readback(struct kasa_strip *s,
 	return r < 0 ? r : k;
 }
 
-/* A command failed: an unreachable device goes offline. */
-static int strip_cmd_failed(struct kasa_strip *s, uint64_t g, int r)
+/* A command (method) failed: an unreachable device goes offline; a
+ * device's refusal goes to the owner. */
+static int strip_cmd_failed(struct kasa_strip *s, uint64_t g, int r, const char *method)
 {
+	(void)method;   /* noted by the caller */
 	if (kasa_err_unreachable(r))
 		strip_mark_offline(s, g);
 	return r;
@@ -955,6 +1072,7 @@ static void strip_run_pending(struct kasa_strip *s)
 		if (r < 0)
 			goto drop;
 		r = kasa_set_relay(s->dev, child, true);
+		strip_note(s, "set_relay_state", r);
 		if (kasa_err_unreachable(r)) {
 			/* stays pending: runs when the device answers again */
 			strip_mark_offline(s, g);
@@ -1213,8 +1331,9 @@ static int strip_set_alias(struct kasa_strip *s, size_t outlet, const char *labe
 	}
 	g = rf_tree_generation(s->kp->t);
 	r = kasa_set_alias(s->dev, child, label);
+	strip_note(s, "set_dev_alias", r);
 	if (r < 0) {
-		strip_cmd_failed(s, g, r);
+		strip_cmd_failed(s, g, r, "set_dev_alias");
 		goto out;
 	}
 	r = strip_readback(s, check_alias, &c);
@@ -1234,8 +1353,9 @@ static int strip_set_led(struct kasa_strip *s, bool on)
 		return r;
 	g = rf_tree_generation(s->kp->t);
 	r = kasa_set_led(s->dev, off);
+	strip_note(s, "set_led_off", r);
 	if (r < 0)
-		strip_cmd_failed(s, g, r);
+		strip_cmd_failed(s, g, r, "set_led_off");
 	else
 		r = strip_readback(s, check_led, &off);
 	pthread_mutex_unlock(&s->io);
@@ -1335,8 +1455,9 @@ static int outlet_power(struct kasa_strip *s, size_t idx, const char *state)
 		goto out;
 	g = rf_tree_generation(s->kp->t);
 	r = kasa_set_relay(s->dev, child, on);
+	strip_note(s, "set_relay_state", r);
 	if (r < 0) {
-		strip_cmd_failed(s, g, r);
+		strip_cmd_failed(s, g, r, "set_relay_state");
 		/* the cancelled On no longer shows as a transition */
 		if (!kasa_err_unreachable(r))
 			strip_install(s, g);
@@ -1397,8 +1518,9 @@ static int strip_reset_metrics(struct kasa_strip *s, size_t idx)
 		if (r < 0)
 			goto out;
 		r = kasa_erase_emeter(s->dev, child);
+		strip_note(s, "erase_emeter_stat", r);
 		if (r < 0) {
-			strip_cmd_failed(s, g, r);
+			strip_cmd_failed(s, g, r, "erase_emeter_stat");
 			goto out;
 		}
 	}
@@ -1426,8 +1548,9 @@ static int strip_reboot(struct kasa_strip *s)
 		return r;
 	g = rf_tree_generation(s->kp->t);
 	r = kasa_reboot(s->dev, KASA_REBOOT_DELAY_S);
+	strip_note(s, "reboot", r);
 	if (r < 0)
-		strip_cmd_failed(s, g, r);
+		strip_cmd_failed(s, g, r, "reboot");
 	else
 		r = strip_readback(s, NULL, NULL);   /* it answers until the delay ends */
 	pthread_mutex_unlock(&s->io);
@@ -1489,6 +1612,8 @@ static struct kasa_strip *strip_free(struct kasa_strip *s)
 	if (!s)
 		return NULL;
 	kasa_dev_free(s->dev);
+	free(s->host);
+	free(s->last_err);
 	kasa_sysinfo_clear(&s->si);
 	free(s->outlets);
 	free(s->name);
@@ -1528,7 +1653,9 @@ static struct kasa_strip *strip_new(struct kasa_provider *kp, const char *host, 
 		return NULL;
 	}
 	s->dev = kasa_dev_new(host, port, kp->timeout_ms);
-	if (!s->dev)
+	s->host = strdup(host);
+	s->port = port;
+	if (!s->dev || !s->host)
 		return strip_free(s);
 	return s;
 }
@@ -1599,6 +1726,12 @@ struct kasa_provider *kasa_provider_new(struct rf_tree *t, int timeout_ms, int p
 	kp->timeout_ms = timeout_ms;
 	kp->poll_s = poll_s;
 	atomic_init(&kp->stopping, false);
+	kp->reported = strmap_new();
+	if (!kp->reported || pipe2(kp->cancel, O_CLOEXEC | O_NONBLOCK) < 0) {
+		strmap_free(kp->reported);
+		free(kp);
+		return NULL;
+	}
 	pthread_mutex_init(&kp->lock, NULL);
 	return kp;
 }
@@ -1608,6 +1741,17 @@ struct kasa_provider *kasa_provider_free(struct kasa_provider *kp)
 	if (!kp)
 		return NULL;
 	atomic_store(&kp->stopping, true);
+	/* Discovery first: it adds strips. The byte stays unread, so every
+	 * later round and wait ends at once too. */
+	if (write(kp->cancel[1], "x", 1) < 0) {
+		/* a full pipe is readable already */
+	}
+	for (size_t i = 0; i < kp->n_disc; i++) {
+		if (kp->disc[i]->running)
+			pthread_join(kp->disc[i]->thread, NULL);
+		free(kp->disc[i]);
+	}
+	free(kp->disc);
 	for (size_t i = 0; i < kp->n_strips; i++) {
 		struct kasa_strip *s = kp->strips[i];
 
@@ -1629,12 +1773,22 @@ struct kasa_provider *kasa_provider_free(struct kasa_provider *kp)
 		strip_free(s);
 	}
 	free(kp->strips);
+	close(kp->cancel[0]);
+	close(kp->cancel[1]);
+	strmap_free(kp->reported);
 	pthread_mutex_destroy(&kp->lock);
 	free(kp);
 	return NULL;
 }
 
-int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *host, uint16_t port)
+/* Add a strip for the device at host:port. known: its sysinfo when the
+ * caller has it (moved in: a discovery reply, so the device is online and
+ * no probe is made), else NULL (probed here). name: NULL for one from the
+ * alias (else host), made unique. On success *ret_s (may be NULL) is the
+ * strip. Returns 0, the probe's -errno (the strip is added anyway), or an
+ * error with nothing added (-EEXIST: the name or the device is shown). */
+static int provider_attach(struct kasa_provider *kp, const char *name, const char *host,
+			   uint16_t port, struct kasa_sysinfo *known, struct kasa_strip **ret_s)
 {
 	struct kasa_sysinfo si = { 0 };
 	struct kasa_strip *s, **v;
@@ -1643,17 +1797,20 @@ int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *ho
 	uint64_t g;
 	int probe, r;
 
-	if (!kp || !host || !*host || port == 0)
-		return -EINVAL;
-	if (name && !name_valid(name))
-		return -EINVAL;
 	s = strip_new(kp, host, port);
 	if (!s)
 		return -ENOMEM;
 
-	/* Probe once, for the name and so errors show on the terminal. */
 	g = rf_tree_generation(kp->t);
-	probe = kasa_get_sysinfo(s->dev, &si);
+	if (known) {
+		si = *known;
+		*known = (struct kasa_sysinfo){ 0 };
+		probe = 0;
+		s->discovered = true;
+	} else {
+		/* Probe once, for the name and so errors show on the terminal. */
+		probe = kasa_get_sysinfo(s->dev, &si);
+	}
 	if (!name) {
 		if (probe == 0 && si.alias)
 			base = name_sanitise(si.alias);
@@ -1664,10 +1821,20 @@ int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *ho
 			goto fail;
 		}
 	}
+	/* The device's identity before the strip is visible, so a concurrent
+	 * discovery of the same device sees it (device_taken). */
+	if (probe == 0) {
+		pthread_mutex_lock(&s->lock);
+		r = strip_take_si(s, &si);
+		s->online = r == 0;
+		pthread_mutex_unlock(&s->lock);
+		if (r < 0)
+			goto fail;
+	}
 
 	pthread_mutex_lock(&kp->lock);
 	/* One strip per device (deviceId), one device per name. */
-	if ((name && name_taken(kp, name)) || (probe == 0 && device_taken(kp, si.device_id))) {
+	if ((name && name_taken(kp, name)) || (probe == 0 && device_taken(kp, s->si.device_id))) {
 		pthread_mutex_unlock(&kp->lock);
 		r = -EEXIST;
 		goto fail;
@@ -1687,18 +1854,13 @@ int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *ho
 
 	/* From here the strip belongs to kp (freed by kasa_provider_free). */
 	pthread_mutex_lock(&s->io);
-	r = 0;
-	if (probe == 0) {
-		pthread_mutex_lock(&s->lock);
-		r = strip_take_si(s, &si);
-		s->online = r == 0;
-		pthread_mutex_unlock(&s->lock);
-	}
+	r = rf_tree_add_collection(kp->t, &kp->rp, s->outlets_uri,
+				   "#OutletCollection.OutletCollection", "Outlets");
+	/* The first install. A configured strip: a full poll (meters too)
+	 * while still on the terminal. A discovered one shows at once from its
+	 * discovery reply; its poller reads the meters right away. */
 	if (r >= 0)
-		r = rf_tree_add_collection(kp->t, &kp->rp, s->outlets_uri,
-					   "#OutletCollection.OutletCollection", "Outlets");
-	if (r >= 0)   /* the first install; a full poll also reads the meters */
-		r = probe == 0 ? strip_poll_io(s) : strip_install(s, g);
+		r = probe == 0 && !known ? strip_poll_io(s) : strip_install(s, g);
 	pthread_mutex_unlock(&s->io);
 	if (r >= 0) {
 		_cleanup_free_ char *alias = NULL;
@@ -1709,7 +1871,7 @@ int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *ho
 			r = rf_tree_add_alias(kp->t, alias, s->outlets_uri);
 	}
 	pthread_mutex_lock(&s->lock);
-	s->next_poll_ms = now_ms() + (int64_t)kp->poll_s * 1000;
+	s->next_poll_ms = known ? now_ms() : now_ms() + (int64_t)kp->poll_s * 1000;
 	pthread_mutex_unlock(&s->lock);
 	if (r >= 0) {
 		pthread_mutex_lock(&kp->lock);
@@ -1720,10 +1882,250 @@ int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *ho
 	kasa_sysinfo_clear(&si);
 	if (r < 0)
 		return r;
+	if (ret_s)
+		*ret_s = s;
 	return probe < 0 ? probe : 0;
 fail:
 	kasa_sysinfo_clear(&si);
 	strip_free(s);
+	return r;
+}
+
+int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *host, uint16_t port)
+{
+	if (!kp || !host || !*host || port == 0)
+		return -EINVAL;
+	if (name && !name_valid(name))
+		return -EINVAL;
+	return provider_attach(kp, name, host, port, NULL, NULL);
+}
+
+/* ---- discovery ------------------------------------------------------------------ */
+
+/* The strip showing device_id, or else the strip at host:port that has
+ * never answered (a configured strip the device may be), or NULL. Under
+ * kp->lock. */
+static struct kasa_strip *strip_for_found(struct kasa_provider *kp, const struct kasa_found *f,
+					  bool *ret_by_id)
+{
+	struct kasa_strip *by_addr = NULL;
+
+	for (size_t i = 0; i < kp->n_strips; i++) {
+		struct kasa_strip *o = kp->strips[i];
+		bool id, addr;
+
+		pthread_mutex_lock(&o->lock);
+		id = o->have_si && !strcmp(o->si.device_id, f->device_id);
+		addr = !o->have_si && o->port == f->port && !strcmp(o->host, f->addr);
+		pthread_mutex_unlock(&o->lock);
+		if (id) {
+			*ret_by_id = true;
+			return o;
+		}
+		if (addr && !by_addr)
+			by_addr = o;
+	}
+	*ret_by_id = false;
+	return by_addr;
+}
+
+/* Ask s's poller for a poll now (the device answered discovery: an
+ * offline strip comes back without waiting for its next poll). */
+static void strip_request_poll(struct kasa_strip *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->poll_requested = true;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Whether host is a numeric IPv4 address (a name is kept: it resolves). */
+static bool host_numeric(const char *host)
+{
+	struct in_addr a;
+
+	return inet_pton(AF_INET, host, &a) == 1;
+}
+
+/* s's device answered from addr:port: talk to it there from now on. The
+ * connection is swapped with io held, so no request is in flight. */
+static void strip_move(struct kasa_strip *s, const char *addr, uint16_t port)
+{
+	struct kasa_dev *nd = kasa_dev_new(addr, port, s->kp->timeout_ms), *old;
+	char *nh = strdup(addr);
+	_cleanup_free_ char *from = NULL;
+
+	if (!nd || !nh) {
+		kasa_dev_free(nd);
+		free(nh);
+		return;   /* the next round tries again */
+	}
+	pthread_mutex_lock(&s->io);
+	old = s->dev;
+	s->dev = nd;
+	pthread_mutex_lock(&s->lock);
+	from = s->host;
+	s->host = nh;
+	s->port = port;
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->io);
+	kasa_dev_free(old);
+	strip_request_poll(s);
+	kasa_event(s->kp, KASA_EVENT_MOVED, s->name, addr, 0, from);
+}
+
+/* A device we cannot drive: reported once per device (deviceId, else MAC,
+ * else address) for the provider's life. */
+static void disc_unsupported(struct kasa_provider *kp, const struct kasa_found *f)
+{
+	const char *key = *f->device_id ? f->device_id : *f->mac ? f->mac : f->addr;
+	_cleanup_free_ char *msg = NULL;
+	bool fresh;
+
+	pthread_mutex_lock(&kp->lock);
+	fresh = !strmap_get(kp->reported, key) && strmap_put(kp->reported, key, kp) == 0;
+	pthread_mutex_unlock(&kp->lock);
+	if (!fresh)
+		return;
+	if (asprintf(&msg, "%s%s%s%s%s%s", *f->model ? f->model : "a device",
+		     *f->mac ? " (MAC " : "", f->mac, *f->mac ? ")" : "", ": ", f->reason) < 0)
+		msg = NULL;
+	kasa_event(kp, KASA_EVENT_UNSUPPORTED, NULL, f->addr, -EPROTONOSUPPORT,
+		   msg ? msg : f->reason);
+}
+
+static void disc_found(void *userdata, struct kasa_found *f)
+{
+	struct kasa_disc *d = userdata;
+	struct kasa_provider *kp = d->kp;
+	struct kasa_strip *s;
+	bool by_id, online, same, numeric;
+	int r;
+
+	if (kasa_stopping(kp))
+		return;
+	if (!f->supported) {
+		disc_unsupported(kp, f);
+		return;
+	}
+	pthread_mutex_lock(&kp->lock);
+	s = strip_for_found(kp, f, &by_id);
+	pthread_mutex_unlock(&kp->lock);
+	if (s) {
+		/* Known: follow it if it moved; wake it if it was offline. */
+		pthread_mutex_lock(&s->lock);
+		online = s->online;
+		same = s->port == f->port && !strcmp(s->host, f->addr);
+		numeric = host_numeric(s->host);
+		pthread_mutex_unlock(&s->lock);
+		if (by_id && !same && (!online || numeric || s->discovered))
+			strip_move(s, f->addr, f->port);
+		else if (!online)
+			strip_request_poll(s);
+		return;
+	}
+	r = provider_attach(kp, NULL, f->addr, f->port, &f->info, &s);
+	if (r == 0)
+		kasa_event(kp, KASA_EVENT_FOUND, s->name, f->addr, 0, f->model);
+	/* -EEXIST: another round found it first. */
+}
+
+/* Wait until when_ms (monotonic) or the provider stops; false if it does. */
+static bool disc_sleep_until(struct kasa_provider *kp, int64_t when_ms)
+{
+	for (;;) {
+		struct pollfd p = { .fd = kp->cancel[0], .events = POLLIN };
+		int64_t left = when_ms - now_ms();
+
+		if (kasa_stopping(kp))
+			return false;
+		if (left <= 0)
+			return true;
+		if (poll(&p, 1, (int)(left > INT32_MAX ? INT32_MAX : left)) > 0)
+			return false;
+	}
+}
+
+/* A round at start and every interval_s: the broadcast, then replies as
+ * they come for one timeout (at most the interval). */
+static void *disc_thread(void *arg)
+{
+	struct kasa_disc *d = arg;
+	struct kasa_provider *kp = d->kp;
+	int64_t period = (int64_t)d->interval_s * 1000;
+	int window = kp->timeout_ms < period ? kp->timeout_ms : (int)period;
+	int64_t next = now_ms();
+
+	while (disc_sleep_until(kp, next)) {
+		int r;
+
+		next += period;
+		r = kasa_discover_stream(d->addr, d->port, d->new_port, window, kp->cancel[0],
+					 disc_found, d);
+		if (r == -ECANCELED)
+			break;
+		if (r < 0 && !d->failing) {
+			char text[80];
+
+			snprintf(text, sizeof(text), "discovery on %s:%u failed", d->addr,
+				 (unsigned)d->port);
+			kasa_event(kp, KASA_EVENT_DISCOVERY_FAILED, NULL, d->addr, r, text);
+		}
+		d->failing = r < 0;
+		if (next <= now_ms())
+			next = now_ms() + period;   /* a round that overran: a full rest */
+	}
+	return NULL;
+}
+
+void kasa_provider_set_events(struct kasa_provider *kp, kasa_event_fn fn, void *userdata)
+{
+	if (!kp)
+		return;
+	pthread_mutex_lock(&kp->lock);
+	kp->on_event = fn;
+	kp->event_userdata = userdata;
+	pthread_mutex_unlock(&kp->lock);
+}
+
+int kasa_provider_add_discovery(struct kasa_provider *kp, const char *broadcast_addr,
+				uint16_t port, uint16_t new_port, int interval_s)
+{
+	struct kasa_disc *d, **v;
+	struct in_addr a;
+	int r = 0;
+
+	if (!kp || !broadcast_addr || inet_pton(AF_INET, broadcast_addr, &a) != 1 ||
+	    interval_s <= 0 || interval_s > 86400)
+		return -EINVAL;
+	if (port == 0)
+		port = KASA_PORT;
+	if (new_port == port)
+		return -EINVAL;
+	pthread_mutex_lock(&kp->lock);
+	if (kp->started) {
+		r = -EBUSY;
+		goto out;
+	}
+	for (size_t i = 0; i < kp->n_disc; i++)
+		if (!strcmp(kp->disc[i]->addr, broadcast_addr) && kp->disc[i]->port == port) {
+			r = -EEXIST;
+			goto out;
+		}
+	d = calloc(1, sizeof(*d));
+	v = d ? realloc(kp->disc, (kp->n_disc + 1) * sizeof(*v)) : NULL;
+	if (!v) {
+		free(d);
+		r = -ENOMEM;
+		goto out;
+	}
+	*d = (struct kasa_disc){ .kp = kp, .port = port, .new_port = new_port,
+				 .interval_s = interval_s };
+	snprintf(d->addr, sizeof(d->addr), "%s", broadcast_addr);
+	kp->disc = v;
+	kp->disc[kp->n_disc++] = d;
+out:
+	pthread_mutex_unlock(&kp->lock);
 	return r;
 }
 
@@ -1738,6 +2140,14 @@ int kasa_provider_start(struct kasa_provider *kp)
 	for (size_t i = 0; i < kp->n_strips && r == 0; i++)
 		if (!kp->strips[i]->thread_running)
 			r = strip_start_thread(kp->strips[i]);
+	for (size_t i = 0; i < kp->n_disc && r == 0; i++) {
+		struct kasa_disc *d = kp->disc[i];
+
+		if (d->running)
+			continue;
+		r = -pthread_create(&d->thread, NULL, disc_thread, d);
+		d->running = r == 0;
+	}
 	pthread_mutex_unlock(&kp->lock);
 	return r;
 }

@@ -6,7 +6,8 @@
  * Serves the Kasa local protocol on TCP (length-prefixed) and UDP (bare) on
  * one port number, and a line-based control protocol on a loopback TCP port
  * through which tests press buttons, fix meter readings, count requests and
- * make the device misbehave (see the command table in sim_control()). Prints
+ * make the device misbehave or refuse one method with an err_code ("fail
+ * METHOD CODE MESSAGE"; see the command table in sim_control()). Prints
  * "ready port=P control=C" once bound.
  *
  * Design: one thread, one ppoll() loop over the listening sockets, the UDP
@@ -135,6 +136,9 @@ struct sim {
 	struct sim_outlet outlets[SIM_MAX_OUTLETS];
 	enum sim_mode mode;
 	int slow_ms;
+	char fail_method[64];  /* "fail" control: this method answers an error */
+	int fail_code;
+	char fail_msg[128];
 	char **log;            /* received requests, compact JSON */
 	size_t n_log;
 	FILE *logf;
@@ -620,6 +624,8 @@ static json_object *sim_method(struct sim *s, const char *module, const char *me
 		sim_targets(s, NULL, targets, &first);
 	if (!json_object_is_type(args, json_type_object))
 		return sim_err(-3, "invalid argument");
+	if (s->fail_method[0] && strcmp(method, s->fail_method) == 0)
+		return sim_err(s->fail_code, s->fail_msg);
 
 	if (strcmp(module, "system") == 0) {
 		if (strcmp(method, "get_sysinfo") == 0)
@@ -993,6 +999,26 @@ static int sim_control(struct sim *s, struct sim_conn *c, char *line, int64_t no
 			s->slow_ms = (int)ms;
 		}
 		s->mode = m;
+		sim_reply(c, "ok");
+	} else if (strcmp(cmd, "fail") == 0) {
+		/* fail METHOD CODE MESSAGE... | fail off */
+		char *code = strtok_r(NULL, " \t\r", &save);
+		char *msg = save && *save ? save : NULL;
+		char *end;
+		long v;
+
+		if (a1 && strcmp(a1, "off") == 0 && !code) {
+			s->fail_method[0] = '\0';
+			return sim_reply(c, "ok");
+		}
+		errno = 0;
+		v = code ? strtol(code, &end, 10) : 0;
+		if (!a1 || strlen(a1) >= sizeof(s->fail_method) || !code || errno || *end || v == 0 ||
+		    v < -100000 || v > 100000)
+			return sim_reply(c, "error usage: fail METHOD CODE [MESSAGE] | fail off");
+		snprintf(s->fail_method, sizeof(s->fail_method), "%s", a1);
+		s->fail_code = (int)v;
+		snprintf(s->fail_msg, sizeof(s->fail_msg), "%s", msg ? msg : "");
 		sim_reply(c, "ok");
 	} else if (strcmp(cmd, "count") == 0) {
 		/* TEXT is the rest of the line after "count ". */

@@ -83,85 +83,7 @@ static int tool_parse_target(const char *arg, char *buf, size_t size, uint16_t *
 	return 0;
 }
 
-/* Device-supplied text, printable: control characters become '?'. */
-static void tool_clean(char *dst, size_t size, const char *s)
-{
-	size_t i = 0;
-
-	for (; s && s[i] && i < size - 1; i++)
-		dst[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-	dst[i] = '\0';
-}
-
 /* ---- list ------------------------------------------------------------------ */
-
-enum { TOOL_COL_ADDR, TOOL_COL_MODEL, TOOL_COL_ID, TOOL_COL_ALIAS, TOOL_COL_OUTLETS,
-       TOOL_COL_METER, TOOL_COL_FW, TOOL_COL_COUNT };
-
-struct tool_row {
-	char col[TOOL_COL_COUNT][160];
-};
-
-static void tool_row_fill(struct tool_row *row, const struct kasa_found *f)
-{
-	char tmp[64];
-
-	if (f->port == KASA_PORT || !f->supported)
-		snprintf(row->col[TOOL_COL_ADDR], sizeof(row->col[0]), "%s", f->addr);
-	else
-		snprintf(row->col[TOOL_COL_ADDR], sizeof(row->col[0]), "%s:%u", f->addr,
-			 (unsigned)f->port);
-	tool_clean(row->col[TOOL_COL_MODEL], sizeof(row->col[0]), *f->model ? f->model : "-");
-	tool_clean(row->col[TOOL_COL_ID], sizeof(row->col[0]), *f->device_id ? f->device_id : "-");
-	if (!f->supported) {
-		snprintf(row->col[TOOL_COL_ALIAS], sizeof(row->col[0]), "-");
-		snprintf(row->col[TOOL_COL_OUTLETS], sizeof(row->col[0]), "-");
-		snprintf(row->col[TOOL_COL_METER], sizeof(row->col[0]), "-");
-		tool_clean(tmp, sizeof(tmp), *f->protocol ? f->protocol : "unknown protocol");
-		snprintf(row->col[TOOL_COL_FW], sizeof(row->col[0]), "not supported (%s)", tmp);
-		return;
-	}
-	tool_clean(row->col[TOOL_COL_ALIAS], sizeof(row->col[0]),
-		   *f->info.alias ? f->info.alias : "-");
-	snprintf(row->col[TOOL_COL_OUTLETS], sizeof(row->col[0]), "%zu",
-		 f->info.n_children ? f->info.n_children : 1);
-	snprintf(row->col[TOOL_COL_METER], sizeof(row->col[0]), "%s",
-		 f->info.has_emeter ? "yes" : "no");
-	tool_clean(row->col[TOOL_COL_FW], sizeof(row->col[0]), *f->info.sw_ver ? f->info.sw_ver : "-");
-}
-
-static void tool_print_table(const struct kasa_found *found, size_t n)
-{
-	static const char *const head[TOOL_COL_COUNT] = {
-		"ADDRESS", "MODEL", "DEVICE ID", "ALIAS", "OUTLETS", "METER", "FIRMWARE",
-	};
-	struct tool_row *rows = calloc(n + 1, sizeof(*rows));
-	size_t width[TOOL_COL_COUNT];
-
-	if (!rows) {
-		fprintf(stderr, "kasa: out of memory\n");
-		return;
-	}
-	for (size_t c = 0; c < TOOL_COL_COUNT; c++)
-		snprintf(rows[0].col[c], sizeof(rows[0].col[c]), "%s", head[c]);
-	for (size_t i = 0; i < n; i++)
-		tool_row_fill(&rows[i + 1], &found[i]);
-	for (size_t c = 0; c < TOOL_COL_COUNT; c++) {
-		width[c] = 0;
-		for (size_t i = 0; i <= n; i++)
-			if (strlen(rows[i].col[c]) > width[c])
-				width[c] = strlen(rows[i].col[c]);
-	}
-	for (size_t i = 0; i <= n; i++) {
-		for (size_t c = 0; c < TOOL_COL_COUNT; c++) {
-			if (c + 1 == TOOL_COL_COUNT)
-				printf("%s\n", rows[i].col[c]);
-			else
-				printf("%-*s  ", (int)width[c], rows[i].col[c]);
-		}
-	}
-	free(rows);
-}
 
 static int tool_list(int argc, char **argv)
 {
@@ -226,7 +148,7 @@ static int tool_list(int argc, char **argv)
 		fprintf(stderr, "kasa list: discovery on %s:%ld failed: %s\n", bcast, port, strerror(-r));
 		return 1;
 	}
-	tool_print_table(found, n);
+	kasa_found_print_table(stdout, found, n);
 	for (size_t i = 0; i < n; i++) {
 		const struct kasa_found *f = &found[i];
 

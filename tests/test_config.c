@@ -293,6 +293,68 @@ static void test_add_kasa(void)
 	fs_config_clear(&c);
 }
 
+static void test_discover(void)
+{
+	struct fs_config c;
+	struct fs_discover d;
+	char err[256];
+	int r;
+
+	/* The file: a list, repeated keys add, duplicates once, the interval. */
+	r = load("[redfishfs]\n"
+		 "discover = 192.168.1.255, 10.0.0.255:9998\n"
+		 "discover=192.168.2.255\n"
+		 "discover = 192.168.1.255\n"
+		 "discover_interval = 30\n",
+		 &c, err, sizeof(err));
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	CU_ASSERT_EQUAL_FATAL(c.n_discover, 3);
+	CU_ASSERT_STRING_EQUAL(c.discover[0].addr, "192.168.1.255");
+	CU_ASSERT_EQUAL(c.discover[0].port, 9999);
+	CU_ASSERT_STRING_EQUAL(c.discover[1].addr, "10.0.0.255");
+	CU_ASSERT_EQUAL(c.discover[1].port, 9998);
+	CU_ASSERT_STRING_EQUAL(c.discover[2].addr, "192.168.2.255");
+	CU_ASSERT_EQUAL(c.discover_interval_s, 30);
+	fs_config_clear(&c);
+	CU_ASSERT_EQUAL(c.n_discover, 0);
+	CU_ASSERT_PTR_NULL(c.discover);
+	CU_ASSERT_EQUAL(c.discover_interval_s, FS_DEFAULT_DISCOVER_INTERVAL_S);
+
+	CU_ASSERT_EQUAL(load("", &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.n_discover, 0);
+	CU_ASSERT_EQUAL(c.discover_interval_s, 60);
+	fs_config_clear(&c);
+
+	expect_error("[redfishfs]\ndiscover = lan.example.org\n", 2, "numeric IPv4");
+	expect_error("[redfishfs]\ndiscover = 192.168.1.255:0\n", 2, "port");
+	expect_error("[redfishfs]\ndiscover = 192.168.1.255,,10.0.0.255\n", 2, "empty item");
+	expect_error("[redfishfs]\ndiscover =\n", 2, "empty");
+	expect_error("[redfishfs]\ndiscover = 1.2.3.4.5\n", 2, "numeric IPv4");
+	expect_error("[redfishfs]\ndiscover_interval = 0\n", 2, "must be from 1 to 86400");
+	expect_error("[redfishfs]\ndiscover_interval = 1m\n", 2, "not a number");
+	expect_error("[redfishfs]\ndiscover_interval = 5\ndiscover_interval = 6\n", 3, "given twice");
+	expect_error("[kasa X]\nhost = 1.2.3.4\ndiscover = 1.2.3.255\n", 3, "unknown key");
+
+	/* A bad item leaves the list as it was. */
+	fs_config_init(&c);
+	CU_ASSERT_EQUAL(fs_config_add_discover(&c, "10.1.1.255", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(fs_config_add_discover(&c, "10.1.2.255, nope", err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "'nope'"));
+	CU_ASSERT_EQUAL(c.n_discover, 1);
+	fs_config_clear(&c);
+
+	CU_ASSERT_EQUAL(fs_parse_discover("255.255.255.255", &d, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(d.addr, "255.255.255.255");
+	CU_ASSERT_EQUAL(d.port, 9999);
+	CU_ASSERT_EQUAL(fs_parse_discover("127.255.255.255:65535", &d, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(d.port, 65535);
+	CU_ASSERT_EQUAL(fs_parse_discover("", &d, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_EQUAL(fs_parse_discover(":9999", &d, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_EQUAL(fs_parse_discover("1.2.3.4:65536", &d, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_EQUAL(fs_parse_discover("::1", &d, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_EQUAL(fs_parse_discover("1.2.3.4:", &d, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -307,5 +369,6 @@ int main(void)
 	CU_add_test(s, "--kasa strings", test_parse_kasa);
 	CU_add_test(s, "names and numbers", test_names_and_numbers);
 	CU_add_test(s, "adding strips", test_add_kasa);
+	CU_add_test(s, "discovery targets and interval", test_discover);
 	return tu_run_cunit();
 }
