@@ -912,12 +912,17 @@ out:
 
 /* After a confirmed command: read the state back, cache it, install it.
  * check (may be NULL) verifies the read-back shows what was asked; -EIO if
- * not (the read-back is installed anyway: it is the truth). */
+ * not (the read-back is installed anyway: it is the truth). meter: an
+ * outlet that was switched, whose meter changed too (an outlet switched off
+ * draws nothing) and is read back with it, or SIZE_MAX; if that read fails,
+ * the next poll corrects the reading. */
 static int strip_readback(struct kasa_strip *s,
 			  bool (*check)(const struct kasa_sysinfo *si, const void *arg),
-			  const void *arg)
+			  const void *arg, size_t meter)
 {
 	struct kasa_sysinfo si = { 0 };
+	struct kasa_emeter em;
+	bool have_em = false;
 	uint64_t g;
 	int r, k;
 
@@ -935,8 +940,18 @@ static int strip_readback(struct kasa_strip *s,
 	}
 	if (check && !check(&si, arg))
 		r = -EIO;
+	if (meter != SIZE_MAX && si.has_emeter && meter < si_outlets(&si)) {
+		_cleanup_free_ char *child = NULL;
+
+		if (si_child_id(&si, meter, &child) == 0 && kasa_get_emeter(s->dev, child, &em) == 0)
+			have_em = true;
+	}
 	pthread_mutex_lock(&s->lock);
 	k = strip_take_si(s, &si);
+	if (k == 0 && have_em && meter < s->n_outlets) {
+		s->outlets[meter].em = em;
+		s->outlets[meter].have_em = true;
+	}
 	pthread_mutex_unlock(&s->lock);
 	kasa_sysinfo_clear(&si);
 	if (k == 0)
@@ -1086,7 +1101,7 @@ drop:
 			strip_install(s, g);   /* PowerStateInTransition is over */
 			continue;
 		}
-		strip_readback(s, check_outlet_on, &idx);
+		strip_readback(s, check_outlet_on, &idx, idx);
 	}
 	pthread_mutex_unlock(&s->io);
 }
@@ -1336,7 +1351,7 @@ static int strip_set_alias(struct kasa_strip *s, size_t outlet, const char *labe
 		strip_cmd_failed(s, g, r, "set_dev_alias");
 		goto out;
 	}
-	r = strip_readback(s, check_alias, &c);
+	r = strip_readback(s, check_alias, &c, SIZE_MAX);
 out:
 	pthread_mutex_unlock(&s->io);
 	return r;
@@ -1357,7 +1372,7 @@ static int strip_set_led(struct kasa_strip *s, bool on)
 	if (r < 0)
 		strip_cmd_failed(s, g, r, "set_led_off");
 	else
-		r = strip_readback(s, check_led, &off);
+		r = strip_readback(s, check_led, &off, SIZE_MAX);
 	pthread_mutex_unlock(&s->io);
 	return r;
 }
@@ -1401,32 +1416,6 @@ static int kasa_op_patch(struct rf_provider *p, const char *uri, struct json_obj
 }
 
 /* Outlet.PowerControl: On, Off, PowerCycle. */
-/* After switching outlet idx: its meter changed too (an outlet switched off
- * draws nothing), so read it back rather than show the old reading until
- * the next poll. A failure leaves the poll to correct it. With io held. */
-static void strip_readback_meter(struct kasa_strip *s, size_t idx, const char *child)
-{
-	struct kasa_emeter em;
-	bool metered;
-	uint64_t g;
-
-	pthread_mutex_lock(&s->lock);
-	metered = strip_metered(s) && idx < s->n_outlets;
-	pthread_mutex_unlock(&s->lock);
-	if (!metered)
-		return;
-	g = rf_tree_generation(s->kp->t);
-	if (kasa_get_emeter(s->dev, child, &em) < 0)
-		return;
-	pthread_mutex_lock(&s->lock);
-	if (idx < s->n_outlets) {
-		s->outlets[idx].em = em;
-		s->outlets[idx].have_em = true;
-	}
-	pthread_mutex_unlock(&s->lock);
-	strip_install(s, g);
-}
-
 static int outlet_power(struct kasa_strip *s, size_t idx, const char *state)
 {
 	_cleanup_free_ char *child = NULL;
@@ -1471,9 +1460,9 @@ static int outlet_power(struct kasa_strip *s, size_t idx, const char *state)
 		pthread_mutex_unlock(&s->lock);
 	}
 	if (on)
-		r = strip_readback(s, check_outlet_on, &idx);
+		r = strip_readback(s, check_outlet_on, &idx, idx);
 	else
-		r = strip_readback(s, NULL, NULL);
+		r = strip_readback(s, NULL, NULL, idx);
 	pthread_mutex_lock(&s->lock);
 	if (!on && r == 0 && idx < s->n_outlets && si_outlet_on(&s->si, idx))
 		r = -EIO;
@@ -1485,8 +1474,6 @@ static int outlet_power(struct kasa_strip *s, size_t idx, const char *state)
 	pthread_mutex_unlock(&s->lock);
 	if (cycle && r < 0)
 		strip_install(s, rf_tree_generation(s->kp->t));
-	if (r == 0)
-		strip_readback_meter(s, idx, child);
 out:
 	pthread_mutex_unlock(&s->io);
 	return r;
@@ -1552,7 +1539,7 @@ static int strip_reboot(struct kasa_strip *s)
 	if (r < 0)
 		strip_cmd_failed(s, g, r, "reboot");
 	else
-		r = strip_readback(s, NULL, NULL);   /* it answers until the delay ends */
+		r = strip_readback(s, NULL, NULL, SIZE_MAX);   /* it answers until the delay ends */
 	pthread_mutex_unlock(&s->io);
 	return r;
 }

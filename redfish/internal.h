@@ -45,10 +45,17 @@ struct rf_writable_set {
 	size_t n;
 };
 
-/* Render body (borrowed) for uri. prev (may be NULL) supplies the mtimes of
- * values that did not change. NULL on -ENOMEM / a body that is not an
- * object (*ret_err set). */
-struct rf_render *rf_render_new(const char *uri, struct json_object *body,
+/* The document text of body, without the trailing newline the document
+ * gets: borrowed from body, valid until body changes or is freed. */
+const char *rf_render_json(struct json_object *body);
+
+/* Whether prev's document is exactly json (from rf_render_json). */
+bool rf_render_same_json(const struct rf_render *prev, const char *json);
+
+/* Render body (borrowed) for uri; json is rf_render_json(body). prev (may
+ * be NULL) supplies the mtimes of values that did not change. NULL on
+ * -ENOMEM / a body that is not an object (*ret_err set). */
+struct rf_render *rf_render_new(const char *uri, struct json_object *body, const char *json,
 				const struct rf_writable_set *writable,
 				const struct rf_render *prev, int *ret_err);
 struct rf_render *rf_render_ref(struct rf_render *r);

@@ -589,7 +589,19 @@ bool rf_power_state_writable(struct json_object *body, const char *rel)
 	       json_object_object_get_ex(actions, "#ComputerSystem.Reset", NULL);
 }
 
-struct rf_render *rf_render_new(const char *uri, struct json_object *body,
+const char *rf_render_json(struct json_object *body)
+{
+	return json_object_to_json_string_ext(body, RF_JSON_FLAGS);
+}
+
+bool rf_render_same_json(const struct rf_render *prev, const char *json)
+{
+	size_t n = strlen(json);
+
+	return prev && prev->doc.len == n + 1 && memcmp(prev->json, json, n) == 0;
+}
+
+struct rf_render *rf_render_new(const char *uri, struct json_object *body, const char *json,
 				const struct rf_writable_set *writable,
 				const struct rf_render *prev, int *ret_err)
 {
@@ -599,7 +611,6 @@ struct rf_render *rf_render_new(const char *uri, struct json_object *body,
 	};
 	struct rf_render *r;
 	struct json_object *type;
-	const char *json;
 	size_t jlen;
 	int err = -ENOMEM;
 
@@ -611,7 +622,6 @@ struct rf_render *rf_render_new(const char *uri, struct json_object *body,
 	if (!r)
 		goto fail;
 	atomic_init(&r->refs, 1);
-	json = json_object_to_json_string_ext(body, RF_JSON_FLAGS);
 	jlen = strlen(json);
 	r->json = malloc(jlen + 2);
 	r->uri = strdup(uri);

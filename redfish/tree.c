@@ -536,6 +536,8 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	struct json_object *id;
 	_cleanup_free_ char *parent = NULL;
 	bool created = false, parent_is_coll = false, shown = false;
+	bool same_ws = false, same, stale;
+	const char *json;
 	struct timespec shown_at = { 0 };
 	int r;
 
@@ -545,24 +547,46 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 		json_object_put(body);
 		return -EINVAL;
 	}
+	ws = rf_writable_set_new(writable);
+	if (!ws) {
+		json_object_put(body);
+		return -ENOMEM;
+	}
 	pthread_rwlock_rdlock(&t->lock);
 	res = strmap_get(t->res, uri);
 	if (res && res->written_gen > based_on) {
 		pthread_rwlock_unlock(&t->lock);
 		json_object_put(body);
+		rf_writable_set_free(ws);
 		return -ESTALE;
 	}
-	if (res)
+	if (res) {
 		prev = rf_render_ref(res->render);
-	else
+		same_ws = writable_equal(res->writable, ws);
+	} else {
 		shown = shown_mtime(t, uri, &shown_at);
+	}
 	pthread_rwlock_unlock(&t->lock);
 
-	ws = rf_writable_set_new(writable);
-	nr = ws ? rf_render_new(uri, body, ws, prev, &r) : NULL;
+	json = rf_render_json(body);
+	if (same_ws && rf_render_same_json(prev, json)) {
+		/* Unchanged (most installs of a poll): no rendering at all,
+		 * only renewed freshness, if nothing replaced it meanwhile. */
+		pthread_rwlock_wrlock(&t->lock);
+		res = strmap_get(t->res, uri);
+		same = res && res->render == prev;
+		if (same)
+			res->fresh_ms = now_ms();
+		stale = res && res->written_gen > based_on;
+		pthread_rwlock_unlock(&t->lock);
+		if (same || stale) {
+			json_object_put(body);
+			r = same ? 0 : -ESTALE;
+			goto out;
+		}
+	}
+	nr = rf_render_new(uri, body, json, ws, prev, &r);
 	json_object_put(body);
-	if (!ws)
-		r = -ENOMEM;
 	if (!nr)
 		goto out;
 	if (shown) {
