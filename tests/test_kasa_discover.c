@@ -722,32 +722,9 @@ static bool ns_made[NS_DEVS + 1];
 static char ns_skip_reason[256];
 static char ns_ids[NS_DEVS][48];
 
-/* Run an ip command quietly; 0 on success. */
-static int ns_ip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int ns_ip(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return tu_sh("ip %s >/dev/null 2>&1", cmd);
-}
-
 static void ns_stop_sim(int i)
 {
-	if (ns_pid[i] > 0) {
-		int status;
-
-		kill(ns_pid[i], SIGTERM);
-		for (int k = 0; k < 500 && waitpid(ns_pid[i], &status, WNOHANG) == 0; k++)
-			usleep(10000);
-		if (waitpid(ns_pid[i], &status, WNOHANG) == 0) {
-			kill(ns_pid[i], SIGKILL);
-			waitpid(ns_pid[i], &status, 0);
-		}
-	}
+	tu_end_pid(ns_pid[i]);
 	ns_pid[i] = 0;
 }
 
@@ -757,9 +734,9 @@ static void ns_teardown(void)
 		ns_stop_sim(i);
 	for (int i = 0; i < NS_DEVS; i++)
 		if (ns_made[i + 1])
-			ns_ip("netns del %s", ns_dev[i]);
+			tu_ip("netns del %s", ns_dev[i]);
 	if (ns_made[0])
-		ns_ip("netns del %s", ns_client);
+		tu_ip("netns del %s", ns_client);
 	memset(ns_made, 0, sizeof(ns_made));
 }
 
@@ -827,30 +804,30 @@ static int ns_setup(void)
 	int pid = (int)getpid();
 
 	snprintf(ns_client, sizeof(ns_client), "rfkd%dc", pid);
-	if (ns_ip("netns add %s", ns_client) != 0) {
+	if (tu_ip("netns add %s", ns_client) != 0) {
 		snprintf(ns_skip_reason, sizeof(ns_skip_reason), "cannot create a network namespace");
 		return -1;
 	}
 	ns_made[0] = true;
-	if (ns_ip("-n %s link add br0 type bridge", ns_client) != 0 ||
-	    ns_ip("-n %s addr add " NS_NET ".1/24 brd + dev br0", ns_client) != 0 ||
-	    ns_ip("-n %s link set br0 up", ns_client) != 0 ||
-	    ns_ip("-n %s link set lo up", ns_client) != 0) {
+	if (tu_ip("-n %s link add br0 type bridge", ns_client) != 0 ||
+	    tu_ip("-n %s addr add " NS_NET ".1/24 brd + dev br0", ns_client) != 0 ||
+	    tu_ip("-n %s link set br0 up", ns_client) != 0 ||
+	    tu_ip("-n %s link set lo up", ns_client) != 0) {
 		snprintf(ns_skip_reason, sizeof(ns_skip_reason), "cannot create a bridge in a namespace");
 		return -1;
 	}
 	for (int i = 0; i < NS_DEVS; i++) {
 		snprintf(ns_dev[i], sizeof(ns_dev[i]), "rfkd%dd%d", pid, i);
 		snprintf(ns_ids[i], sizeof(ns_ids[i]), "8006EE%034d", i);
-		if (ns_ip("netns add %s", ns_dev[i]) != 0)
+		if (tu_ip("netns add %s", ns_dev[i]) != 0)
 			goto fail;
 		ns_made[i + 1] = true;
-		if (ns_ip("-n %s link add v%d type veth peer name eth0 netns %s", ns_client, i,
+		if (tu_ip("-n %s link add v%d type veth peer name eth0 netns %s", ns_client, i,
 			  ns_dev[i]) != 0 ||
-		    ns_ip("-n %s link set v%d master br0 up", ns_client, i) != 0 ||
-		    ns_ip("-n %s addr add " NS_NET ".%d/24 brd + dev eth0", ns_dev[i], 10 + i) != 0 ||
-		    ns_ip("-n %s link set eth0 up", ns_dev[i]) != 0 ||
-		    ns_ip("-n %s link set lo up", ns_dev[i]) != 0)
+		    tu_ip("-n %s link set v%d master br0 up", ns_client, i) != 0 ||
+		    tu_ip("-n %s addr add " NS_NET ".%d/24 brd + dev eth0", ns_dev[i], 10 + i) != 0 ||
+		    tu_ip("-n %s link set eth0 up", ns_dev[i]) != 0 ||
+		    tu_ip("-n %s link set lo up", ns_dev[i]) != 0)
 			goto fail;
 	}
 	return 0;
@@ -944,8 +921,8 @@ static void test_ns_moved(void)
 	int n, k;
 
 	ns_stop_sim(2);
-	CU_ASSERT_EQUAL_FATAL(ns_ip("-n %s addr flush dev eth0", ns_dev[2]), 0);
-	CU_ASSERT_EQUAL_FATAL(ns_ip("-n %s addr add " NS_NET ".42/24 brd + dev eth0", ns_dev[2]), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr flush dev eth0", ns_dev[2]), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr add " NS_NET ".42/24 brd + dev eth0", ns_dev[2]), 0);
 	CU_ASSERT_EQUAL_FATAL(ns_start_sim(2), 0);
 	n = ns_list(addrs, ids, 16, NULL);
 	CU_ASSERT_EQUAL(n, NS_DEVS);

@@ -93,37 +93,12 @@ static uint16_t probe_port(uint16_t avoid)
 	return 0;
 }
 
-static char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* A path under the mount (static buffer rotation: up to 4 at once). */
-static char *P(const char *fmt, ...)
-{
-	static char bufs[4][1024];
-	static int next;
-	char rel[700];
-	char *b = bufs[next++ % 4];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
-	snprintf(b, sizeof(bufs[0]), "%s/%s", mnt.mnt, rel);
-	return b;
-}
-
-/* The file's content without its trailing newline; NULL if unreadable. */
-static char *value(const char *path)
-{
-	size_t len = 0;
-	char *s = tu_read_file(path, &len);
-
-	if (s && len > 0 && s[len - 1] == '\n')
-		s[len - 1] = '\0';
-	return s;
-}
+/* A path under the mount. */
+#define P(...) tu_path(mnt.mnt, __VA_ARGS__)
 
 static bool value_is(const char *path, const char *want)
 {
-	char *v = value(path);
+	char *v = tu_value(path);
 	bool ok = v && !strcmp(v, want);
 
 	free(v);
@@ -151,7 +126,7 @@ static int64_t wait_value(const char *path, const char *want, int ms)
 	int64_t t0 = tu_now_ms();
 
 	for (;;) {
-		char *v = value(path);
+		char *v = tu_value(path);
 		bool ok = v && !strcmp(v, want);
 
 		if (ok) {
@@ -339,8 +314,8 @@ static void test_one_round(void)
 	CU_ASSERT_EQUAL(count_dirs(P("Managers")), 4);
 
 	/* The alias clash: two devices, two names, two deviceIds. */
-	id1 = value(P("Managers/Rack_A/Oem/TPLink/DeviceId"));
-	id2 = value(P("Managers/Rack_A_2/Oem/TPLink/DeviceId"));
+	id1 = tu_value(P("Managers/Rack_A/Oem/TPLink/DeviceId"));
+	id2 = tu_value(P("Managers/Rack_A_2/Oem/TPLink/DeviceId"));
 	CU_ASSERT(id1 && id2 && strcmp(id1, id2) != 0);
 	CU_ASSERT(id1 && (!strcmp(id1, D_RACK1) || !strcmp(id1, D_RACK2)));
 	CU_ASSERT(id2 && (!strcmp(id2, D_RACK1) || !strcmp(id2, D_RACK2)));
@@ -852,31 +827,9 @@ static char ns_skip_reason[256];
 static char ns_wrapper[256];
 static char *ns_saved_redfishfs;
 
-static int ns_ip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int ns_ip(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return tu_sh("ip %s >/dev/null 2>&1", cmd);
-}
-
 static void ns_stop(int i)
 {
-	if (ns_pid[i] > 0) {
-		int status;
-
-		kill(ns_pid[i], SIGTERM);
-		for (int k = 0; k < 500 && waitpid(ns_pid[i], &status, WNOHANG) == 0; k++)
-			usleep(10000);
-		if (waitpid(ns_pid[i], &status, WNOHANG) == 0) {
-			kill(ns_pid[i], SIGKILL);
-			waitpid(ns_pid[i], &status, 0);
-		}
-	}
+	tu_end_pid(ns_pid[i]);
 	ns_pid[i] = 0;
 }
 
@@ -886,9 +839,9 @@ static void ns_teardown(void)
 		ns_stop(i);
 	for (int i = 0; i < NS_DEVS; i++)
 		if (ns_made[i + 1])
-			ns_ip("netns del %s", ns_dev[i]);
+			tu_ip("netns del %s", ns_dev[i]);
 	if (ns_made[0])
-		ns_ip("netns del %s", ns_client);
+		tu_ip("netns del %s", ns_client);
 	memset(ns_made, 0, sizeof(ns_made));
 	if (ns_wrapper[0])
 		unlink(ns_wrapper);
@@ -979,29 +932,29 @@ static int ns_setup(void)
 		return -1;
 	}
 	snprintf(ns_client, sizeof(ns_client), "rfkm%dc", pid);
-	if (ns_ip("netns add %s", ns_client) != 0) {
+	if (tu_ip("netns add %s", ns_client) != 0) {
 		snprintf(ns_skip_reason, sizeof(ns_skip_reason), "cannot create a network namespace");
 		return -1;
 	}
 	ns_made[0] = true;
-	if (ns_ip("-n %s link add br0 type bridge", ns_client) != 0 ||
-	    ns_ip("-n %s addr add " NS_NET ".1/24 brd + dev br0", ns_client) != 0 ||
-	    ns_ip("-n %s link set br0 up", ns_client) != 0 ||
-	    ns_ip("-n %s link set lo up", ns_client) != 0) {
+	if (tu_ip("-n %s link add br0 type bridge", ns_client) != 0 ||
+	    tu_ip("-n %s addr add " NS_NET ".1/24 brd + dev br0", ns_client) != 0 ||
+	    tu_ip("-n %s link set br0 up", ns_client) != 0 ||
+	    tu_ip("-n %s link set lo up", ns_client) != 0) {
 		snprintf(ns_skip_reason, sizeof(ns_skip_reason), "cannot create a bridge in a namespace");
 		return -1;
 	}
 	for (int i = 0; i < NS_DEVS; i++) {
 		snprintf(ns_dev[i], sizeof(ns_dev[i]), "rfkm%dd%d", pid, i);
-		if (ns_ip("netns add %s", ns_dev[i]) != 0)
+		if (tu_ip("netns add %s", ns_dev[i]) != 0)
 			goto fail;
 		ns_made[i + 1] = true;
-		if (ns_ip("-n %s link add v%d type veth peer name eth0 netns %s", ns_client, i,
+		if (tu_ip("-n %s link add v%d type veth peer name eth0 netns %s", ns_client, i,
 			  ns_dev[i]) != 0 ||
-		    ns_ip("-n %s link set v%d master br0 up", ns_client, i) != 0 ||
-		    ns_ip("-n %s addr add " NS_NET ".%d/24 brd + dev eth0", ns_dev[i], 10 + i) != 0 ||
-		    ns_ip("-n %s link set eth0 up", ns_dev[i]) != 0 ||
-		    ns_ip("-n %s link set lo up", ns_dev[i]) != 0)
+		    tu_ip("-n %s link set v%d master br0 up", ns_client, i) != 0 ||
+		    tu_ip("-n %s addr add " NS_NET ".%d/24 brd + dev eth0", ns_dev[i], 10 + i) != 0 ||
+		    tu_ip("-n %s link set eth0 up", ns_dev[i]) != 0 ||
+		    tu_ip("-n %s link set lo up", ns_dev[i]) != 0)
 			goto fail;
 	}
 	return 0;
@@ -1085,8 +1038,8 @@ static void test_ns_moved(void)
 {
 	ns_stop(2);
 	CU_ASSERT(wait_value(P(RACKPDUS "/NS_2/Status/State"), "UnavailableOffline", 3000) >= 0);
-	CU_ASSERT_EQUAL_FATAL(ns_ip("-n %s addr flush dev eth0", ns_dev[2]), 0);
-	CU_ASSERT_EQUAL_FATAL(ns_ip("-n %s addr add " NS_NET ".42/24 brd + dev eth0", ns_dev[2]), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr flush dev eth0", ns_dev[2]), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr add " NS_NET ".42/24 brd + dev eth0", ns_dev[2]), 0);
 	CU_ASSERT_EQUAL_FATAL(ns_start(2), 0);
 	CU_ASSERT(wait_value(P(RACKPDUS "/NS_2/Status/State"), "Enabled", 3000) >= 0);
 	CU_ASSERT(access(P(RACKPDUS "/NS_2_2"), F_OK) != 0);

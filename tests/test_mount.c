@@ -29,45 +29,8 @@ static struct tu_sim sim;
 static struct tu_mount mnt;
 static char sim_addr[64];
 
-static char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* A path under the mount (static buffer rotation: up to 4 at once). */
-static char *P(const char *fmt, ...)
-{
-	static char bufs[4][1024];
-	static int next;
-	char rel[700];
-	char *b = bufs[next++ % 4];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
-	snprintf(b, sizeof(bufs[0]), "%s/%s", mnt.mnt, rel);
-	return b;
-}
-
-/* The file's content with one trailing newline removed; NULL if unreadable. */
-static char *value(const char *path)
-{
-	size_t len = 0;
-	char *s = tu_read_file(path, &len);
-
-	if (s && len > 0 && s[len - 1] == '\n')
-		s[len - 1] = '\0';
-	return s;
-}
-
-static bool is_mounted(const char *dir)
-{
-	char *mi = tu_read_file("/proc/self/mountinfo", NULL);
-	char needle[400];
-	bool found;
-
-	snprintf(needle, sizeof(needle), " %s ", dir);
-	found = mi && strstr(mi, needle);
-	free(mi);
-	return found;
-}
+/* A path under the mount. */
+#define P(...) tu_path(mnt.mnt, __VA_ARGS__)
 
 static void sim_expect(struct tu_sim *s, const char *cmd, const char *want)
 {
@@ -123,12 +86,12 @@ static int mount_clean(void)
 
 static void test_read_through_alias(void)
 {
-	char *v = value(P("Chassis/PowerStrip/Outlets/2/PowerState"));
+	char *v = tu_value(P("Chassis/PowerStrip/Outlets/2/PowerState"));
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
 	CU_ASSERT_STRING_EQUAL(v, "On");
 	free(v);
-	v = value(P("PowerEquipment/RackPDUs/PowerStrip/Outlets/3/PowerState"));
+	v = tu_value(P("PowerEquipment/RackPDUs/PowerStrip/Outlets/3/PowerState"));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
 	CU_ASSERT_STRING_EQUAL(v, "Off");
 	free(v);
@@ -141,19 +104,19 @@ static void test_write_power_state(void)
 
 	CU_ASSERT_EQUAL(tu_sh("echo Off > '%s'", f), 0);
 	sim_expect(&sim, "state 2", "ok off");
-	v = value(f);
+	v = tu_value(f);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
 	CU_ASSERT_STRING_EQUAL(v, "Off");
 	free(v);
 	/* an outlet switched off draws nothing, at once, not after a poll */
-	v = value(P("PowerEquipment/RackPDUs/PowerStrip/Outlets/2/PowerWatts/Reading"));
+	v = tu_value(P("PowerEquipment/RackPDUs/PowerStrip/Outlets/2/PowerWatts/Reading"));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
 	CU_ASSERT_STRING_EQUAL(v, "0");
 	free(v);
 	/* and back, lower case: the shorter value must not keep old bytes */
 	CU_ASSERT_EQUAL(tu_sh("echo on > '%s'", f), 0);
 	sim_expect(&sim, "state 2", "ok on");
-	v = value(f);
+	v = tu_value(f);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
 	CU_ASSERT_STRING_EQUAL(v, "On");
 	free(v);
@@ -179,7 +142,7 @@ static void test_write_invalid(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "Invalid argument"));
 	free(out);
 	CU_ASSERT_EQUAL(tu_sim_count(&sim, "set_relay_state"), before);
-	out = value(f);
+	out = tu_value(f);
 	CU_ASSERT_STRING_EQUAL(out ? out : "", "On");
 	free(out);
 
@@ -201,7 +164,7 @@ static void test_button_press_shows(void)
 {
 	const char *f = P("Chassis/PowerStrip/Outlets/3/PowerState");
 	int64_t t0, bound = MAX_AGE_MS + POLL_S * 1000 + 500;
-	char *v = value(f);
+	char *v = tu_value(f);
 	bool seen = false;
 
 	CU_ASSERT_STRING_EQUAL(v ? v : "", "Off");   /* and now in the kernel's cache */
@@ -209,7 +172,7 @@ static void test_button_press_shows(void)
 	sim_expect(&sim, "press 3", "ok on");
 	t0 = tu_now_ms();
 	while (tu_now_ms() - t0 <= bound) {
-		v = value(f);
+		v = tu_value(f);
 		seen = v && strcmp(v, "On") == 0;
 		free(v);
 		if (seen)
@@ -528,7 +491,7 @@ static void test_silent_strip(void)
 	t0 = tu_now_ms();
 	do {
 		snprintf(res, sizeof(res), "%s/Chassis/Other/Status/State", m.mnt);
-		out = value(res);
+		out = tu_value(res);
 		if (out && strcmp(out, "UnavailableOffline") == 0)
 			break;
 		free(out);
@@ -570,7 +533,7 @@ static void test_invalidation(void)
 	/* wait until the tree has the poll's "Off", then it is cached */
 	t0 = tu_now_ms();
 	do {
-		v = value(f);
+		v = tu_value(f);
 		seen = v && strcmp(v, "Off") == 0;
 		free(v);
 	} while (!seen && tu_now_ms() - t0 < 3000 && usleep(20000) == 0);
@@ -582,7 +545,7 @@ static void test_invalidation(void)
 		t0 = tu_now_ms();
 		seen = false;
 		while (!seen && tu_now_ms() - t0 <= 1000 + 700) {
-			v = value(f);
+			v = tu_value(f);
 			seen = v && strcmp(v, want) == 0;
 			free(v);
 			if (!seen)
@@ -616,7 +579,7 @@ static void expect_refused(const char *args, const char *message)
 		fprintf(stderr, "\n  redfishfs %s: status %d, said: %s\n", args, st, out ? out : "");
 	CU_ASSERT(st != 0 && st != 124 && st != -1);
 	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, message));
-	CU_ASSERT_FALSE(is_mounted(dir));
+	CU_ASSERT_FALSE(tu_is_mounted(dir));
 	free(out);
 	rmdir(dir);
 }
@@ -716,7 +679,7 @@ static void test_sigterm_unmounts(void)
 	int64_t t0;
 
 	CU_ASSERT_EQUAL_FATAL(tu_mount_start(&m, args), 0);
-	CU_ASSERT_TRUE(is_mounted(m.mnt));
+	CU_ASSERT_TRUE(tu_is_mounted(m.mnt));
 	pid = m.pid;
 	CU_ASSERT_EQUAL(kill(pid, SIGTERM), 0);
 	t0 = tu_now_ms();
@@ -724,7 +687,7 @@ static void test_sigterm_unmounts(void)
 		usleep(20000);
 	m.pid = 0;
 	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CU_ASSERT_FALSE(is_mounted(m.mnt));
+	CU_ASSERT_FALSE(tu_is_mounted(m.mnt));
 	tu_mount_stop(&m);
 }
 

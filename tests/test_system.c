@@ -95,15 +95,7 @@ static long http(const char *method, const char *uri, const char *body, struct b
 	return status;
 }
 
-static char *P(const char *rel)
-{
-	static char b[2][1024];
-	static int i;
-	char *p = b[i++ % 2];
-
-	snprintf(p, sizeof(b[0]), "%s/%s", mnt.mnt, rel);
-	return p;
-}
+#define P(...) tu_path(mnt.mnt, __VA_ARGS__)
 
 static bool fix_meters(struct tu_sim *s, int outlets)
 {

@@ -70,7 +70,7 @@ static void tu_reap(pid_t pid, int grace_ms)
 		;
 }
 
-static void tu_end_process(pid_t pid)
+void tu_end_pid(pid_t pid)
 {
 	if (pid <= 0)
 		return;
@@ -185,7 +185,7 @@ int tu_sim_start(struct tu_sim *sim, const char *model, const char *alias,
 		       port == 0 || port > 65535 || control == 0 || control > 65535))
 		r = -EPROTO;
 	if (r < 0) {
-		tu_end_process(pid);
+		tu_end_pid(pid);
 		return r;
 	}
 	sim->pid = pid;
@@ -310,7 +310,7 @@ void tu_sim_stop(struct tu_sim *sim)
 {
 	if (!sim || sim->pid <= 0)
 		return;
-	tu_end_process(sim->pid);
+	tu_end_pid(sim->pid);
 	sim->pid = 0;
 	sim->port = 0;
 	sim->control = 0;
@@ -611,7 +611,7 @@ void tu_mount_stop(struct tu_mount *m)
 		return;
 	tu_unmount(m->mnt);
 	if (m->pid > 0)
-		tu_end_process(m->pid);
+		tu_end_pid(m->pid);
 	m->pid = 0;
 	tu_rm_rf(m->dir);
 	m->dir[0] = '\0';
@@ -647,4 +647,54 @@ int tu_run_cunit(void)
 	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
 	CU_cleanup_registry();
 	return failures ? 1 : 0;
+}
+
+/* ---- small helpers shared by the mount tests ----------------------------------- */
+
+char *tu_path(const char *base, const char *fmt, ...)
+{
+	static char bufs[4][1024];
+	static int next;
+	char rel[768];
+	char *b = bufs[next++ % 4];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	snprintf(b, sizeof(bufs[0]), "%s/%s", base, rel);
+	return b;
+}
+
+char *tu_value(const char *path)
+{
+	size_t len = 0;
+	char *s = tu_read_file(path, &len);
+
+	if (s && len > 0 && s[len - 1] == '\n')
+		s[len - 1] = '\0';
+	return s;
+}
+
+bool tu_is_mounted(const char *dir)
+{
+	char *mi = tu_read_file("/proc/self/mountinfo", NULL);
+	char needle[400];
+	bool found;
+
+	snprintf(needle, sizeof(needle), " %s ", dir);
+	found = mi && strstr(mi, needle);
+	free(mi);
+	return found;
+}
+
+int tu_ip(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return tu_sh("ip %s >/dev/null 2>&1", cmd);
 }

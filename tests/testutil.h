@@ -64,4 +64,21 @@ bool tu_have_fuse(void);
  * CU_cleanup_registry(). */
 int tu_run_cunit(void);
 
+/* base/REL with REL printf-style, in one of 4 rotating static buffers (so
+ * up to 4 may be used at once): tu_path(m.mnt, "Chassis/%s", name). */
+char *tu_path(const char *base, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A file's content without its one trailing newline (malloc'd); NULL if
+ * unreadable. */
+char *tu_value(const char *path);
+
+/* Whether dir is a mount point now (/proc/self/mountinfo). */
+bool tu_is_mounted(const char *dir);
+
+/* End a process this test started: SIGTERM, then SIGKILL after 5 s; reaped. */
+void tu_end_pid(pid_t pid);
+
+/* Run `ip ARGS` quietly (printf-style); 0 on success. */
+int tu_ip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif
