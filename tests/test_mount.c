@@ -670,6 +670,43 @@ static void test_config_file_mount(void)
 	unlink(cfg);
 }
 
+/* The ServiceRoot UUID of a daemon with state directory dir. */
+static char *uuid_of(const char *dir)
+{
+	struct tu_mount m;
+	const char *args[] = { "--kasa", sim_addr, "--http", "127.0.0.1:0", "--http-no-auth",
+			       "--state-dir", dir, NULL };
+	char *uuid;
+
+	if (tu_mount_start(&m, args) < 0)
+		return NULL;
+	uuid = tu_value(tu_path(m.mnt, "UUID"));
+	tu_mount_stop(&m);
+	return uuid;
+}
+
+static void test_uuid_stable(void)
+{
+	char a[] = "/tmp/rfs-uuid-a-XXXXXX", b[] = "/tmp/rfs-uuid-b-XXXXXX";
+	char *u1, *u2, *u3;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(a));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(b));
+	u1 = uuid_of(a);
+	u2 = uuid_of(a);
+	u3 = uuid_of(b);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(u1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(u2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(u3);
+	CU_ASSERT_EQUAL(strlen(u1), 36);
+	CU_ASSERT_STRING_EQUAL(u1, u2);       /* the same service after a restart */
+	CU_ASSERT_STRING_NOT_EQUAL(u1, u3);   /* another service */
+	free(u1);
+	free(u2);
+	free(u3);
+	tu_sh("rm -rf '%s' '%s'", a, b);
+}
+
 static void test_sigterm_unmounts(void)
 {
 	struct tu_mount m;
@@ -718,6 +755,7 @@ int main(void)
 	CU_add_test(s, "--help and -V", test_help_version);
 	CU_add_test(s, "a config file", test_config_file_mount);
 	CU_add_test(s, "SIGTERM ends cleanly", test_sigterm_unmounts);
+	CU_add_test(s, "the service UUID survives a restart", test_uuid_stable);
 	s = CU_add_suite("isolation", NULL, NULL);
 	CU_add_test(s, "a silent strip does not slow the others", test_silent_strip);
 	CU_add_test(s, "changes invalidate the kernel cache", test_invalidation);
