@@ -488,6 +488,25 @@ static int install_session_service(struct httpd_auth *a)
 	return install(a, HTTPD_SESSION_SVC, o, NULL);
 }
 
+/* What the server does with query parameters: none is supported (each
+ * answers 501), so none is advertised (Redfish clients read this to decide
+ * whether to send $expand, $select, ...). */
+static struct json_object *protocol_features(void)
+{
+	struct json_object *o = json_object_new_object(), *expand = json_object_new_object();
+
+	json_object_object_add(expand, "ExpandAll", json_object_new_boolean(0));
+	json_object_object_add(expand, "Levels", json_object_new_boolean(0));
+	json_object_object_add(expand, "Links", json_object_new_boolean(0));
+	json_object_object_add(expand, "NoLinks", json_object_new_boolean(0));
+	json_object_object_add(o, "ExpandQuery", expand);
+	json_object_object_add(o, "FilterQuery", json_object_new_boolean(0));
+	json_object_object_add(o, "SelectQuery", json_object_new_boolean(0));
+	json_object_object_add(o, "OnlyMemberQuery", json_object_new_boolean(0));
+	json_object_object_add(o, "ExcerptQuery", json_object_new_boolean(0));
+	return o;
+}
+
 static int install_static(struct httpd_auth *a)
 {
 	struct json_object *o, *http, *https;
@@ -566,7 +585,7 @@ static int install_static(struct httpd_auth *a)
 	if ((r = rf_tree_add_root_link(a->tree, "SessionService", HTTPD_SESSION_SVC)) < 0 ||
 	    (r = rf_tree_add_root_link(a->tree, "AccountService", HTTPD_ACCOUNT_SVC)) < 0)
 		return r;
-	return 0;
+	return rf_tree_set_root_property(a->tree, "ProtocolFeaturesSupported", protocol_features());
 }
 
 /* ---- sessions ------------------------------------------------------------- */

@@ -517,6 +517,14 @@ static void test_errors(void)
 	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis?$top=1", ADMIN, NULL, NULL, NULL), 501);
 	CU_ASSERT(is_error(&r, "QueryParameterUnsupported"));
 	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis?$expand=.", ADMIN, NULL, NULL, NULL), 501);
+	resp_free(&r);
+	/* and the ServiceRoot advertises no query feature */
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, NULL), 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"ExpandAll\": false"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"SelectQuery\": false"));
+	CU_ASSERT_PTR_NULL(strstr(r.body, "true"));
+	resp_free(&r);
 	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, acc), 406);
 	resp_free(&r);
 	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":\"x\"}", plain), 415);
