@@ -1041,8 +1041,12 @@ int main(int argc, char *argv[])
 			log_warn("BMC %s at %s does not answer (%s); shown as offline until it does",
 				 b->name, b->url, strerror(-r));
 		} else if (r < 0) {
-			log_error("BMC %s at %s: %s", b->name, b->url,
-				  r == -EACCES ? "login refused (check the user and password)" : strerror(-r));
+			if (r == -EPROTO)
+				log_error("BMC %s at %s: TLS failed (is its certificate trusted? give --bmc-ca FILE, "
+					  "or --bmc-insecure %s for a self-signed BMC)", b->name, b->url, b->name);
+			else
+				log_error("BMC %s at %s: %s", b->name, b->url,
+					  r == -EACCES ? "login refused (check the user and password)" : strerror(-r));
 			goto out;
 		}
 	}

@@ -698,3 +698,78 @@ int tu_ip(const char *fmt, ...)
 	va_end(ap);
 	return tu_sh("ip %s >/dev/null 2>&1", cmd);
 }
+
+/* ---- a daemon without a mount ------------------------------------------------------ */
+
+int tu_daemon_start(struct tu_daemon *d, const char *log_path, uint16_t port,
+		    const char *const *args)
+{
+	const char *exe = getenv("REDFISHFS");
+	const char *argv[40];
+	char listen[32];
+	size_t argc = 0;
+	int64_t deadline;
+
+	memset(d, 0, sizeof(*d));
+	if (!exe)
+		return -ENOENT;
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)port);
+	snprintf(d->log, sizeof(d->log), "%s", log_path);
+	argv[argc++] = exe;
+	argv[argc++] = "-f";
+	argv[argc++] = "--no-mount";
+	argv[argc++] = "--http";
+	argv[argc++] = listen;
+	for (size_t i = 0; args && args[i] && argc < ARRAY_SIZE_TU(argv) - 1; i++)
+		argv[argc++] = args[i];
+	argv[argc] = NULL;
+	d->pid = fork();
+	if (d->pid < 0)
+		return -errno;
+	if (d->pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		tu_child_setup();
+		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
+			_exit(127);
+		execv(exe, (char *const *)argv);
+		_exit(127);
+	}
+	deadline = tu_now_ms() + TU_READY_TIMEOUT_MS;
+	while (tu_now_ms() < deadline) {
+		char *log = tu_read_file(d->log, NULL);
+		const char *at = log ? strstr(log, "Redfish service at http") : NULL;
+		unsigned p = 0;
+		int status;
+
+		if (at && (sscanf(at, "Redfish service at http://127.0.0.1:%u/", &p) == 1 ||
+			   sscanf(at, "Redfish service at https://127.0.0.1:%u/", &p) == 1) && p) {
+			d->port = (uint16_t)p;
+			free(log);
+			return 0;
+		}
+		free(log);
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			d->pid = 0;
+			break;
+		}
+		tu_sleep_ms(20);
+	}
+	{
+		char *log = tu_read_file(d->log, NULL);
+
+		fprintf(stderr, "\n  %s did not come up:\n%s\n", exe, log ? log : "");
+		free(log);
+	}
+	tu_daemon_stop(d, SIGKILL);
+	return -ETIMEDOUT;
+}
+
+void tu_daemon_stop(struct tu_daemon *d, int sig)
+{
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, sig);
+	tu_reap(d->pid, TU_KILL_GRACE_MS);
+	d->pid = 0;
+}

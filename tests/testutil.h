@@ -81,4 +81,18 @@ void tu_end_pid(pid_t pid);
 /* Run `ip ARGS` quietly (printf-style); 0 on success. */
 int tu_ip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A redfishfs daemon without a mount: `REDFISHFS -f --no-mount --http
+ * 127.0.0.1:PORT ARGS...` (PORT 0: any), stdout and stderr to log_path,
+ * ready once it logged "Redfish service at http[s]://127.0.0.1:P" (10 s at
+ * most; the log is printed if it does not come up). */
+struct tu_daemon {
+	pid_t pid;
+	uint16_t port;
+	char log[300];
+};
+int tu_daemon_start(struct tu_daemon *d, const char *log_path, uint16_t port,
+		    const char *const *args);
+/* Send sig (SIGTERM, or SIGKILL for a crash), wait up to 5 s, then SIGKILL. */
+void tu_daemon_stop(struct tu_daemon *d, int sig);
+
 #endif
