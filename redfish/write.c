@@ -171,14 +171,31 @@ static int check_delta(const struct rf_target *tg, struct json_object *body, str
 	return 0;
 }
 
-/* Validate params against an action object's @Redfish.AllowableValues:
- * builds canonical params. */
+/* Whether name is in the parameter list of merge_action_info (NULL: no
+ * list); *ret_required tells whether it must be given. */
+static bool known_param(struct json_object *known, const char *name)
+{
+	for (size_t i = 0; known && i < json_object_array_length(known); i++) {
+		struct json_object *e = json_object_array_get_idx(known, i), *n;
+
+		if (json_object_object_get_ex(e, "Name", &n) && strcmp(json_object_get_string(n), name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Validate params against an action object's @Redfish.AllowableValues (and
+ * the parameter list an ActionInfo gave, see merge_action_info): builds
+ * canonical params. */
 static int check_params(struct json_object *action, struct json_object *params,
 			struct json_object **ret, struct rf_error *err)
 {
-	struct json_object *out = json_object_new_object();
+	struct json_object *out = json_object_new_object(), *known = NULL;
 	bool has_info = json_object_object_get_ex(action, "@Redfish.ActionInfo", NULL);
 
+	if (!json_object_object_get_ex(action, "@redfishfs.Parameters", &known) ||
+	    !json_object_is_type(known, json_type_array))
+		known = NULL;
 	json_object_object_foreach(params, key, val) {
 		_cleanup_free_ char *ann = NULL;
 		struct json_object *allowed;
@@ -188,7 +205,9 @@ static int check_params(struct json_object *action, struct json_object *params,
 			goto nomem;
 		if (!json_object_object_get_ex(action, ann, &allowed) ||
 		    !json_object_is_type(allowed, json_type_array)) {
-			if (!has_info) {
+			/* Free-form: allowed when the ActionInfo names it, or
+			 * when an ActionInfo exists that could not be read. */
+			if (known ? !known_param(known, key) : !has_info) {
 				json_object_put(out);
 				return fail(err, RF_ERR_PARAM_UNKNOWN, key, NULL, -EINVAL);
 			}
@@ -214,12 +233,23 @@ static int check_params(struct json_object *action, struct json_object *params,
 			return fail(err, RF_ERR_PARAM_VALUE, key, json_object_get_string(val), -EINVAL);
 		}
 	}
+	/* Required: what the ActionInfo says, else every parameter with
+	 * allowable values (one must say what the action is to do). */
+	for (size_t i = 0; known && i < json_object_array_length(known); i++) {
+		struct json_object *e = json_object_array_get_idx(known, i), *n, *req;
+
+		if (json_object_object_get_ex(e, "Name", &n) && json_object_object_get_ex(e, "Required", &req) &&
+		    json_object_get_boolean(req) && !json_object_object_get_ex(out, json_object_get_string(n), NULL)) {
+			json_object_put(out);
+			return fail(err, RF_ERR_PARAM_MISSING, json_object_get_string(n), NULL, -EINVAL);
+		}
+	}
 	json_object_object_foreach(action, akey, aval) {
 		const char *at = strstr(akey, "@Redfish.AllowableValues");
 		char name[128];
 
 		(void)aval;
-		if (!at || at == akey || (size_t)(at - akey) >= sizeof(name))
+		if (known || !at || at == akey || (size_t)(at - akey) >= sizeof(name))
 			continue;
 		memcpy(name, akey, (size_t)(at - akey));
 		name[at - akey] = '\0';
@@ -233,6 +263,55 @@ static int check_params(struct json_object *action, struct json_object *params,
 nomem:
 	json_object_put(out);
 	return -ENOMEM;
+}
+
+/* An action described by an ActionInfo resource (as OpenBMC's Reset is),
+ * not by annotations: copy its parameters into the action object (a private
+ * copy of the document) as Name@Redfish.AllowableValues, and list every
+ * parameter with whether it is required under "@redfishfs.Parameters", so
+ * writes are checked as for annotated actions. The ActionInfo comes through
+ * the tree (its provider loads it when needed); when it cannot be had the
+ * action stays as it is. */
+static void merge_action_info(struct rf_tree *t, struct json_object *action)
+{
+	struct json_object *uri, *info, *params, *known;
+	struct rf_doc *d;
+	int err;
+
+	if (!json_object_object_get_ex(action, "@Redfish.ActionInfo", &uri) ||
+	    !json_object_is_type(uri, json_type_string) ||
+	    json_object_object_get_ex(action, "@redfishfs.Parameters", NULL))
+		return;
+	d = rf_tree_get_doc(t, json_object_get_string(uri), &err);
+	if (!d)
+		return;
+	info = json_tokener_parse(d->json);
+	rf_doc_unref(d);
+	if (!json_object_object_get_ex(info, "Parameters", &params) ||
+	    !json_object_is_type(params, json_type_array)) {
+		json_object_put(info);
+		return;
+	}
+	known = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(params); i++) {
+		struct json_object *p = json_object_array_get_idx(params, i), *name, *req, *allowed, *e;
+		_cleanup_free_ char *ann = NULL;
+
+		if (!json_object_object_get_ex(p, "Name", &name) || !json_object_is_type(name, json_type_string))
+			continue;
+		e = json_object_new_object();
+		json_object_object_add(e, "Name", json_object_get(name));
+		json_object_object_add(e, "Required", json_object_new_boolean(
+			json_object_object_get_ex(p, "Required", &req) && json_object_get_boolean(req)));
+		json_object_array_add(known, e);
+		if (json_object_object_get_ex(p, "AllowableValues", &allowed) &&
+		    json_object_is_type(allowed, json_type_array) &&
+		    asprintf(&ann, "%s@Redfish.AllowableValues", json_object_get_string(name)) >= 0 &&
+		    !json_object_object_get_ex(action, ann, NULL))
+			json_object_object_add(action, ann, json_object_get(allowed));
+	}
+	json_object_object_add(action, "@redfishfs.Parameters", known);
+	json_object_put(info);
 }
 
 static bool etag_matches(const char *if_match, uint64_t etag)
@@ -374,6 +453,18 @@ static int action_file_params(struct json_object *action, const char *text, stru
 	}
 	if (n > 1)
 		return -EINVAL;   /* several parameters: write a JSON object */
+	if (n == 0) {
+		/* One free-form parameter an ActionInfo names takes the value. */
+		struct json_object *known, *e, *name;
+
+		if (json_object_object_get_ex(action, "@redfishfs.Parameters", &known) &&
+		    json_object_is_type(known, json_type_array) && json_object_array_length(known) == 1 &&
+		    (e = json_object_array_get_idx(known, 0)) && json_object_object_get_ex(e, "Name", &name)) {
+			*ret = json_object_new_object();
+			json_object_object_add(*ret, json_object_get_string(name), json_object_new_string(text));
+			return 0;
+		}
+	}
 	*ret = json_object_new_object();
 	if (n == 1) {
 		_cleanup_free_ char *pname = strndup(param, (size_t)(strstr(param, "@Redfish") - param));
@@ -428,6 +519,7 @@ int rf_tree_write(struct rf_tree *t, const char *path, const char *data, size_t 
 			r = -EACCES;
 			goto out;
 		}
+		merge_action_info(t, action);
 		r = action_file_params(action, text, &params);
 		if (r == 0)
 			r = check_params(action, params, &canon, NULL);
@@ -435,7 +527,10 @@ int rf_tree_write(struct rf_tree *t, const char *path, const char *data, size_t 
 			r = invoke(&tg, name, canon);
 	} else if (rf_power_state_writable(body, rel)) {
 		struct json_object *action;
+		const char *reset_name;
 
+		if ((action = find_action(body, NULL, "ComputerSystem.Reset", &reset_name)))
+			merge_action_info(t, action);
 		r = power_state_params(body, text, &name, &params);
 		if (r == 0 && (action = find_action(body, NULL, name, &name)))
 			r = check_params(action, params, &canon, NULL);
@@ -566,6 +661,7 @@ int rf_tree_post_action(struct rf_tree *t, const char *target_uri, struct json_o
 		r = fail(ret_err, RF_ERR_STALE, NULL, NULL, -ESTALE);
 		goto out;
 	}
+	merge_action_info(t, action);
 	r = check_params(action, params, &canon, ret_err);
 	if (r < 0)
 		goto out;

@@ -518,6 +518,56 @@ static void test_patch_and_post(void)
 	rf_tree_free(t);
 }
 
+/* A system whose Reset is described by an ActionInfo resource (as
+ * OpenBMC's is), not by annotations. */
+static void test_action_info(void)
+{
+	struct fake f;
+	struct rf_tree *t = rf_tree_new(NULL);
+	struct rf_error e;
+	struct json_object *d;
+	struct rf_stat st;
+	const char *sys = "/redfish/v1/Systems/s1";
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	fake_init(&f, t);
+	rf_tree_set_max_age(t, 100000);
+	CU_ASSERT_EQUAL(rf_tree_install(t, &f.p, sys, json_tokener_parse(
+		"{\"@odata.id\":\"/redfish/v1/Systems/s1\",\"@odata.type\":\"#ComputerSystem.v1_22_0.ComputerSystem\","
+		"\"Id\":\"s1\",\"Name\":\"s1\",\"PowerState\":\"On\",\"Actions\":{\"#ComputerSystem.Reset\":{"
+		"\"target\":\"/redfish/v1/Systems/s1/Actions/ComputerSystem.Reset\","
+		"\"@Redfish.ActionInfo\":\"/redfish/v1/Systems/s1/ResetActionInfo\"}}}"), NULL, rf_tree_generation(t)), 1);
+	CU_ASSERT_EQUAL(rf_tree_install(t, &f.p, "/redfish/v1/Systems/s1/ResetActionInfo", json_tokener_parse(
+		"{\"@odata.id\":\"/redfish/v1/Systems/s1/ResetActionInfo\",\"@odata.type\":\"#ActionInfo.v1_4_2.ActionInfo\","
+		"\"Id\":\"ResetActionInfo\",\"Name\":\"Reset\",\"Parameters\":[{\"Name\":\"ResetType\",\"Required\":true,"
+		"\"DataType\":\"String\",\"AllowableValues\":[\"On\",\"ForceOff\",\"GracefulShutdown\",\"GracefulRestart\"]}]}"),
+		NULL, rf_tree_generation(t)), 1);
+	CU_ASSERT_EQUAL(rf_tree_stat(t, "Systems/s1/PowerState", &st), 0);
+	CU_ASSERT_TRUE(st.writable);
+	/* one value to the action file goes to its one parameter, checked */
+	CU_ASSERT_EQUAL(rf_tree_write(t, "Systems/s1/Actions/ComputerSystem.Reset", "gracefulrestart\n", 16), 0);
+	CU_ASSERT_STRING_EQUAL(f.last_action, "ComputerSystem.Reset");
+	CU_ASSERT_STRING_EQUAL(f.last_json, "{\"ResetType\":\"GracefulRestart\"}");
+	CU_ASSERT_EQUAL(rf_tree_write(t, "Systems/s1/Actions/ComputerSystem.Reset", "Nmi\n", 4), -EINVAL);
+	/* PowerState Off: the nearest ResetType the system allows */
+	CU_ASSERT_EQUAL(rf_tree_write(t, "Systems/s1/PowerState", "Off\n", 4), 0);
+	CU_ASSERT_STRING_EQUAL(f.last_json, "{\"ResetType\":\"ForceOff\"}");
+	CU_ASSERT_EQUAL(f.actions, 2);
+	/* over HTTP: a value not allowed, an unknown and a missing parameter */
+	d = json_tokener_parse("{\"ResetType\":\"PushPowerButton\"}");
+	CU_ASSERT_EQUAL(rf_tree_post_action(t, "/redfish/v1/Systems/s1/Actions/ComputerSystem.Reset", d, NULL, &e), -EINVAL);
+	CU_ASSERT_EQUAL(e.kind, RF_ERR_PARAM_VALUE);
+	json_object_put(d);
+	d = json_tokener_parse("{\"ResetType\":\"On\",\"Bogus\":1}");
+	CU_ASSERT_EQUAL(rf_tree_post_action(t, "/redfish/v1/Systems/s1/Actions/ComputerSystem.Reset", d, NULL, &e), -EINVAL);
+	CU_ASSERT_EQUAL(e.kind, RF_ERR_PARAM_UNKNOWN);
+	json_object_put(d);
+	CU_ASSERT_EQUAL(rf_tree_post_action(t, "/redfish/v1/Systems/s1/Actions/ComputerSystem.Reset", NULL, NULL, &e), -EINVAL);
+	CU_ASSERT_EQUAL(e.kind, RF_ERR_PARAM_MISSING);
+	CU_ASSERT_EQUAL(f.actions, 2);
+	rf_tree_free(t);
+}
+
 static void test_relative_links(void)
 {
 	size_t n;
@@ -558,5 +608,6 @@ int main(void)
 	CU_add_test(s, "mount writes", test_writes);
 	CU_add_test(s, "patch and actions", test_patch_and_post);
 	CU_add_test(s, "uris and types", test_relative_links);
+	CU_add_test(s, "actions described by an ActionInfo", test_action_info);
 	return tu_run_cunit();
 }
