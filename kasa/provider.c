@@ -82,6 +82,9 @@
 
 #define KASA_MANUFACTURER "TP-Link"
 #define KASA_CYCLE_DELAY_S 5      /* PowerCycleDelaySeconds */
+/* After a command the device acknowledged, the poller reads state and
+ * meters back within this time (one read-back for a burst of commands). */
+#define KASA_READBACK_SETTLE_MS 100
 #define KASA_LABEL_MAX 31         /* UserLabel bytes: conservative; firmware limits are undocumented */
 #define KASA_NAME_MAX 64          /* a strip's Id */
 #define KASA_REBOOT_DELAY_S 1
@@ -124,6 +127,8 @@ struct kasa_strip {
 	uint64_t poll_seq;         /* finished polls */
 	bool polling;              /* a poll is in flight */
 	bool poll_requested;
+	int64_t readback_ms;       /* read back after commands at this time, 0 none */
+	uint64_t readback_mask;    /* the outlets switched since (their meters) */
 
 	pthread_t thread;
 	bool thread_running;       /* written under kp->lock before the thread runs */
@@ -252,6 +257,12 @@ static char *name_sanitise(const char *text)
 }
 
 /* The number of outlets a sysinfo describes. */
+/* Outlet i as a bit of a read-back mask (outlets past 64: none). */
+static uint64_t outlet_bit(size_t i)
+{
+	return i < 64 ? UINT64_C(1) << i : 0;
+}
+
 static size_t si_outlets(const struct kasa_sysinfo *si)
 {
 	return si->n_children > 0 ? si->n_children : 1;
@@ -912,17 +923,17 @@ out:
 
 /* After a confirmed command: read the state back, cache it, install it.
  * check (may be NULL) verifies the read-back shows what was asked; -EIO if
- * not (the read-back is installed anyway: it is the truth). meter: an
- * outlet that was switched, whose meter changed too (an outlet switched off
- * draws nothing) and is read back with it, or SIZE_MAX; if that read fails,
- * the next poll corrects the reading. */
+ * not (the read-back is installed anyway: it is the truth). meters: the
+ * outlets (bit i: outlet i) that were switched, whose meters changed too
+ * and are read back with the state; if such a read fails, the next poll
+ * corrects the reading. */
 static int strip_readback(struct kasa_strip *s,
 			  bool (*check)(const struct kasa_sysinfo *si, const void *arg),
-			  const void *arg, size_t meter)
+			  const void *arg, uint64_t meters)
 {
 	struct kasa_sysinfo si = { 0 };
-	struct kasa_emeter em;
-	bool have_em = false;
+	struct kasa_emeter em[64];
+	uint64_t have_em = 0;
 	uint64_t g;
 	int r, k;
 
@@ -940,17 +951,20 @@ static int strip_readback(struct kasa_strip *s,
 	}
 	if (check && !check(&si, arg))
 		r = -EIO;
-	if (meter != SIZE_MAX && si.has_emeter && meter < si_outlets(&si)) {
+	for (size_t i = 0; si.has_emeter && i < si_outlets(&si) && i < 64; i++) {
 		_cleanup_free_ char *child = NULL;
 
-		if (si_child_id(&si, meter, &child) == 0 && kasa_get_emeter(s->dev, child, &em) == 0)
-			have_em = true;
+		if ((meters & (UINT64_C(1) << i)) && si_child_id(&si, i, &child) == 0 &&
+		    kasa_get_emeter(s->dev, child, &em[i]) == 0)
+			have_em |= UINT64_C(1) << i;
 	}
 	pthread_mutex_lock(&s->lock);
 	k = strip_take_si(s, &si);
-	if (k == 0 && have_em && meter < s->n_outlets) {
-		s->outlets[meter].em = em;
-		s->outlets[meter].have_em = true;
+	for (size_t i = 0; k == 0 && i < s->n_outlets && i < 64; i++) {
+		if (have_em & (UINT64_C(1) << i)) {
+			s->outlets[i].em = em[i];
+			s->outlets[i].have_em = true;
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	kasa_sysinfo_clear(&si);
@@ -1020,6 +1034,8 @@ static void strip_poll_shared(struct kasa_strip *s)
 	}
 	s->polling = true;
 	s->poll_requested = false;
+	s->readback_ms = 0;
+	s->readback_mask = 0;
 	pthread_mutex_unlock(&s->lock);
 
 	start = now_ms();
@@ -1101,7 +1117,7 @@ drop:
 			strip_install(s, g);   /* PowerStateInTransition is over */
 			continue;
 		}
-		strip_readback(s, check_outlet_on, &idx, idx);
+		strip_readback(s, check_outlet_on, &idx, outlet_bit(idx));
 	}
 	pthread_mutex_unlock(&s->io);
 }
@@ -1118,6 +1134,22 @@ static void *strip_thread(void *arg)
 		int64_t pend = s->online ? strip_next_pending(s) : 0;
 		struct timespec ts;
 
+		if (s->readback_ms && now >= s->readback_ms && !s->poll_requested && now < due) {
+			/* The read-back after commands: the state and the
+			 * switched outlets' meters, not a whole poll. */
+			uint64_t mask = s->readback_mask;
+
+			s->readback_ms = 0;
+			s->readback_mask = 0;
+			pthread_mutex_unlock(&s->lock);
+			pthread_mutex_lock(&s->io);
+			strip_readback(s, NULL, NULL, mask);
+			pthread_mutex_unlock(&s->io);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		if (s->readback_ms && s->readback_ms < due)
+			due = s->readback_ms;
 		if (s->poll_requested || now >= due) {
 			pthread_mutex_unlock(&s->lock);
 			strip_poll_shared(s);
@@ -1351,7 +1383,7 @@ static int strip_set_alias(struct kasa_strip *s, size_t outlet, const char *labe
 		strip_cmd_failed(s, g, r, "set_dev_alias");
 		goto out;
 	}
-	r = strip_readback(s, check_alias, &c, SIZE_MAX);
+	r = strip_readback(s, check_alias, &c, 0);
 out:
 	pthread_mutex_unlock(&s->io);
 	return r;
@@ -1372,7 +1404,7 @@ static int strip_set_led(struct kasa_strip *s, bool on)
 	if (r < 0)
 		strip_cmd_failed(s, g, r, "set_led_off");
 	else
-		r = strip_readback(s, check_led, &off, SIZE_MAX);
+		r = strip_readback(s, check_led, &off, 0);
 	pthread_mutex_unlock(&s->io);
 	return r;
 }
@@ -1416,6 +1448,22 @@ static int kasa_op_patch(struct rf_provider *p, const char *uri, struct json_obj
 }
 
 /* Outlet.PowerControl: On, Off, PowerCycle. */
+/* The device acknowledged switching outlet idx: the cache shows it, and an
+ * outlet switched off draws no power or current. s->lock held. */
+static void strip_assume_relay(struct kasa_strip *s, size_t idx, bool on)
+{
+	if (!s->have_si || idx >= s->n_outlets)
+		return;
+	if (s->si.n_children > 0)
+		s->si.children[idx].on = on;
+	else
+		s->si.on = on;
+	if (!on && s->outlets[idx].have_em) {
+		s->outlets[idx].em.power_w = 0;
+		s->outlets[idx].em.current_a = 0;
+	}
+}
+
 static int outlet_power(struct kasa_strip *s, size_t idx, const char *state)
 {
 	_cleanup_free_ char *child = NULL;
@@ -1459,10 +1507,29 @@ static int outlet_power(struct kasa_strip *s, size_t idx, const char *state)
 		s->outlets[idx].pending_on_ms = now_ms() + KASA_CYCLE_DELAY_S * 1000;
 		pthread_mutex_unlock(&s->lock);
 	}
+	if (threaded) {
+		/* The device acknowledged the command (err_code 0): the
+		 * confirmation this write returns on. The tree shows the
+		 * commanded state at once (an outlet switched off draws
+		 * nothing), and the poller reads state and meters back within
+		 * KASA_READBACK_SETTLE_MS, correcting anything the device did
+		 * otherwise. So a command costs one round trip, and a burst
+		 * of commands shares one read-back. */
+		pthread_mutex_lock(&s->lock);
+		strip_assume_relay(s, idx, on);
+		if (!s->readback_ms)
+			s->readback_ms = now_ms() + KASA_READBACK_SETTLE_MS;
+		s->readback_mask |= outlet_bit(idx);
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		r = strip_install(s, g);
+		goto out;
+	}
+	/* No poller yet (before kasa_provider_start): read back here. */
 	if (on)
-		r = strip_readback(s, check_outlet_on, &idx, idx);
+		r = strip_readback(s, check_outlet_on, &idx, outlet_bit(idx));
 	else
-		r = strip_readback(s, NULL, NULL, idx);
+		r = strip_readback(s, NULL, NULL, outlet_bit(idx));
 	pthread_mutex_lock(&s->lock);
 	if (!on && r == 0 && idx < s->n_outlets && si_outlet_on(&s->si, idx))
 		r = -EIO;
@@ -1539,7 +1606,7 @@ static int strip_reboot(struct kasa_strip *s)
 	if (r < 0)
 		strip_cmd_failed(s, g, r, "reboot");
 	else
-		r = strip_readback(s, NULL, NULL, SIZE_MAX);   /* it answers until the delay ends */
+		r = strip_readback(s, NULL, NULL, 0);   /* it answers until the delay ends */
 	pthread_mutex_unlock(&s->io);
 	return r;
 }

@@ -508,6 +508,47 @@ static void test_silent_strip(void)
 
 /* With a long max-age the kernel would keep a value for a minute: only the
  * tree's change notices (fuse_invalidate_path) can make a press show. */
+/* A write returns once the device acknowledged; the state is read back
+ * within 100 ms (not at the next poll): a button pressed right after the
+ * command shows although polls are a minute apart and nothing is stale. */
+static void test_readback_after_write(void)
+{
+	struct tu_sim a = { 0 };
+	struct tu_mount m;
+	char sa[64], f[600];
+	int64_t t0, took;
+	bool seen = false;
+	char *v;
+
+	CU_ASSERT_EQUAL_FATAL(tu_sim_start(&a, "hs300", "PowerStrip", NULL), 0);
+	snprintf(sa, sizeof(sa), "127.0.0.1:%u", (unsigned)a.port);
+	{
+		const char *args[] = { "--kasa", sa, "--max-age", "60000", "--poll", "60", NULL };
+
+		if (tu_mount_start(&m, args) < 0) {
+			tu_sim_stop(&a);
+			CU_FAIL_FATAL("mount");
+		}
+	}
+	snprintf(f, sizeof(f), "%s/PowerEquipment/RackPDUs/PowerStrip/Outlets/5/PowerState", m.mnt);
+	CU_ASSERT_EQUAL(tu_sh("echo Off > '%s' && test \"$(cat '%s')\" = Off", f, f), 0);
+	sim_expect(&a, "press 5", "ok on");
+	t0 = tu_now_ms();
+	while (!seen && tu_now_ms() - t0 < 2000) {
+		v = tu_value(f);
+		seen = v && strcmp(v, "On") == 0;
+		free(v);
+		if (!seen)
+			usleep(10000);
+	}
+	took = tu_now_ms() - t0;
+	fprintf(stderr, "\n  read back after %lld ms (poll 60 s) ", (long long)took);
+	CU_ASSERT_TRUE(seen);
+	CU_ASSERT_TRUE(took < 1000);
+	tu_mount_stop(&m);
+	tu_sim_stop(&a);
+}
+
 static void test_invalidation(void)
 {
 	struct tu_sim a = { 0 };
@@ -759,5 +800,6 @@ int main(void)
 	s = CU_add_suite("isolation", NULL, NULL);
 	CU_add_test(s, "a silent strip does not slow the others", test_silent_strip);
 	CU_add_test(s, "changes invalidate the kernel cache", test_invalidation);
+	CU_add_test(s, "a write is read back within 100 ms", test_readback_after_write);
 	return tu_run_cunit();
 }
