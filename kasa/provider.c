@@ -28,9 +28,16 @@
  * kp->lock guards the strip array; strips live until kasa_provider_free(), so
  * a strip found under kp->lock stays valid without it.
  *
+ * Commands: a switch returns once the device acknowledged it (err_code 0);
+ * the cache and the tree show the commanded state at once, and the poller
+ * reads the state and the switched outlets' meters back within
+ * KASA_READBACK_SETTLE_MS (one read-back for a burst). Renames, the LED and
+ * meter resets are read back before they return. Before the poller runs,
+ * switches are read back inline too.
+ *
  * Freshness: installs carry the tree generation taken just before the request
- * whose reply they show; a command takes it after the device confirmed, right
- * before the read-back, so its read-back always wins. A device that fails a
+ * whose reply they show; with io held nothing else talks to the device or
+ * installs in between, so a command's result always wins. A device that fails a
  * poll is marked offline: every body shows Status.State UnavailableOffline
  * and null live values; writes then fail at once with -EHOSTUNREACH and
  * refresh returns at once, until a poll succeeds again. A reader waits for a
