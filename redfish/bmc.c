@@ -6,16 +6,28 @@
  * <collection>/NAME_<remoteId> (rewrite.c) and each member's URI is claimed,
  * so everything below loads lazily: the tree calls refresh(uri) when a
  * lookup meets a resource that is not installed, or one older than max-age.
- * A first load of a resource also fetches the not yet loaded resources
- * linked below it, breadth first, one batch per level (curl multi, bounded
- * parallelism, client.c), so a walk of a subtree costs one round trip per
- * level, not one per resource, and each resource is fetched once. Refreshes
- * are conditional (If-None-Match): 304 only renews the freshness.
+ * Refreshes are conditional (If-None-Match): 304 only renews the freshness.
+ *
+ * Prefetch: resources load lazily, member by member. Once a reader needs
+ * something below a member (a system, a chassis, a manager) that is not
+ * loaded, that member's subtree loads in the background: every body that
+ * arrives there queues the resources it links below itself that no fetch
+ * knows yet, and (once started: rf_bmc_start, after the daemon forked)
+ * `parallel` worker threads fetch them one request each, so the BMC's
+ * latency overlaps. A `cat .../PowerState` of a member fetches nothing
+ * more; a walk pays about one round trip, not one per level. The queue is
+ * sorted by URI and drained from the URI a reader last
+ * had to wait for: a walk (tar, find, cp) goes depth first in name order,
+ * which is URI order, so what it needs next is fetched or under way when
+ * it gets there. A reader never waits for the queue: what it needs and no
+ * fetch has started it fetches itself. MAX_PREFETCH_DEPTH bounds a BMC
+ * whose links lead on forever.
  *
  * Coalescing: a resource being fetched is marked busy; other refreshes of it
- * wait for that fetch and share its result. Installs carry the tree
- * generation taken before the request, so a slow fetch never overwrites a
- * newer write.
+ * wait for that fetch and share its result, and a prefetch never starts a
+ * resource any fetch has started before, so a walk right after mounting
+ * makes one request per resource. Installs carry the tree generation taken
+ * before the request, so a slow fetch never overwrites a newer write.
  *
  * Writes: PATCH with If-Match (one retry after a 412 with the new ETag),
  * actions POSTed to the action's target; both reinstall the resource before
@@ -26,13 +38,16 @@
  * Health: a transport failure (no connection, timeout) marks the BMC
  * offline: every installed resource is reinstalled with Status/State =
  * UnavailableOffline and its live values (Health, PowerState, Reading) null,
- * writes fail at once with -EHOSTUNREACH, and the health thread re-probes
- * every few seconds; once it answers, the original bodies come back and the
- * next access refreshes them.
+ * writes fail at once with -EHOSTUNREACH, prefetching pauses, and the
+ * health thread re-probes every few seconds; once it answers, the original
+ * bodies come back and the next access refreshes them. With requests in
+ * flight on several threads, only an outcome of a request started since the
+ * last change counts (health_gen).
  *
- * Locks: b->lock guards the resource map, the member list and the state
- * flags. It is never held across I/O or tree calls (the tree's listeners may
- * wait on the kernel, which may wait on a lookup that needs b->lock). */
+ * Locks: b->lock guards the resource map, the member list, the prefetch
+ * queue and the state flags. It is never held across I/O or tree calls
+ * (the tree's listeners may wait on the kernel, which may wait on a lookup
+ * that needs b->lock). */
 #include "client.h"
 
 #include <arpa/inet.h>
@@ -53,14 +68,23 @@
 #define AGG_SOURCES AGG_SERVICE "/AggregationSources"
 #define HEALTH_RETRY_MS 3000
 #define MAX_PAGES 64
-#define MAX_CRAWL_LEVELS 16
+#define MAX_PREFETCH_DEPTH 24       /* URI segments: a BMC's links cannot lead on forever */
+#define DEFAULT_PARALLEL 8
 
 struct res {
 	char *etag;                 /* remote ETag of body */
 	int64_t fetched_ms;         /* when body was confirmed current; 0 = stale */
 	struct json_object *body;   /* local (rewritten) body, as installed; owned */
 	bool busy;                  /* a fetch is under way */
+	bool tried;                 /* a fetch was started once (prefetch skips it) */
+	bool requeued;              /* a prefetch lost to a transport error, queued again */
 	int result;                 /* of the last fetch */
+};
+
+enum fetch_mode {
+	FETCH_LOAD,                 /* load, or revalidate (If-None-Match); share a fetch under way */
+	FETCH_FORCE,                /* after a write: unconditional, after any fetch under way */
+	FETCH_PREFETCH,             /* only what no fetch ever started; skip what is busy */
 };
 
 struct rf_bmc {
@@ -81,8 +105,21 @@ struct rf_bmc {
 	size_t n_members;
 	bool probed, online, probing;
 	bool restoring;             /* go_online() is reinstalling the bodies */
+	uint64_t health_gen;        /* counts the changes of online */
 	bool thread_started, stop;
 	pthread_t thread;
+
+	/* Prefetch: the local URIs not yet fetched that loaded resources link
+	 * below themselves, sorted, drained by n_workers threads
+	 * (rf_bmc_start) from the cursor on: the URI a reader last had to
+	 * wait for. Under lock. */
+	char **pq;
+	size_t pq_n, pq_cap;
+	char *cursor;
+	struct strmap *active;      /* members a reader went below (value unused) */
+	pthread_cond_t pq_cond;
+	pthread_t *workers;
+	int parallel, n_workers;
 };
 
 static const char *const live_values[] = { "PowerState", "Reading" };
@@ -414,6 +451,23 @@ static void snapshot_take(struct rf_bmc *b, bool offline, struct snapshot *sn)
 			r->fetched_ms = 0;
 		sn->n++;
 	}
+	/* Members first: their Status is what a reader checks, and the
+	 * prefetch workers may find the BMC gone while one reads. */
+	for (size_t i = 0, m = 0; i < sn->n; i++) {
+		for (size_t j = 0; j < b->n_members; j++) {
+			if (strcmp(sn->uris[i], b->members[j]) != 0)
+				continue;
+			char *u = sn->uris[i];
+			struct json_object *o = sn->bodies[i];
+
+			sn->uris[i] = sn->uris[m];
+			sn->bodies[i] = sn->bodies[m];
+			sn->uris[m] = u;
+			sn->bodies[m] = o;
+			m++;
+			break;
+		}
+	}
 }
 
 /* Install every body of the snapshot (without b->lock) and free it. The
@@ -434,18 +488,35 @@ static void snapshot_install(struct rf_bmc *b, struct snapshot *sn)
 
 /* ---- online / offline ------------------------------------------------------------ */
 
+/* Requests tell the health of the BMC only as of when they started:
+ * concurrent requests end in any order, and a success that started before
+ * the BMC was found gone (or a failure that started before it came back)
+ * says nothing about it now. A request takes health_seen() when it starts
+ * and passes it to go_offline() / go_online(), which act only if nothing
+ * changed since. */
+static uint64_t health_seen(struct rf_bmc *b)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&b->lock);
+	g = b->health_gen;
+	pthread_mutex_unlock(&b->lock);
+	return g;
+}
+
 /* The BMC stopped answering: every resource shows UnavailableOffline with
  * its live values null, and is fetched again once the BMC is back. */
-static void go_offline(struct rf_bmc *b, const struct rf_http *h)
+static void go_offline(struct rf_bmc *b, const struct rf_http *h, uint64_t seen)
 {
 	struct snapshot sn;
 
 	pthread_mutex_lock(&b->lock);
-	if (!b->online) {
+	if (!b->online || b->health_gen != seen) {
 		pthread_mutex_unlock(&b->lock);
 		return;
 	}
 	b->online = false;
+	b->health_gen++;
 	snapshot_take(b, true, &sn);
 	pthread_cond_broadcast(&b->cond);
 	pthread_mutex_unlock(&b->lock);
@@ -456,12 +527,12 @@ static void go_offline(struct rf_bmc *b, const struct rf_http *h)
 }
 
 /* Back online: reinstall the bodies as last fetched, marked stale. */
-static void go_online(struct rf_bmc *b)
+static void go_online(struct rf_bmc *b, uint64_t seen)
 {
 	struct snapshot sn;
 
 	pthread_mutex_lock(&b->lock);
-	if (b->online || b->restoring) {
+	if (b->online || b->restoring || b->health_gen != seen) {
 		pthread_mutex_unlock(&b->lock);
 		return;
 	}
@@ -473,8 +544,10 @@ static void go_online(struct rf_bmc *b)
 	 * (rf_bmc_online, a write) sees the resources as they were. */
 	pthread_mutex_lock(&b->lock);
 	b->online = true;
+	b->health_gen++;
 	b->restoring = false;
 	pthread_cond_broadcast(&b->cond);
+	pthread_cond_broadcast(&b->pq_cond);
 	pthread_mutex_unlock(&b->lock);
 	install_source(b);
 }
@@ -541,121 +614,304 @@ static void strv_free_n(char **v, size_t n)
 	free(v);
 }
 
-/* Fetch the local URIs uris (those not already busy), install them, and
- * when crawl is set, then their not yet loaded children, level by level.
- * force: no If-None-Match. Returns the result for uris[0]. */
-static int fetch(struct rf_bmc *b, char **uris, size_t n, bool crawl, bool force)
+static size_t uri_depth(const char *uri)
 {
-	int result0 = 0;
+	size_t n = 0;
 
-	for (int level = 0; n && level < MAX_CRAWL_LEVELS; level++) {
-		struct rf_http *h = calloc(n, sizeof(*h));
-		char **remote = calloc(n, sizeof(*remote));
-		char **mine = calloc(n, sizeof(*mine));
-		char **etags = calloc(n, sizeof(*etags));
-		char **next = NULL;
-		size_t k = 0, n_next = 0;
-		uint64_t gen;
+	for (; *uri; uri++)
+		n += *uri == '/';
+	return n;
+}
 
-		if (!h || !remote || !mine || !etags) {
-			free(h);
-			free(remote);
-			free(mine);
-			free(etags);
+/* The first index of the sorted queue whose URI is >= uri. Under lock. */
+static size_t pq_find(struct rf_bmc *b, const char *uri)
+{
+	size_t lo = 0, hi = b->pq_n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(b->pq[mid], uri) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Queue uri (malloc'd; taken on success) for the prefetch workers. Under
+ * b->lock. 0 or -ENOMEM. */
+static int pq_push(struct rf_bmc *b, char *uri)
+{
+	size_t at;
+
+	if (b->pq_n == b->pq_cap) {
+		size_t cap = b->pq_cap ? 2 * b->pq_cap : 64;
+		char **nv = realloc(b->pq, cap * sizeof(*nv));
+
+		if (!nv)
 			return -ENOMEM;
-		}
-		pthread_mutex_lock(&b->lock);
-		for (size_t i = 0; i < n; i++) {
-			char *rem = rf_rewrite_uri_out(&b->rw, uris[i]);
-			struct res *r = rem ? res_get(b, uris[i], true) : NULL;
+		b->pq = nv;
+		b->pq_cap = cap;
+	}
+	at = pq_find(b, uri);
+	memmove(b->pq + at + 1, b->pq + at, (b->pq_n - at) * sizeof(*b->pq));
+	b->pq[at] = uri;
+	b->pq_n++;
+	pthread_cond_signal(&b->pq_cond);
+	return 0;
+}
 
-			if (!r || r->busy || (level > 0 && r->body)) {
-				if (level == 0 && i == 0)
-					result0 = rem ? (r ? -EBUSY : -ENOMEM) : -ENOENT;
-				free(rem);
-				continue;
-			}
-			r->busy = true;
-			mine[k] = uris[i];
-			remote[k] = rem;
-			etags[k] = (!force && r->body && r->etag) ? strdup(r->etag) : NULL;
-			h[k] = (struct rf_http){ .path = rem, .if_none_match = etags[k] };
-			k++;
-		}
-		pthread_mutex_unlock(&b->lock);
+/* Queue the children of body (the resource uri, just loaded) that no fetch
+ * knows yet for the prefetch workers: each gets its (empty) entry, so it is
+ * queued once. Under b->lock. */
+static void prefetch_children(struct rf_bmc *b, const char *uri, struct json_object *body)
+{
+	char **kids = NULL;
+	size_t n_kids = 0;
 
-		gen = rf_tree_generation(b->tree);
-		rf_client_run(b->client, h, k);
+	collect_children(body, uri, false, &kids, &n_kids);
+	for (size_t i = 0; i < n_kids; i++) {
+		if (strmap_get(b->res, kids[i]) || uri_depth(kids[i]) > MAX_PREFETCH_DEPTH ||
+		    !res_get(b, kids[i], true))
+			continue;
+		if (pq_push(b, kids[i]) == 0)
+			kids[i] = NULL;      /* the queue owns it */
+	}
+	strv_free_n(kids, n_kids);
+}
 
-		bool offline = false;
-		const struct rf_http *off_h = NULL;
+/* The member uri lies in (itself or below it), or NULL. Under b->lock. */
+static const char *member_of(struct rf_bmc *b, const char *uri)
+{
+	for (size_t i = 0; i < b->n_members; i++) {
+		size_t n = strlen(b->members[i]);
 
-		for (size_t i = 0; i < k; i++) {
-			struct json_object *body = NULL;
-			int err = h[i].err;
+		if (strncmp(uri, b->members[i], n) == 0 && (uri[n] == '\0' || uri[n] == '/'))
+			return b->members[i];
+	}
+	return NULL;
+}
 
-			if (err == 0 && h[i].status == 304) {
-				rf_tree_touch(b->tree, mine[i]);
-			} else if (err == 0) {
-				body = parse_body(&h[i], remote[i]);
-				if (!body || rf_rewrite_body(&b->rw, body, true) < 0)
-					err = -EBADMSG;
-				else
-					err = install(b, mine[i], body, gen);
-			} else if (transport_error(&h[i])) {
-				offline = true;
-				off_h = &h[i];
-			}
-			if (err == 0 && !offline)
-				go_online(b);
-			pthread_mutex_lock(&b->lock);
-			struct res *r = res_get(b, mine[i], false);
+/* Whether the subtree uri lies in is being prefetched. Under b->lock. */
+static bool prefetching(struct rf_bmc *b, const char *uri)
+{
+	const char *m = member_of(b, uri);
 
-			if (r) {
-				r->busy = false;
-				r->result = err;
-				if (err == -ENOENT && !r->body)
-					r->fetched_ms = now_ms();   /* known absent, for max-age */
-				if (err == 0) {
-					r->fetched_ms = now_ms();
-					if (body) {
-						json_object_put(r->body);
-						r->body = body;
-						body = NULL;
-						free(r->etag);
-						r->etag = h[i].etag ? strdup(h[i].etag) : NULL;
-						if (crawl)
-							collect_children(r->body, mine[i], false, &next, &n_next);
-					}
-				}
-			}
-			pthread_cond_broadcast(&b->cond);
-			pthread_mutex_unlock(&b->lock);
-			json_object_put(body);
-			if (level == 0 && mine[i] == uris[0])
-				result0 = err;
-		}
-		if (offline)
-			go_offline(b, off_h);
-		for (size_t i = 0; i < k; i++) {
-			rf_http_clear(&h[i]);
-			free(remote[i]);
-			free(etags[i]);
-		}
+	return m && strmap_get(b->active, m);
+}
+
+/* A reader needs uri, not loaded yet: from now on the subtree of its member
+ * (a system, a chassis, a manager) loads in the background, starting with
+ * the children of what is loaded there already. Until a reader goes below a
+ * member nothing of it but the member itself is fetched: the BMC's resources
+ * load lazily, and a walk pays one round trip, not one per level.
+ * Under b->lock. */
+static void prefetch_activate(struct rf_bmc *b, const char *uri)
+{
+	const char *m = member_of(b, uri);
+	size_t it = 0, n;
+	const char *k;
+	void *v;
+
+	if (!m || strmap_get(b->active, m) || strmap_put(b->active, m, b) < 0)
+		return;
+	n = strlen(m);
+	while (strmap_next(b->res, &it, &k, &v)) {
+		struct res *r = v;
+
+		if (r->body && strncmp(k, m, n) == 0 && (k[n] == '\0' || k[n] == '/'))
+			prefetch_children(b, k, r->body);
+	}
+}
+
+/* A reader waits for uri: the workers go on from there. A walk (tar, find,
+ * cp -r) goes depth first in name order, which is URI order ('/' sorts
+ * before any name character), so the URIs it needs next are the queued
+ * ones that follow. Under b->lock. */
+static void prefetch_follow(struct rf_bmc *b, const char *uri)
+{
+	char *c;
+
+	if (b->cursor && strcmp(b->cursor, uri) == 0)
+		return;
+	if ((c = strdup(uri))) {
+		free(b->cursor);
+		b->cursor = c;
+	}
+}
+
+/* Fetch the local URIs uris in one batch (curl multi, bounded parallelism)
+ * and install them. uris[0] being fetched already is waited for (nothing
+ * else is claimed then): FETCH_LOAD shares that fetch's result,
+ * FETCH_FORCE fetches again after it; any other URI under way is left to
+ * its fetch, and FETCH_PREFETCH leaves every URI a fetch ever started.
+ * Every body that arrives queues its unknown children for the prefetch
+ * workers. Returns the result for uris[0]. */
+static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode)
+{
+	struct rf_http *h = calloc(n, sizeof(*h));
+	char **remote = calloc(n, sizeof(*remote));
+	char **mine = calloc(n, sizeof(*mine));
+	char **etags = calloc(n, sizeof(*etags));
+	const struct rf_http *off_h = NULL;
+	int result0 = 0;
+	size_t k = 0;
+	uint64_t gen, seen;
+
+	if (!h || !remote || !mine || !etags) {
 		free(h);
 		free(remote);
 		free(mine);
 		free(etags);
-		if (level > 0)
-			strv_free_n(uris, n);
-		if (offline) {
-			strv_free_n(next, n_next);
-			break;
-		}
-		uris = next;
-		n = n_next;
+		return -ENOMEM;
 	}
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < n; i++) {
+		char *rem = rf_rewrite_uri_out(&b->rw, uris[i]);
+		struct res *r = rem ? res_get(b, uris[i], true) : NULL;
+
+		if (!r) {
+			if (i == 0)
+				result0 = rem ? -ENOMEM : -ENOENT;
+			free(rem);
+			continue;
+		}
+		if (mode == FETCH_PREFETCH && (r->tried || r->busy)) {
+			free(rem);
+			continue;
+		}
+		if (i == 0 && r->busy) {
+			while (r->busy)
+				pthread_cond_wait(&b->cond, &b->lock);
+			if (mode == FETCH_LOAD) {
+				result0 = r->result;
+				free(rem);
+				continue;
+			}
+		}
+		if (r->busy) {
+			free(rem);
+			continue;
+		}
+		r->busy = r->tried = true;
+		mine[k] = uris[i];
+		remote[k] = rem;
+		etags[k] = (mode == FETCH_LOAD && r->body && r->etag) ? strdup(r->etag) : NULL;
+		h[k] = (struct rf_http){ .path = rem, .if_none_match = etags[k] };
+		k++;
+	}
+	seen = b->health_gen;
+	pthread_mutex_unlock(&b->lock);
+
+	gen = rf_tree_generation(b->tree);
+	rf_client_run(b->client, h, k);
+
+	for (size_t i = 0; i < k; i++) {
+		struct json_object *body = NULL;
+		int err = h[i].err;
+
+		if (err == 0 && h[i].status == 304) {
+			rf_tree_touch(b->tree, mine[i]);
+		} else if (err == 0) {
+			body = parse_body(&h[i], remote[i]);
+			if (!body || rf_rewrite_body(&b->rw, body, true) < 0)
+				err = -EBADMSG;
+			else
+				err = install(b, mine[i], body, gen);
+		} else if (transport_error(&h[i])) {
+			off_h = &h[i];
+		}
+		if (err == 0 && !off_h)
+			go_online(b, seen);
+		pthread_mutex_lock(&b->lock);
+		struct res *r = res_get(b, mine[i], false);
+
+		if (r) {
+			r->busy = false;
+			r->result = err;
+			if (mode == FETCH_PREFETCH && off_h == &h[i] && !r->requeued) {
+				char *u = strdup(mine[i]);
+
+				/* Not an answer: once more when the BMC is back (only
+				 * once: a resource that always times out must not
+				 * take the BMC offline again and again). */
+				if (u && pq_push(b, u) == 0) {
+					r->tried = false;
+					r->requeued = true;
+				} else {
+					free(u);
+				}
+			}
+			if (err == -ENOENT && !r->body)
+				r->fetched_ms = now_ms();   /* known absent, for max-age */
+			if (err == 0) {
+				r->fetched_ms = now_ms();
+				if (body) {
+					json_object_put(r->body);
+					r->body = body;
+					body = NULL;
+					free(r->etag);
+					r->etag = h[i].etag ? strdup(h[i].etag) : NULL;
+					if (prefetching(b, mine[i]))
+						prefetch_children(b, mine[i], r->body);
+				}
+			}
+		}
+		pthread_cond_broadcast(&b->cond);
+		pthread_mutex_unlock(&b->lock);
+		json_object_put(body);
+		if (mine[i] == uris[0])
+			result0 = err;
+	}
+	if (off_h)
+		go_offline(b, off_h, seen);
+	for (size_t i = 0; i < k; i++) {
+		rf_http_clear(&h[i]);
+		free(remote[i]);
+		free(etags[i]);
+	}
+	free(h);
+	free(remote);
+	free(mine);
+	free(etags);
 	return result0;
+}
+
+/* A prefetch worker: fetch the queued URIs, one at a time, while online.
+ * parallel workers keep the BMC's request slots busy; a reader that needs
+ * a URI before its turn fetches it itself (the worker then skips it), one
+ * that needs it while it is under way waits for it (fetch()). */
+static void *prefetch_main(void *arg)
+{
+	struct rf_bmc *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	while (!b->stop) {
+		size_t at;
+		char *uri;
+
+		if (!b->pq_n || !b->online || b->restoring) {
+			pthread_cond_wait(&b->pq_cond, &b->lock);
+			continue;
+		}
+		at = b->cursor ? pq_find(b, b->cursor) : 0;
+		if (at == b->pq_n)
+			at = 0;          /* past the last: wrap around */
+		uri = b->pq[at];
+		memmove(b->pq + at, b->pq + at + 1, (b->pq_n - at - 1) * sizeof(*b->pq));
+		b->pq_n--;
+		struct res *r = res_get(b, uri, false);
+		bool want = r && !r->tried && !r->busy;
+
+		pthread_mutex_unlock(&b->lock);
+		if (want)
+			fetch(b, &uri, 1, FETCH_PREFETCH);
+		free(uri);
+		pthread_mutex_lock(&b->lock);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
 }
 
 /* ---- probing: ServiceRoot, collections, members ------------------------------------ */
@@ -664,6 +920,7 @@ static struct json_object *get_json(struct rf_bmc *b, const char *path, bool no_
 {
 	struct rf_http h = { .path = path, .no_auth = no_auth };
 	struct json_object *o = NULL;
+	uint64_t seen = health_seen(b);
 
 	rf_client_run(b->client, &h, 1);
 	*ret = h.err;
@@ -671,7 +928,7 @@ static struct json_object *get_json(struct rf_bmc *b, const char *path, bool no_
 		*ret = -EBADMSG;
 	if (h.err < 0) {
 		if (transport_error(&h))
-			go_offline(b, &h);
+			go_offline(b, &h, seen);
 		else
 			report(b, h.err, &h, path);
 	}
@@ -706,6 +963,7 @@ static int gather_collections(struct rf_bmc *b, struct json_object *o, bool top,
 	struct rf_http h[64];
 	char *keys[64];
 	size_t k = 0;
+	uint64_t seen;
 
 	memset(h, 0, sizeof(h));
 	json_object_object_foreach(o, key, val) {
@@ -718,13 +976,14 @@ static int gather_collections(struct rf_bmc *b, struct json_object *o, bool top,
 		keys[k] = key;
 		k++;
 	}
+	seen = health_seen(b);
 	rf_client_run(b->client, h, k);
 	for (size_t i = 0; i < k; i++) {
 		struct json_object *body;
 
 		if (h[i].err < 0) {
 			if (transport_error(&h[i])) {
-				go_offline(b, &h[i]);
+				go_offline(b, &h[i], seen);
 				for (size_t j = 0; j < k; j++)
 					rf_http_clear(&h[j]);
 				return h[i].err;
@@ -941,8 +1200,9 @@ static int do_probe(struct rf_bmc *b)
 		for (size_t i = 0; copy && i < n_local; i++)
 			copy[i] = local[i];
 		if (copy) {
-			/* fetch() at level 0 borrows uris; members are not crawled. */
-			fetch(b, copy, n_local, false, false);
+			/* fetch() borrows uris; the members' children are
+			 * queued for the prefetch workers. */
+			fetch(b, copy, n_local, FETCH_LOAD);
 			free(copy);
 		}
 	}
@@ -969,12 +1229,14 @@ out:
 
 int rf_bmc_probe(struct rf_bmc *b)
 {
+	uint64_t seen;
 	int r;
 
 	pthread_mutex_lock(&b->lock);
 	while (b->probing)
 		pthread_cond_wait(&b->cond, &b->lock);
 	b->probing = true;
+	seen = b->health_gen;
 	pthread_mutex_unlock(&b->lock);
 	r = do_probe(b);
 	pthread_mutex_lock(&b->lock);
@@ -982,7 +1244,7 @@ int rf_bmc_probe(struct rf_bmc *b)
 	pthread_cond_broadcast(&b->cond);
 	pthread_mutex_unlock(&b->lock);
 	if (r == 0)
-		go_online(b);     /* no-op unless it was offline */
+		go_online(b, seen);     /* no-op unless it was offline */
 	else
 		install_source(b);
 	return r;
@@ -994,7 +1256,6 @@ static int bmc_refresh(struct rf_provider *p, const char *uri, int64_t max_age_m
 {
 	struct rf_bmc *b = p->userdata;
 	struct res *r;
-	bool loaded;
 
 	if (strncmp(uri, AGG_SERVICE, strlen(AGG_SERVICE)) == 0 ||
 	    rf_rewrite_is_collection(&b->rw, uri)) {
@@ -1004,6 +1265,10 @@ static int bmc_refresh(struct rf_provider *p, const char *uri, int64_t max_age_m
 	}
 	pthread_mutex_lock(&b->lock);
 	r = res_get(b, uri, false);
+	if (!r || !r->body)
+		prefetch_activate(b, uri);
+	if (!r || !r->body || r->busy)
+		prefetch_follow(b, uri);     /* a reader has to wait here */
 	if (r && r->busy) {
 		while (r->busy)
 			pthread_cond_wait(&b->cond, &b->lock);
@@ -1022,12 +1287,11 @@ static int bmc_refresh(struct rf_provider *p, const char *uri, int64_t max_age_m
 		rf_tree_touch(b->tree, uri);
 		return 0;
 	}
-	loaded = r && r->body;
 	pthread_mutex_unlock(&b->lock);
 
 	char *v[1] = { (char *)uri };
 
-	return fetch(b, v, 1, !loaded, false);
+	return fetch(b, v, 1, FETCH_LOAD);
 }
 
 /* The remote ETag and remote URI of uri; -ENOENT when not ours. */
@@ -1082,7 +1346,7 @@ static int reload(struct rf_bmc *b, const char *uri, const char *remote, struct 
 		}
 		json_object_put(body);
 	}
-	return fetch(b, v, 1, false, true);
+	return fetch(b, v, 1, FETCH_FORCE);
 }
 
 static int bmc_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
@@ -1091,6 +1355,7 @@ static int bmc_patch(struct rf_provider *p, const char *uri, struct json_object 
 	_cleanup_free_ char *remote = NULL, *etag = NULL;
 	struct json_object *d = NULL;
 	struct rf_http h = { 0 };
+	uint64_t seen = 0;
 	int r;
 
 	if (!is_online(b))
@@ -1106,6 +1371,7 @@ static int bmc_patch(struct rf_provider *p, const char *uri, struct json_object 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		uint64_t gen = rf_tree_generation(b->tree);
 
+		seen = health_seen(b);
 		h = (struct rf_http){ .method = "PATCH", .path = remote, .if_match = etag,
 				      .body = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) };
 		rf_client_run(b->client, &h, 1);
@@ -1121,7 +1387,7 @@ static int bmc_patch(struct rf_provider *p, const char *uri, struct json_object 
 		rf_http_clear(&h);
 		char *v[1] = { (char *)uri };
 
-		fetch(b, v, 1, false, true);
+		fetch(b, v, 1, FETCH_FORCE);
 		char *again = NULL;
 
 		free(etag);
@@ -1131,7 +1397,7 @@ static int bmc_patch(struct rf_provider *p, const char *uri, struct json_object 
 	}
 	r = h.err;
 	if (transport_error(&h))
-		go_offline(b, &h);
+		go_offline(b, &h, seen);
 	else
 		report(b, r, &h, uri);
 	rf_http_clear(&h);
@@ -1169,6 +1435,7 @@ static int bmc_action(struct rf_provider *p, const char *uri, const char *action
 	_cleanup_free_ char *target = NULL, *remote = NULL;
 	struct json_object *d = NULL;
 	struct rf_http h = { 0 };
+	uint64_t seen;
 	int r;
 
 	if (!is_online(b))
@@ -1184,16 +1451,18 @@ static int bmc_action(struct rf_provider *p, const char *uri, const char *action
 	}
 	h = (struct rf_http){ .method = "POST", .path = remote,
 			      .body = d ? json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN) : "{}" };
+	seen = health_seen(b);
 	rf_client_run(b->client, &h, 1);
 	r = h.err;
 	if (r == 0) {
 		char *v[1] = { (char *)uri };
 
 		/* Accepted (2xx): show what the BMC now says; the state itself
-		 * may change later. A failed reload does not fail the action. */
-		fetch(b, v, 1, false, false);
+		 * may change later. A failed reload does not fail the action;
+		 * a fetch under way may predate the action: fetch after it. */
+		fetch(b, v, 1, FETCH_FORCE);
 	} else if (transport_error(&h)) {
-		go_offline(b, &h);
+		go_offline(b, &h, seen);
 	} else {
 		report(b, r, &h, target);
 	}
@@ -1332,6 +1601,8 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
 	}
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->cond, NULL);
+	pthread_cond_init(&b->pq_cond, NULL);
+	b->parallel = cfg->parallel > 0 ? cfg->parallel : DEFAULT_PARALLEL;
 	b->tree = t;
 	b->url = url;
 	b->online = true;
@@ -1344,7 +1615,8 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
 					.ca_file = cfg->ca_file, .insecure = cfg->insecure,
 					.timeout_ms = cfg->timeout_ms, .parallel = cfg->parallel };
 	if (!(b->name = strdup(cfg->name)) || (cfg->user && !(b->user = strdup(cfg->user))) ||
-	    !(b->res = strmap_new()) || rf_rewrite_init(&b->rw, cfg->name) < 0 ||
+	    !(b->res = strmap_new()) || !(b->active = strmap_new()) ||
+	    rf_rewrite_init(&b->rw, cfg->name) < 0 ||
 	    rf_rewrite_set_origin(&b->rw, url) < 0) {
 		rf_bmc_free(b);
 		*ret_err = -ENOMEM;
@@ -1358,15 +1630,24 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
 	return b;
 }
 
+/* The health thread, and the prefetch workers (one per request slot of
+ * the BMC). */
 int rf_bmc_start(struct rf_bmc *b)
 {
 	int r;
 
 	if (b->thread_started)
 		return -EALREADY;
+	if (!(b->workers = calloc(b->parallel, sizeof(*b->workers))))
+		return -ENOMEM;
 	if ((r = -pthread_create(&b->thread, NULL, health_main, b)) < 0)
 		return r;
 	b->thread_started = true;
+	for (int i = 0; i < b->parallel; i++) {
+		if ((r = -pthread_create(&b->workers[i], NULL, prefetch_main, b)) < 0)
+			break;      /* fewer workers: prefetch is slower, nothing else */
+		b->n_workers++;
+	}
 	return 0;
 }
 
@@ -1387,9 +1668,15 @@ struct rf_bmc *rf_bmc_free(struct rf_bmc *b)
 		pthread_mutex_lock(&b->lock);
 		b->stop = true;
 		pthread_cond_broadcast(&b->cond);
+		pthread_cond_broadcast(&b->pq_cond);
 		pthread_mutex_unlock(&b->lock);
 		pthread_join(b->thread, NULL);
+		for (int i = 0; i < b->n_workers; i++)
+			pthread_join(b->workers[i], NULL);
 	}
+	free(b->workers);
+	strv_free_n(b->pq, b->pq_n);
+	free(b->cursor);
 	/* Leave nothing in the tree that names this provider. */
 	for (size_t i = 0; i < b->n_members; i++)
 		rf_tree_remove(b->tree, b->members[i]);
@@ -1398,12 +1685,14 @@ struct rf_bmc *rf_bmc_free(struct rf_bmc *b)
 	while (b->res && strmap_next(b->res, &it, &k, &v))
 		res_free(v);
 	strmap_free(b->res);
+	strmap_free(b->active);
 	strv_free_n(b->members, b->n_members);
 	rf_client_free(b->client);
 	rf_rewrite_done(&b->rw);
 	free(b->name);
 	free(b->url);
 	free(b->user);
+	pthread_cond_destroy(&b->pq_cond);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->lock);
 	free(b);

@@ -3,7 +3,9 @@
  * required: aggregation, lazy loading with one GET per resource, bodies
  * equal after rewriting, writes (PATCH, actions, the PowerState extension,
  * enum checks before sending), malformed replies, session expiry, offline
- * and back; plus the option helpers (NAME=URL, password files). */
+ * and back, the background prefetch of a started BMC (bounded, racing a
+ * walk without a second GET); plus the option helpers (NAME=URL, password
+ * files). */
 #include <CUnit/Basic.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -428,6 +430,95 @@ static void test_offline_and_back(void)
 	free(v);
 }
 
+/* A new tree and a BMC probed into it, at most 4 requests at once. */
+static void restart_bmc(void)
+{
+	char url[64];
+	struct rf_bmc_config cfg = { .name = "rack1", .url = url, .user = "admin",
+				     .password = "secret", .timeout_ms = 2000, .parallel = 4,
+				     .on_error = on_error };
+	int err = 0;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", fake_bmc_port(fake));
+	bmc = rf_bmc_free(bmc);
+	rf_tree_free(tree);
+	tree = rf_tree_new(NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(tree);
+	rf_tree_set_max_age(tree, 60000);
+	bmc = rf_bmc_new(tree, &cfg, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(bmc);
+	CU_ASSERT_EQUAL_FATAL(rf_bmc_probe(bmc), 0);
+}
+
+/* Started, the BMC prefetches in the background the subtree of a member a
+ * reader went below, at most parallel requests at once. A walk racing with
+ * it waits for a resource under way rather than asking again (one GET per
+ * resource still) and takes a fraction of the round trip per resource a
+ * level-by-level walk pays; with no reader below a member nothing more is
+ * fetched. */
+static void test_prefetch(void)
+{
+	size_t files;
+	int64_t t0, elapsed;
+	int gets, before;
+
+	restart_bmc();
+	fake_bmc_reset_counts(fake);
+	fake_bmc_set_mode(fake, FAKE_SLOW, 10, -1);
+	fake_bmc_slow_max(fake);
+	CU_ASSERT_EQUAL(rf_bmc_start(bmc), 0);
+	t0 = tu_now_ms();
+	files = walk("Systems");
+	files += walk("Chassis");
+	files += walk("Managers");
+	elapsed = tu_now_ms() - t0;
+	gets = fake_bmc_count(fake, "GET", NULL);
+	int most = fake_bmc_slow_max(fake);
+
+	fprintf(stderr, "\n  walk racing the prefetch: %zu files, %d GETs, %lld ms, %d at once\n",
+		files, gets, (long long)elapsed, most);
+	CU_ASSERT_TRUE(files > 1000);
+	CU_ASSERT_TRUE(gets > 150);
+	CU_ASSERT_EQUAL(fake_bmc_repeated_gets(fake), 0);
+	CU_ASSERT_TRUE(most >= 2 && most <= 4);
+	CU_ASSERT_TRUE(elapsed < gets * 10 / 2);   /* lazily: >= gets * 10 ms */
+
+	/* Lazy: with no reader below a member nothing more is fetched. */
+	restart_bmc();
+	fake_bmc_reset_counts(fake);
+	CU_ASSERT_EQUAL(rf_bmc_start(bmc), 0);
+	usleep(500000);
+	CU_ASSERT_EQUAL(fake_bmc_count(fake, "GET", NULL), 0);
+	/* One read below a member loads that member's subtree in the background. */
+	{
+		struct rf_dirent *ents;
+		size_t n;
+
+		CU_ASSERT_EQUAL(rf_tree_list(tree, "Systems/rack1_437XR1138R2/Bios", &ents, &n), 0);
+		rf_dirents_free(ents, n);
+	}
+	before = -1;
+	for (t0 = tu_now_ms(); tu_now_ms() - t0 < 10000;) {
+		usleep(200000);
+		gets = fake_bmc_count(fake, "GET", NULL);
+		if (gets == before)
+			break;
+		before = gets;
+	}
+	fprintf(stderr, "  prefetch of one system's subtree: %d GETs\n", gets);
+	CU_ASSERT_TRUE(gets > 20);
+	CU_ASSERT_EQUAL(fake_bmc_repeated_gets(fake), 0);
+	/* and only that system's: the chassis and managers stay unloaded */
+	CU_ASSERT_TRUE(fake_bmc_count_below(fake, "/redfish/v1/Systems/437XR1138R2/") > 20);
+	CU_ASSERT_EQUAL(fake_bmc_count_below(fake, "/redfish/v1/Chassis/"), 0);
+	CU_ASSERT_EQUAL(fake_bmc_count_below(fake, "/redfish/v1/Managers/"), 0);
+	fake_bmc_reset_counts(fake);
+	files = walk("Systems");
+	CU_ASSERT_TRUE(files > 300);
+	CU_ASSERT_EQUAL(fake_bmc_count(fake, NULL, NULL), 0);
+	fake_bmc_set_mode(fake, FAKE_OK, 0, 0);
+}
+
 static int init(void)
 {
 	const char *shared = getenv("SHARED_DIR");
@@ -466,5 +557,6 @@ int main(void)
 	CU_add_test(s, "writes", test_writes);
 	CU_add_test(s, "session_expiry", test_session_expiry);
 	CU_add_test(s, "offline_and_back", test_offline_and_back);
+	CU_add_test(s, "prefetch", test_prefetch);
 	return tu_run_cunit();
 }

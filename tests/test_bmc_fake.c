@@ -43,6 +43,7 @@ struct fake_bmc {
 	struct req_log *log;
 	size_t n_log, cap_log;
 	int logins;
+	int slow_inflight, slow_max;    /* FAKE_SLOW answers under way, and the most at once */
 };
 
 struct conn {
@@ -301,9 +302,12 @@ static enum MHD_Result handle(struct fake_bmc *f, struct MHD_Connection *c, cons
 			return ret;
 		}
 		case FAKE_SLOW:
+			if (++f->slow_inflight > f->slow_max)
+				f->slow_max = f->slow_inflight;
 			pthread_mutex_unlock(&f->lock);
 			usleep((useconds_t)arg * 1000);
 			pthread_mutex_lock(&f->lock);
+			f->slow_inflight--;
 			break;
 		case FAKE_MALFORMED:
 			return reply(c, 200, "{\"@odata.id\": \"/redfish/v1\", \"Name\": [1, 2", NULL, NULL, NULL);
@@ -537,6 +541,17 @@ int fake_bmc_sessions(struct fake_bmc *f)
 	return n;
 }
 
+int fake_bmc_slow_max(struct fake_bmc *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->slow_max;
+	f->slow_max = 0;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
 int fake_bmc_logins(struct fake_bmc *f)
 {
 	int n;
@@ -555,6 +570,18 @@ int fake_bmc_count(struct fake_bmc *f, const char *method, const char *path)
 	for (size_t i = 0; i < f->n_log; i++)
 		if ((!method || strcmp(f->log[i].method, method) == 0) &&
 		    (!path || strcmp(f->log[i].path, path) == 0))
+			n++;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+int fake_bmc_count_below(struct fake_bmc *f, const char *prefix)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n_log; i++)
+		if (strncmp(f->log[i].path, prefix, strlen(prefix)) == 0)
 			n++;
 	pthread_mutex_unlock(&f->lock);
 	return n;

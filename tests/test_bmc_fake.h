@@ -37,10 +37,14 @@ int fake_bmc_sessions(struct fake_bmc *f);       /* live sessions */
 
 /* Requests received with method (NULL: any) and exact path (NULL: any). */
 int fake_bmc_count(struct fake_bmc *f, const char *method, const char *path);
+/* Requests whose path starts with prefix. */
+int fake_bmc_count_below(struct fake_bmc *f, const char *prefix);
 /* How many distinct paths were GET more than once. */
 int fake_bmc_repeated_gets(struct fake_bmc *f);
 void fake_bmc_reset_counts(struct fake_bmc *f);
 int fake_bmc_logins(struct fake_bmc *f);
+/* The most FAKE_SLOW requests answered at once since the last call. */
+int fake_bmc_slow_max(struct fake_bmc *f);
 
 /* A property of a served resource, as a malloc'd string ("" for null);
  * path "PowerState" or "Boot/BootSourceOverrideTarget". NULL if absent. */
