@@ -236,7 +236,8 @@ int rf_tree_post_action(struct rf_tree *t, const char *target_uri, struct json_o
  * refresh at max-age; /redfish/v1/AggregationService/AggregationSources/NAME
  * describes it. Daemon order: rf_bmc_new (no I/O) -> rf_bmc_probe (on the
  * terminal: login + initial crawl) -> mount, daemonize -> rf_bmc_start (the
- * health thread) -> ... -> rf_bmc_free (logs out) before rf_tree_free. */
+ * health thread and the prefetch workers) -> ... -> rf_bmc_free (logs out)
+ * before rf_tree_free. */
 
 struct rf_bmc;
 
@@ -275,8 +276,10 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
  * -ETIMEDOUT: unreachable — the BMC then shows as offline and
  * rf_bmc_start() keeps trying). */
 int rf_bmc_probe(struct rf_bmc *b);
-/* Start the health thread (after daemonizing): it re-probes an offline
- * BMC every few seconds and brings it back. 0 or -errno. */
+/* Start the threads (after daemonizing): the health thread, which re-probes
+ * an offline BMC every few seconds and brings it back, and the prefetch
+ * workers, which load the subtree of a member once a reader went below it.
+ * 0 or -errno. */
 int rf_bmc_start(struct rf_bmc *b);
 bool rf_bmc_online(struct rf_bmc *b);
 /* Stops the thread, logs out, removes its members. Collections it created
