@@ -376,16 +376,121 @@ static struct json_object *offline_copy(struct json_object *body)
 	return c;
 }
 
+/* Actions described by an ActionInfo resource (OpenBMC's Reset, say) carry
+ * no allowable values of their own. Once that ActionInfo is loaded, the
+ * writable list installed with body gets an entry for the action file
+ * ("Actions/ComputerSystem.Reset") holding the values of its one parameter
+ * that has any, so reading the file in the mount lists them; the document
+ * stays the BMC's own (writes are checked against the ActionInfo either
+ * way, redfish/write.c). w: the list from the CSDL table (may be NULL).
+ * Returns a new list (w's entries first, shared; free it with
+ * action_info_free(list, w)), or NULL when there is nothing to add;
+ * *ret_hold keeps the added strings alive until the install is done.
+ * Takes b->lock. */
+static struct rf_writable *action_info_writables(struct rf_bmc *b, struct json_object *body,
+						 const struct rf_writable *w, struct json_object **ret_hold)
+{
+	struct json_object *actions, *hold;
+	struct rf_writable *out = NULL;
+	size_t n_w = 0, n_out = 0, cap = 0;
+
+	*ret_hold = NULL;
+	if (!json_object_object_get_ex(body, "Actions", &actions) ||
+	    !json_object_is_type(actions, json_type_object) || !(hold = json_object_new_array()))
+		return NULL;
+	while (w && w[n_w].path)
+		n_w++;
+	pthread_mutex_lock(&b->lock);
+	json_object_object_foreach(actions, key, action) {
+		const char *info_uri = key[0] == '#' ? rf_json_str(action, "@Redfish.ActionInfo") : NULL;
+		struct res *r = info_uri ? res_get(b, info_uri, false) : NULL;
+		struct json_object *params, *allowed = NULL, *copy = NULL, *path;
+		const char **vals;
+		size_t with_values = 0;
+
+		if (!r || !r->body || !json_object_object_get_ex(r->body, "Parameters", &params) ||
+		    !json_object_is_type(params, json_type_array))
+			continue;
+		for (size_t i = 0; i < json_object_array_length(params); i++) {
+			struct json_object *a;
+
+			if (json_object_object_get_ex(json_object_array_get_idx(params, i), "AllowableValues", &a) &&
+			    json_object_is_type(a, json_type_array)) {
+				allowed = a;
+				with_values++;
+			}
+		}
+		if (with_values != 1 || json_object_deep_copy(allowed, &copy, NULL) < 0)
+			continue;
+		json_object_array_add(hold, copy);
+		{
+			_cleanup_free_ char *p = NULL;
+
+			if (asprintf(&p, "Actions/%s", key + 1) < 0)
+				continue;
+			path = json_object_new_string(p);
+			json_object_array_add(hold, path);
+		}
+		if (n_out + 2 > cap) {
+			size_t ncap = (n_out ? n_out : n_w) + 8;
+			struct rf_writable *no = realloc(out, ncap * sizeof(*no));
+
+			if (!no)
+				continue;
+			if (!out) {
+				for (size_t i = 0; i < n_w; i++)
+					no[i] = w[i];
+				n_out = n_w;
+			}
+			out = no;
+			cap = ncap;
+		}
+		vals = calloc(json_object_array_length(copy) + 1, sizeof(*vals));
+		if (!vals)
+			continue;
+		for (size_t i = 0, k = 0; i < json_object_array_length(copy); i++) {
+			struct json_object *v = json_object_array_get_idx(copy, i);
+
+			if (json_object_is_type(v, json_type_string))
+				vals[k++] = json_object_get_string(v);
+		}
+		out[n_out++] = (struct rf_writable){ .path = json_object_get_string(path), .values = vals };
+		out[n_out] = (struct rf_writable){ 0 };
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (!out) {
+		json_object_put(hold);
+		return NULL;
+	}
+	*ret_hold = hold;
+	return out;
+}
+
+/* Free a list from action_info_writables: the value arrays it added. */
+static void action_info_free(struct rf_writable *list, const struct rf_writable *w)
+{
+	size_t i = 0;
+
+	while (w && w[i].path)
+		i++;
+	for (; list && list[i].path; i++)
+		free((void *)list[i].values);
+	free(list);
+}
+
 static int install(struct rf_bmc *b, const char *uri, struct json_object *body, uint64_t gen)
 {
-	struct json_object *copy = NULL;
-	struct rf_writable *w;
+	struct json_object *copy = NULL, *hold = NULL;
+	struct rf_writable *w, *wa;
 	int r;
 
 	if (json_object_deep_copy(body, &copy, NULL) < 0)
 		return -ENOMEM;
 	w = rf_writables_for(body);
-	r = rf_tree_install(b->tree, &b->provider, uri, copy, w, gen);
+	wa = action_info_writables(b, body, w, &hold);
+	r = rf_tree_install(b->tree, &b->provider, uri, copy, wa ? wa : w, gen);
+	action_info_free(wa, w);
+	json_object_put(hold);
 	rf_writables_free(w);
 	/* 1 (changed) and 0 (identical) are both success; -ESTALE: a newer
 	 * write is there already, which is fine too. */
@@ -741,6 +846,53 @@ static void prefetch_follow(struct rf_bmc *b, const char *uri)
 	}
 }
 
+/* Whether an action of body refers to the ActionInfo info_uri. */
+static bool refers_to_info(struct json_object *body, const char *info_uri)
+{
+	struct json_object *actions;
+
+	if (!json_object_object_get_ex(body, "Actions", &actions) ||
+	    !json_object_is_type(actions, json_type_object))
+		return false;
+	json_object_object_foreach(actions, key, action) {
+		const char *u = key[0] == '#' ? rf_json_str(action, "@Redfish.ActionInfo") : NULL;
+
+		if (u && strcmp(u, info_uri) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* An ActionInfo (info_uri) arrived: the resources above it, within its
+ * member, whose actions refer to it are installed again, now with its
+ * allowable values (annotate_action_info). */
+static void reinstall_referrers(struct rf_bmc *b, const char *info_uri, uint64_t gen)
+{
+	_cleanup_free_ char *cur = strdup(info_uri);
+	char *slash;
+
+	while (cur && (slash = strrchr(cur, '/')) && slash > cur) {
+		struct json_object *copy = NULL;
+		struct res *r;
+		bool inside;
+
+		*slash = '\0';
+		pthread_mutex_lock(&b->lock);
+		inside = member_of(b, cur) != NULL;
+		r = inside ? res_get(b, cur, false) : NULL;
+		if (r && r->body && refers_to_info(r->body, info_uri) &&
+		    json_object_deep_copy(r->body, &copy, NULL) < 0)
+			copy = NULL;
+		pthread_mutex_unlock(&b->lock);
+		if (copy) {
+			install(b, cur, copy, gen);
+			json_object_put(copy);
+		}
+		if (!inside)
+			break;
+	}
+}
+
 /* Fetch the local URIs uris in one batch (curl multi, bounded parallelism)
  * and install them. uris[0] being fetched already is waited for (nothing
  * else is claimed then): FETCH_LOAD shares that fetch's result,
@@ -858,9 +1010,14 @@ static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode)
 				}
 			}
 		}
+		const char *type = err == 0 && r && r->body ? rf_json_str(r->body, "@odata.type") : NULL;
+		bool info = type && strncmp(type, "#ActionInfo.", 12) == 0;
+
 		pthread_cond_broadcast(&b->cond);
 		pthread_mutex_unlock(&b->lock);
 		json_object_put(body);
+		if (info)
+			reinstall_referrers(b, mine[i], gen);
 		if (mine[i] == uris[0])
 			result0 = err;
 	}

@@ -351,7 +351,25 @@ static void walk_object(struct builder *b, const char *rel, struct json_object *
 					free(line);
 				}
 			}
-			ssize_t i = add_node(b, join_rel(rel, name), RF_KIND_FILE, text, len);
+			char *arel = join_rel(rel, name);
+			const struct rf_writable *aw = nparams == 0 && arel ?
+				rf_writable_find(b->writable, arel) : NULL;
+
+			/* Values the provider knows from elsewhere (an
+			 * ActionInfo resource) when the action has none. */
+			for (size_t v = 0; aw && aw->values && aw->values[v] && text; v++) {
+				size_t l = strlen(aw->values[v]);
+				char *nt = realloc(text, len + l + 2);
+
+				if (!nt)
+					break;
+				text = nt;
+				memcpy(text + len, aw->values[v], l);
+				text[len + l] = '\n';
+				text[len + l + 1] = '\0';
+				len += l + 1;
+			}
+			ssize_t i = add_node(b, arel, RF_KIND_FILE, text, len);
 
 			if (i >= 0)
 				b->nodes[i].writable = true;

@@ -519,6 +519,85 @@ static void test_prefetch(void)
 	fake_bmc_set_mode(fake, FAKE_OK, 0, 0);
 }
 
+/* A BMC whose Reset is described by an ActionInfo resource, as OpenBMC's
+ * is: the mockup copied with the system's annotations moved into
+ * Systems/437XR1138R2/ResetActionInfo. Writes are checked against it, and
+ * once it is loaded the action file lists its values. */
+static void test_action_info(void)
+{
+	char dir[] = "/tmp/rfs-actioninfo-XXXXXX", path[1200], url[64];
+	struct fake_bmc *f2;
+	struct rf_tree *t2;
+	struct rf_bmc *b2;
+	struct json_object *sys, *actions, *reset, *info;
+	struct rf_bmc_config c = { .name = "oem", .user = "admin", .password = "secret",
+				   .timeout_ms = 2000 };
+	char buf[512];
+	ssize_t n;
+	int err = 0, posts;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	CU_ASSERT_EQUAL_FATAL(tu_sh("cp -r '%s/.' '%s'", mockup, dir), 0);
+	snprintf(path, sizeof(path), "%s/Systems/437XR1138R2/index.json", dir);
+	sys = json_object_from_file(path);
+	CU_ASSERT_TRUE_FATAL(sys && json_object_object_get_ex(sys, "Actions", &actions) &&
+			     json_object_object_get_ex(actions, "#ComputerSystem.Reset", &reset));
+	json_object_object_del(reset, "ResetType@Redfish.AllowableValues");
+	json_object_object_add(reset, "@Redfish.ActionInfo",
+			       json_object_new_string("/redfish/v1/Systems/437XR1138R2/ResetActionInfo"));
+	CU_ASSERT_EQUAL_FATAL(json_object_to_file(path, sys), 0);
+	json_object_put(sys);
+	snprintf(path, sizeof(path), "%s/Systems/437XR1138R2/ResetActionInfo", dir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(path, 0755), 0);
+	info = json_tokener_parse("{\"@odata.id\":\"/redfish/v1/Systems/437XR1138R2/ResetActionInfo\","
+				  "\"@odata.type\":\"#ActionInfo.v1_4_2.ActionInfo\",\"Id\":\"ResetActionInfo\","
+				  "\"Name\":\"Reset Action Info\",\"Parameters\":[{\"Name\":\"ResetType\","
+				  "\"Required\":true,\"DataType\":\"String\",\"AllowableValues\":[\"On\","
+				  "\"ForceOff\",\"GracefulShutdown\",\"GracefulRestart\"]}]}");
+	strcat(path, "/index.json");
+	CU_ASSERT_EQUAL_FATAL(json_object_to_file(path, info), 0);
+	json_object_put(info);
+
+	f2 = fake_bmc_start(dir, true);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f2);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", fake_bmc_port(f2));
+	c.url = url;
+	t2 = rf_tree_new(NULL);
+	rf_tree_set_max_age(t2, 60000);
+	b2 = rf_bmc_new(t2, &c, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b2);
+	CU_ASSERT_EQUAL_FATAL(rf_bmc_probe(b2), 0);
+
+	/* one value to the action file: checked against the ActionInfo */
+	posts = fake_bmc_count(f2, "POST", RF_ROOT "/Systems/437XR1138R2/Actions/ComputerSystem.Reset");
+	CU_ASSERT_EQUAL(rf_tree_write(t2, "Systems/oem_437XR1138R2/Actions/ComputerSystem.Reset", "Nmi\n", 4),
+			-EINVAL);
+	CU_ASSERT_EQUAL(fake_bmc_count(f2, "POST", RF_ROOT "/Systems/437XR1138R2/Actions/ComputerSystem.Reset"),
+			posts);
+	CU_ASSERT_EQUAL(rf_tree_write(t2, "Systems/oem_437XR1138R2/Actions/ComputerSystem.Reset",
+				      "gracefulrestart\n", 16), 0);
+	CU_ASSERT_EQUAL(fake_bmc_count(f2, "POST", RF_ROOT "/Systems/437XR1138R2/Actions/ComputerSystem.Reset"),
+			posts + 1);
+	/* PowerState Off picks ForceOff from the ActionInfo's values */
+	CU_ASSERT_EQUAL(rf_tree_write(t2, "Systems/oem_437XR1138R2/PowerState", "Off\n", 4), 0);
+	{
+		char *v = fake_bmc_get(f2, RF_ROOT "/Systems/437XR1138R2", "PowerState");
+
+		CU_ASSERT_STRING_EQUAL(v, "Off");
+		free(v);
+	}
+	/* the ActionInfo is loaded now: the action file lists its values */
+	n = rf_tree_read(t2, "Systems/oem_437XR1138R2/Actions/ComputerSystem.Reset", buf, sizeof(buf) - 1, 0);
+	CU_ASSERT_TRUE_FATAL(n > 0);
+	buf[n] = '\0';
+	CU_ASSERT_STRING_EQUAL(buf, "On\nForceOff\nGracefulShutdown\nGracefulRestart\n");
+
+	rf_bmc_free(b2);
+	rf_tree_free(t2);
+	fake_bmc_stop(f2);
+	tu_sh("rm -rf '%s'", dir);
+}
+
 static int init(void)
 {
 	const char *shared = getenv("SHARED_DIR");
@@ -558,5 +637,6 @@ int main(void)
 	CU_add_test(s, "session_expiry", test_session_expiry);
 	CU_add_test(s, "offline_and_back", test_offline_and_back);
 	CU_add_test(s, "prefetch", test_prefetch);
+	CU_add_test(s, "an action described by an ActionInfo", test_action_info);
 	return tu_run_cunit();
 }

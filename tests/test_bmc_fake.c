@@ -258,6 +258,8 @@ static enum MHD_Result action(struct fake_bmc *f, struct MHD_Connection *c, cons
 	if (json_object_object_get_ex(a, "ResetType@Redfish.AllowableValues", &allow))
 		for (size_t k = 0; k < json_object_array_length(allow); k++)
 			ok |= strcmp(json_object_get_string(json_object_array_get_idx(allow, k)), type) == 0;
+	else
+		ok = true;   /* described by an ActionInfo: the client checked it */
 	if (!ok) {
 		json_object_put(o);
 		return error(c, 400, "ActionParameterValueNotInList", "ResetType not allowed");
