@@ -865,7 +865,7 @@ static bool refers_to_info(struct json_object *body, const char *info_uri)
 
 /* An ActionInfo (info_uri) arrived: the resources above it, within its
  * member, whose actions refer to it are installed again, now with its
- * allowable values (annotate_action_info). */
+ * allowable values (action_info_writables). */
 static void reinstall_referrers(struct rf_bmc *b, const char *info_uri, uint64_t gen)
 {
 	_cleanup_free_ char *cur = strdup(info_uri);
