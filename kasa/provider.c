@@ -701,11 +701,13 @@ struct inst {
 	const struct rf_writable *writable;
 };
 
-/* Build every body from the cached state and install it based on g; remove
- * outlets (and Metrics) that no longer exist. Called with s->io held (so
- * installs keep the order of the device's answers), without s->lock.
- * 0 or the first error other than -ESTALE (a newer install won: fine). */
-static int strip_install(struct kasa_strip *s, uint64_t g)
+/* Build the bodies from the cached state and install them based on g;
+ * remove outlets (and Metrics) that no longer exist. only: every resource
+ * (SIZE_MAX), or just outlet only and the Metrics, which are all that an
+ * outlet switching changes. Called with s->io held (so installs keep the
+ * order of the device's answers), without s->lock. 0 or the first error
+ * other than -ESTALE (a newer install won: fine). */
+static int strip_install_only(struct kasa_strip *s, uint64_t g, size_t only)
 {
 	struct rf_tree *t = s->kp->t;
 	struct inst *v = NULL;
@@ -723,16 +725,21 @@ static int strip_install(struct kasa_strip *s, uint64_t g)
 	/* Outlets first, the PowerDistribution last: a reader who sees the
 	 * strip's new state (say, UnavailableOffline) sees it everywhere. */
 	for (size_t i = 0; i < s->n_outlets; i++) {
-		char *u = outlet_uri(s, i);
+		char *u;
 
+		if (only != SIZE_MAX && i != only)
+			continue;
+		u = outlet_uri(s, i);
 		v[n++] = (struct inst){ u, true, u ? outlet_body(s, i, u) : NULL, label_writable };
 	}
 	new_metrics = strip_metered(s);
 	if (new_metrics)
 		v[n++] = (struct inst){ s->metrics_uri, false, metrics_body(s), NULL };
-	v[n++] = (struct inst){ s->chassis_uri, false, chassis_body(s), NULL };
-	v[n++] = (struct inst){ s->manager_uri, false, manager_body(s), manager_writable };
-	v[n++] = (struct inst){ s->pdu_uri, false, pdu_body(s), label_writable };
+	if (only == SIZE_MAX) {
+		v[n++] = (struct inst){ s->chassis_uri, false, chassis_body(s), NULL };
+		v[n++] = (struct inst){ s->manager_uri, false, manager_body(s), manager_writable };
+		v[n++] = (struct inst){ s->pdu_uri, false, pdu_body(s), label_writable };
+	}
 	old_outlets = s->installed_outlets;
 	new_outlets = s->n_outlets;
 	old_metrics = s->metrics_installed;
@@ -764,6 +771,11 @@ static int strip_install(struct kasa_strip *s, uint64_t g)
 	if (old_metrics && !new_metrics)
 		rf_tree_remove(t, s->metrics_uri);
 	return r;
+}
+
+static int strip_install(struct kasa_strip *s, uint64_t g)
+{
+	return strip_install_only(s, g, SIZE_MAX);
 }
 
 /* ---- talking to the device (s->io held) -------------------------------------- */
@@ -1529,7 +1541,7 @@ static int outlet_power(struct kasa_strip *s, size_t idx, const char *state)
 		s->readback_mask |= outlet_bit(idx);
 		pthread_cond_signal(&s->wake);
 		pthread_mutex_unlock(&s->lock);
-		r = strip_install(s, g);
+		r = strip_install_only(s, g, idx);
 		goto out;
 	}
 	/* No poller yet (before kasa_provider_start): read back here. */
