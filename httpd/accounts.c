@@ -223,6 +223,20 @@ static struct account *account_by_id(struct httpd_auth *a, const char *id)
 	return NULL;
 }
 
+/* account_by_id for a request naming the account: when there is none, f
+ * says so (ManagerAccount id not found, f->err = -ENOENT). a->lock held. */
+static struct account *account_find(struct httpd_auth *a, const char *id, struct httpd_fault *f)
+{
+	struct account *acc = account_by_id(a, id);
+
+	if (!acc) {
+		f->what = "ManagerAccount";
+		snprintf(f->e.property, sizeof(f->e.property), "%s", id);
+		f->err = -ENOENT;
+	}
+	return acc;
+}
+
 static struct account *account_by_user(struct httpd_auth *a, const char *user)
 {
 	for (size_t i = 0; i < a->n_accounts; i++)
@@ -958,11 +972,9 @@ int httpd_account_patch(struct httpd_auth *a, const char *id, struct json_object
 
 	snprintf(uri, sizeof(uri), HTTPD_ACCOUNTS "/%s", id);
 	pthread_mutex_lock(&a->lock);
-	acc = account_by_id(a, id);
+	acc = account_find(a, id, f);
 	if (!acc) {
-		f->what = "ManagerAccount";
-		snprintf(f->e.property, sizeof(f->e.property), "%s", id);
-		r = f->err = -ENOENT;
+		r = f->err;
 		goto out;
 	}
 	if ((r = account_validate(a, acc, body, &c, f)) < 0)
@@ -1055,11 +1067,9 @@ int httpd_account_delete(struct httpd_auth *a, const char *id, const char *if_ma
 		return f->err = -EPERM;
 	snprintf(uri, sizeof(uri), HTTPD_ACCOUNTS "/%s", id);
 	pthread_mutex_lock(&a->lock);
-	acc = account_by_id(a, id);
+	acc = account_find(a, id, f);
 	if (!acc) {
-		f->what = "ManagerAccount";
-		snprintf(f->e.property, sizeof(f->e.property), "%s", id);
-		r = f->err = -ENOENT;
+		r = f->err;
 		goto out;
 	}
 	if ((r = check_if_match(a, uri, if_match)) < 0) {

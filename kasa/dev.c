@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "internal.h"
 
 #define KASA_MAX_ALIAS 255
 #define KASA_UDP_MAX 65536
@@ -478,13 +479,6 @@ int kasa_dev_last_error(struct kasa_dev *d, char *buf, size_t size)
 }
 
 /* ---- commands -------------------------------------------------------------- */
-
-static void json_putp(json_object **o)
-{
-	if (*o)
-		json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
 
 /* Build {[context,] module:{method:args}} (args stolen) and send it. */
 static int kasa_command(struct kasa_dev *d, const char *child_id, const char *module,

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "internal.h"
 
 #define KASA_DISC_MAX_REPLIES 4096
 #define KASA_DISC_MAX_DATAGRAM 65536
@@ -55,13 +56,6 @@ static const uint8_t kasa_disc_probe_new[KASA_DISC_HDR] = {
 	0x02, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
 	0x00, 0x00, 0x00, 0x00, 0x46, 0x3c, 0xb5, 0xd3,
 };
-
-static void json_putp(json_object **o)
-{
-	if (*o)
-		json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
 
 static int64_t kasa_now_us(void)
 {
@@ -123,22 +117,9 @@ static json_object *kasa_obj(json_object *o, const char *key)
 /* Parse len bytes (not NUL-terminated, maybe binary) as one JSON object. */
 static json_object *kasa_parse_object(const uint8_t *data, size_t len)
 {
-	json_tokener *tok;
-	json_object *o;
-
-	if (len == 0 || len > KASA_DISC_MAX_DATAGRAM || memchr(data, '\0', len))
+	if (len > KASA_DISC_MAX_DATAGRAM)
 		return NULL;
-	tok = json_tokener_new();
-	if (!tok)
-		return NULL;
-	o = json_tokener_parse_ex(tok, (const char *)data, (int)len);
-	if (json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
+	return kasa_json_parse_object((const char *)data, len);
 }
 
 /* Fill the descriptive strings of an unsupported entry. */

@@ -15,43 +15,34 @@
  * Only when a device does not report feature at all do we fall back to the
  * model name of known meter models.
  *
- * json-c objects never leave this file. Pure functions, no locks. */
+ * json-c objects never reach kasa.h; kasa_json_parse_object is shared with
+ * discover.c through internal.h. Pure functions, no locks. */
 #include "kasa.h"
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "internal.h"
 
 #define KASA_MAX_CHILDREN 64
 #define KASA_MAX_STR 1024
 
-static void json_putp(json_object **o)
-{
-	if (*o)
-		json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
-
-/* Parse text into a JSON object (new reference) or NULL. */
-static json_object *kasa_json_parse(const char *json)
+json_object *kasa_json_parse_object(const char *text, size_t len)
 {
 	json_tokener *tok;
 	json_object *o;
-	size_t len;
 
-	if (!json)
-		return NULL;
-	len = strlen(json);
-	if (len == 0 || len > KASA_MAX_FRAME)
+	if (!text || len == 0 || len > INT_MAX || memchr(text, '\0', len))
 		return NULL;
 	tok = json_tokener_new();
 	if (!tok)
 		return NULL;
-	o = json_tokener_parse_ex(tok, json, (int)len);
+	o = json_tokener_parse_ex(tok, text, (int)len);
 	if (json_tokener_get_error(tok) != json_tokener_success ||
 	    json_tokener_get_parse_end(tok) != len || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
@@ -59,6 +50,20 @@ static json_object *kasa_json_parse(const char *json)
 	}
 	json_tokener_free(tok);
 	return o;
+}
+
+/* Parse a reply (a C string of at most KASA_MAX_FRAME bytes) into a JSON
+ * object (new reference) or NULL. */
+static json_object *kasa_json_parse(const char *json)
+{
+	size_t len;
+
+	if (!json)
+		return NULL;
+	len = strlen(json);
+	if (len > KASA_MAX_FRAME)
+		return NULL;
+	return kasa_json_parse_object(json, len);
 }
 
 /* The object under key, of type t, or NULL. Borrowed. */
@@ -141,6 +146,29 @@ static int kasa_check_err(json_object *o)
 	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 0)
 		return -EIO;
 	return 0;
+}
+
+/* Parse reply json and find its result object: module.method when the
+ * reply has the module (whose err_code must be 0), else the whole reply (a
+ * bare result is taken as it is). The result is borrowed from *ret_root,
+ * the parsed reply (new reference), which is set only when a result is
+ * returned. NULL when malformed. */
+static json_object *kasa_parse_reply(const char *json, const char *module, const char *method,
+				     json_object **ret_root)
+{
+	json_object *root = kasa_json_parse(json), *mod, *res = root;
+
+	if (root && kasa_has(root, module)) {
+		mod = kasa_get(root, module, json_type_object);
+		res = mod && kasa_check_err(mod) == 0 ?
+		      kasa_get(mod, method, json_type_object) : NULL;
+	}
+	if (!res) {
+		json_object_put(root);
+		return NULL;
+	}
+	*ret_root = root;
+	return res;
 }
 
 static bool kasa_feature_has(const char *feature, const char *cap)
@@ -293,20 +321,9 @@ int kasa_parse_sysinfo(const char *json, struct kasa_sysinfo *ret)
 
 	if (!ret)
 		return -EINVAL;
-	root = kasa_json_parse(json);
-	if (!root)
+	info = kasa_parse_reply(json, "system", "get_sysinfo", &root);
+	if (!info)
 		return -EIO;
-	if (kasa_has(root, "system")) {
-		json_object *sys = kasa_get(root, "system", json_type_object);
-
-		if (!sys || kasa_check_err(sys) < 0)
-			return -EIO;
-		info = kasa_get(sys, "get_sysinfo", json_type_object);
-		if (!info)
-			return -EIO;
-	} else {
-		info = root;
-	}
 	r = kasa_parse_sysinfo_obj(info, &s);
 	if (r < 0) {
 		kasa_sysinfo_clear(&s);
@@ -391,20 +408,9 @@ int kasa_parse_emeter(const char *json, struct kasa_emeter *ret)
 
 	if (!ret)
 		return -EINVAL;
-	root = kasa_json_parse(json);
-	if (!root)
+	rt = kasa_parse_reply(json, "emeter", "get_realtime", &root);
+	if (!rt)
 		return -EIO;
-	if (kasa_has(root, "emeter")) {
-		json_object *em = kasa_get(root, "emeter", json_type_object);
-
-		if (!em || kasa_check_err(em) < 0)
-			return -EIO;
-		rt = kasa_get(em, "get_realtime", json_type_object);
-		if (!rt)
-			return -EIO;
-	} else {
-		rt = root;
-	}
 	if (kasa_check_err(rt) < 0)
 		return -EIO;
 	r = kasa_emeter_style(rt, new_keys, 1e-3, 1e-3, 1e-3, 1e-3, &e);

@@ -83,6 +83,33 @@ static int tool_parse_target(const char *arg, char *buf, size_t size, uint16_t *
 	return 0;
 }
 
+/* --timeout MS of command cmd into *ret; -EINVAL after a usage message. */
+static int tool_opt_timeout(const char *cmd, const char *arg, long *ret)
+{
+	if (tool_parse_long(arg, 1, 600000, ret) < 0) {
+		fprintf(stderr, "kasa %s: --timeout wants 1..600000 ms, not '%s'\n", cmd, arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The operands HOST[:PORT] and one more (named what) left after the options
+ * of command cmd: the host into buf, the port into *ret_port. -EINVAL after
+ * a usage message. */
+static int tool_operands(const char *cmd, const char *what, int argc, char **argv, char *buf,
+			 size_t size, uint16_t *ret_port)
+{
+	if (argc - optind != 2) {
+		fprintf(stderr, "kasa %s: wants HOST[:PORT] and %s\n", cmd, what);
+		return -EINVAL;
+	}
+	if (tool_parse_target(argv[optind], buf, size, ret_port) < 0) {
+		fprintf(stderr, "kasa %s: bad HOST[:PORT] '%s'\n", cmd, argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* ---- list ------------------------------------------------------------------ */
 
 static int tool_list(int argc, char **argv)
@@ -120,10 +147,8 @@ static int tool_list(int argc, char **argv)
 			}
 			break;
 		case 't':
-			if (tool_parse_long(optarg, 1, 600000, &timeout) < 0) {
-				fprintf(stderr, "kasa list: --timeout wants 1..600000 ms, not '%s'\n", optarg);
+			if (tool_opt_timeout("list", optarg, &timeout) < 0)
 				return 2;
-			}
 			break;
 		case 'h':
 			return tool_usage(stdout, 0);
@@ -217,10 +242,8 @@ static int tool_query(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "t:uPh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
-			if (tool_parse_long(optarg, 1, 600000, &timeout) < 0) {
-				fprintf(stderr, "kasa query: --timeout wants 1..600000 ms, not '%s'\n", optarg);
+			if (tool_opt_timeout("query", optarg, &timeout) < 0)
 				return 2;
-			}
 			break;
 		case 'u':
 			udp = true;
@@ -234,14 +257,8 @@ static int tool_query(int argc, char **argv)
 			return tool_usage(stderr, 2);
 		}
 	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "kasa query: wants HOST[:PORT] and JSON\n");
+	if (tool_operands("query", "JSON", argc, argv, host, sizeof(host), &port) < 0)
 		return 2;
-	}
-	if (tool_parse_target(argv[optind], host, sizeof(host), &port) < 0) {
-		fprintf(stderr, "kasa query: bad HOST[:PORT] '%s'\n", argv[optind]);
-		return 2;
-	}
 	req = json_tokener_parse(argv[optind + 1]);
 	if (!json_object_is_type(req, json_type_object)) {
 		json_object_put(req);
@@ -366,10 +383,8 @@ static int tool_bench(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
-			if (tool_parse_long(optarg, 1, 600000, &timeout) < 0) {
-				fprintf(stderr, "kasa bench: --timeout wants 1..600000 ms, not '%s'\n", optarg);
+			if (tool_opt_timeout("bench", optarg, &timeout) < 0)
 				return 2;
-			}
 			break;
 		case 'h':
 			return tool_usage(stdout, 0);
@@ -377,14 +392,8 @@ static int tool_bench(int argc, char **argv)
 			return tool_usage(stderr, 2);
 		}
 	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "kasa bench: wants HOST[:PORT] and N\n");
+	if (tool_operands("bench", "N", argc, argv, host, sizeof(host), &port) < 0)
 		return 2;
-	}
-	if (tool_parse_target(argv[optind], host, sizeof(host), &port) < 0) {
-		fprintf(stderr, "kasa bench: bad HOST[:PORT] '%s'\n", argv[optind]);
-		return 2;
-	}
 	if (tool_parse_long(argv[optind + 1], 1, TOOL_MAX_BENCH, &n) < 0) {
 		fprintf(stderr, "kasa bench: N wants 1..%ld, not '%s'\n", TOOL_MAX_BENCH,
 			argv[optind + 1]);

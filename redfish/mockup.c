@@ -458,6 +458,23 @@ static int load_own(struct rf_mockup *m, struct load_ctx *ctx, struct json_objec
 	return 0;
 }
 
+/* Collection uri (its loaded body b) of a NAME-aggregated mockup: rewritten
+ * as a collection and added to the tree under its Name (else fallback).
+ * 0 (also when the tree has it already) or -errno. */
+static int add_named_collection(struct rf_mockup *m, const char *uri, struct json_object *b,
+				const char *fallback)
+{
+	const char *type = rf_json_str(b, "@odata.type");
+	const char *name = rf_json_str(b, "Name");
+	int r;
+
+	if ((r = rf_rewrite_add_collection(&m->rw, uri)) < 0)
+		return r;
+	r = rf_tree_add_collection(m->tree, &m->provider, uri, type ? type : "",
+				   name ? name : fallback);
+	return r == -EEXIST ? 0 : r;
+}
+
 /* Aggregated as NAME: the members of the top-level collections (and of
  * collections one level below a top-level service, like
  * PowerEquipment/RackPDUs) with everything below them. */
@@ -475,14 +492,7 @@ static int load_named(struct rf_mockup *m, struct load_ctx *ctx, struct json_obj
 		if (!x || strcmp(key, "Links") == 0 || !(b = find_loaded(ctx, x)))
 			continue;
 		if (is_collection(b)) {
-			if ((r = rf_rewrite_add_collection(&m->rw, x)) < 0)
-				return r;
-			const char *type = rf_json_str(b, "@odata.type");
-			const char *name = rf_json_str(b, "Name");
-
-			r = rf_tree_add_collection(m->tree, &m->provider, x, type ? type : "",
-						   name ? name : key);
-			if (r < 0 && r != -EEXIST)
+			if ((r = add_named_collection(m, x, b, key)) < 0)
 				return r;
 			r = rf_tree_add_root_link(m->tree, key, x);
 			if (r < 0 && r != -EEXIST)
@@ -497,15 +507,7 @@ static int load_named(struct rf_mockup *m, struct load_ctx *ctx, struct json_obj
 
 			if (!y || !(c = find_loaded(ctx, y)) || !is_collection(c))
 				continue;
-			(void)k2;
-			if ((r = rf_rewrite_add_collection(&m->rw, y)) < 0)
-				return r;
-			const char *type = rf_json_str(c, "@odata.type");
-			const char *name = rf_json_str(c, "Name");
-
-			r = rf_tree_add_collection(m->tree, &m->provider, y, type ? type : "",
-						   name ? name : k2);
-			if (r < 0 && r != -EEXIST)
+			if ((r = add_named_collection(m, y, c, k2)) < 0)
 				return r;
 		}
 	}

@@ -29,10 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -53,105 +51,23 @@ static char fake_pw[300], mount_pw[300];
 
 /* ---- a daemon without a mount ------------------------------------------------ */
 
-struct daemon {
-	pid_t pid;
-	uint16_t port;
-	char log[300];
-};
-
 static void sleep_ms(int ms)
 {
 	usleep((useconds_t)ms * 1000);
 }
 
-/* Start REDFISHFS -f --no-mount ARGS... --http 127.0.0.1:PORT (0: any) and
- * wait for its "Redfish service at http://127.0.0.1:P/redfish/v1" line. */
-static int daemon_start(struct daemon *d, const char *name, uint16_t port, const char *const *args)
+/* tu_daemon_start logging to WORK/NAME.log. */
+static int daemon_start(struct tu_daemon *d, const char *name, uint16_t port,
+			const char *const *args)
 {
-	const char *exe = getenv("REDFISHFS");
-	const char *argv[32];
-	char listen[32];
-	size_t argc = 0;
-	int64_t deadline;
+	char log[300];
 
-	memset(d, 0, sizeof(*d));
-	if (!exe)
-		return -ENOENT;
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)port);
-	snprintf(d->log, sizeof(d->log), "%s/%s.log", work, name);
-	argv[argc++] = exe;
-	argv[argc++] = "-f";
-	argv[argc++] = "--no-mount";
-	argv[argc++] = "--http";
-	argv[argc++] = listen;
-	for (size_t i = 0; args[i] && argc < 30; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	d->pid = fork();
-	if (d->pid < 0)
-		return -errno;
-	if (d->pid == 0) {
-		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
-			_exit(127);
-		execv(exe, (char *const *)argv);
-		_exit(127);
-	}
-	deadline = tu_now_ms() + 10000;
-	while (tu_now_ms() < deadline) {
-		char *log = tu_read_file(d->log, NULL);
-		const char *at = log ? strstr(log, "Redfish service at http://127.0.0.1:") : NULL;
-		unsigned p = 0;
-		int status;
-
-		if (at && sscanf(at, "Redfish service at http://127.0.0.1:%u/", &p) == 1 && p) {
-			d->port = (uint16_t)p;
-			free(log);
-			return 0;
-		}
-		free(log);
-		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-			d->pid = 0;
-			break;
-		}
-		sleep_ms(20);
-	}
-	{
-		char *log = tu_read_file(d->log, NULL);
-
-		fprintf(stderr, "\n  %s did not come up:\n%s\n", name, log ? log : "");
-		free(log);
-	}
-	if (d->pid > 0) {
-		kill(d->pid, SIGKILL);
-		waitpid(d->pid, NULL, 0);
-		d->pid = 0;
-	}
-	return -ETIMEDOUT;
-}
-
-static void daemon_stop(struct daemon *d, int sig)
-{
-	int64_t deadline = tu_now_ms() + 5000;
-
-	if (d->pid <= 0)
-		return;
-	kill(d->pid, sig);
-	while (waitpid(d->pid, NULL, WNOHANG) != d->pid) {
-		if (tu_now_ms() > deadline) {
-			kill(d->pid, SIGKILL);
-			waitpid(d->pid, NULL, 0);
-			break;
-		}
-		sleep_ms(10);
-	}
-	d->pid = 0;
+	snprintf(log, sizeof(log), "%s/%s.log", work, name);
+	return tu_daemon_start(d, log, port, args);
 }
 
 /* The fake BMC: the mockup, login required (admin). */
-static int fake_start(struct daemon *d, uint16_t port)
+static int fake_start(struct tu_daemon *d, uint16_t port)
 {
 	char state[300];
 	const char *args[] = { "--mockup", mockup, "--http-user", "admin", "--http-password-file",
@@ -163,31 +79,12 @@ static int fake_start(struct daemon *d, uint16_t port)
 
 /* ---- HTTP GET with libcurl -------------------------------------------------- */
 
-struct buf {
-	char *data;
-	size_t len;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-	struct buf *b = ud;
-	char *nd = realloc(b->data, b->len + size * n + 1);
-
-	if (!nd)
-		return 0;
-	b->data = nd;
-	memcpy(b->data + b->len, p, size * n);
-	b->len += size * n;
-	b->data[b->len] = '\0';
-	return size * n;
-}
-
 /* GET uri from 127.0.0.1:port (Basic admin when auth); the parsed body (new
  * reference) or NULL; *ret_status the HTTP status (0: none). */
 static struct json_object *http_get(uint16_t port, const char *uri, bool auth, long *ret_status)
 {
 	CURL *c = curl_easy_init();
-	struct buf b = { 0 };
+	struct tu_buf b = { 0 };
 	char url[1200];
 	struct json_object *o = NULL;
 	long status = 0;
@@ -196,7 +93,7 @@ static struct json_object *http_get(uint16_t port, const char *uri, bool auth, l
 		return NULL;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)port, uri);
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tu_buf_append);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -461,25 +358,11 @@ static void px_stop(void)
 
 /* ---- the suite's fixtures ----------------------------------------------------- */
 
-static struct daemon fake;
+static struct tu_daemon fake;
 static struct tu_mount mnt;           /* through the proxy, long max-age */
 
-static char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* A path under the mount (static buffer rotation: up to 4 at once). */
-static char *P(const char *fmt, ...)
-{
-	static char bufs[4][1200];
-	static int next;
-	char rel[900];
-	char *b = bufs[next++ % 4];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(rel, sizeof(rel), fmt, ap);
-	va_end(ap);
-	snprintf(b, sizeof(bufs[0]), "%s/%s", mnt.mnt, rel);
-	return b;
-}
+/* A path under the mount (tu_path: up to 4 at once). */
+#define P(...) tu_path(mnt.mnt, __VA_ARGS__)
 
 /* The file's content without one trailing newline; NULL if unreadable. */
 static char *value(const char *path)
@@ -554,24 +437,13 @@ static int suite_init(void)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
 static int suite_clean(void)
 {
 	tu_mount_stop(&mnt);
 	px_stop();
-	daemon_stop(&fake, SIGTERM);
+	tu_daemon_stop(&fake, SIGTERM);
 	if (work[0])
-		nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+		tu_rm_rf(work);
 	return 0;
 }
 
@@ -853,7 +725,7 @@ static void test_patch_round_trip(void)
 static void test_backup_round_trip(void)
 {
 	struct tu_mount m;
-	struct daemon orig = { 0 }, copy = { 0 };
+	struct tu_daemon orig = { 0 }, copy = { 0 };
 	char copydir[400], state[300];
 	char **uris = NULL, **more = NULL;
 	size_t n = 0, n_more = 0, bad = 0, compared = 0;
@@ -907,8 +779,8 @@ static void test_backup_round_trip(void)
 	}
 	free_uris(uris);
 	free_uris(more);
-	daemon_stop(&copy, SIGTERM);
-	daemon_stop(&orig, SIGTERM);
+	tu_daemon_stop(&copy, SIGTERM);
+	tu_daemon_stop(&orig, SIGTERM);
 	tu_sh("rm -rf '%s'", copydir);
 }
 
@@ -956,7 +828,7 @@ static void test_offline_and_back(void)
 		free(v);
 	}
 
-	daemon_stop(&fake, SIGKILL);
+	tu_daemon_stop(&fake, SIGKILL);
 	t0 = tu_now_ms();
 	/* Offline is when the system, the chassis, the manager and the source
 	 * all say so: the prefetch may find the BMC gone in the background

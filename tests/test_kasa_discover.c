@@ -27,16 +27,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kasa.h"
@@ -86,30 +83,6 @@ static void model_arg(const struct sim_spec *sp, char *buf, size_t size)
 		snprintf(buf, size, "%s/fixtures/kasa/iot/%s", shared_dir(), sp->model);
 	else
 		snprintf(buf, size, "%s", sp->model);
-}
-
-/* A port number free for TCP and UDP on every 127.x address we use: the
- * kernel's pick for a wildcard UDP socket, confirmed for a wildcard TCP one. */
-static uint16_t probe_port(uint16_t avoid)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		struct sockaddr_in sa = { .sin_family = AF_INET };
-		socklen_t len = sizeof(sa);
-		int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
-		uint16_t p = 0;
-
-		if (u >= 0 && t >= 0 && bind(u, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-		    getsockname(u, (struct sockaddr *)&sa, &len) == 0 &&
-		    bind(t, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			p = ntohs(sa.sin_port);
-		if (u >= 0)
-			close(u);
-		if (t >= 0)
-			close(t);
-		if (p && p != avoid)
-			return p;
-	}
-	return 0;
 }
 
 static int start_sim(struct tu_sim *sim, const struct sim_spec *sp, const char *addr)
@@ -167,22 +140,6 @@ struct fake {
 
 static struct fake fake = { .bcast_new = -1, .reply_new = -1, .bcast_leg = -1, .reply_leg = -1,
 			    .pipe = { -1, -1 } };
-
-static int udp_bound(const char *addr, uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	inet_pton(AF_INET, addr, &sa.sin_addr);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 static void *fake_main(void *arg)
 {
@@ -264,10 +221,10 @@ static int fake_start(void)
 		return -1;
 	fake.dup_len = strlen(dup_json);
 	kasa_encrypt((const uint8_t *)dup_json, fake.dup_len, fake.dup);
-	fake.bcast_new = udp_bound("127.255.255.255", port_new);
-	fake.reply_new = udp_bound("127.0.0.8", port_new);
-	fake.bcast_leg = udp_bound("127.255.255.255", port_legacy);
-	fake.reply_leg = udp_bound("127.0.0.9", port_legacy);
+	fake.bcast_new = tu_udp_bound("127.255.255.255", port_new);
+	fake.reply_new = tu_udp_bound("127.0.0.8", port_new);
+	fake.bcast_leg = tu_udp_bound("127.255.255.255", port_legacy);
+	fake.reply_leg = tu_udp_bound("127.0.0.9", port_legacy);
 	if (fake.bcast_new < 0 || fake.reply_new < 0 || fake.bcast_leg < 0 || fake.reply_leg < 0 ||
 	    pipe2(fake.pipe, O_CLOEXEC) < 0)
 		return -1;
@@ -321,8 +278,8 @@ static int suite_init(void)
 {
 	if (find_tool() < 0)
 		return -1;
-	port_legacy = probe_port(0);
-	port_new = probe_port(port_legacy);
+	port_legacy = tu_free_port(0);
+	port_new = tu_free_port(port_legacy);
 	if (!port_legacy || !port_new)
 		return -1;
 	fprintf(stderr, "ports: legacy %u, new %u\n", (unsigned)port_legacy, (unsigned)port_new);
@@ -715,125 +672,33 @@ static void test_tool_query_bench(void)
 #define NS_DEVS 4
 #define NS_NET "10.77.1"
 
-static char ns_client[32];
-static char ns_dev[NS_DEVS][32];
-static pid_t ns_pid[NS_DEVS];
-static bool ns_made[NS_DEVS + 1];
-static char ns_skip_reason[256];
+static struct tu_netns ns;
 static char ns_ids[NS_DEVS][48];
-
-static void ns_stop_sim(int i)
-{
-	tu_end_pid(ns_pid[i]);
-	ns_pid[i] = 0;
-}
 
 static void ns_teardown(void)
 {
-	for (int i = 0; i < NS_DEVS; i++)
-		ns_stop_sim(i);
-	for (int i = 0; i < NS_DEVS; i++)
-		if (ns_made[i + 1])
-			tu_ip("netns del %s", ns_dev[i]);
-	if (ns_made[0])
-		tu_ip("netns del %s", ns_client);
-	memset(ns_made, 0, sizeof(ns_made));
+	tu_netns_teardown(&ns);
 }
 
-/* Start kasa-sim inside namespace ns on 0.0.0.0:9999, as a real device. */
+/* Start kasa-sim inside device namespace i on 0.0.0.0:9999, as a real device. */
 static int ns_start_sim(int i)
 {
 	const char *sim = getenv("KASA_SIM");
-	char path[128], alias[32];
-	int pfd[2], fd;
-	pid_t pid;
+	char alias[32];
+	const char *argv[] = { sim, "--model", "hs300", "--listen", "0.0.0.0:9999", "--device-id",
+			       ns_ids[i], "--alias", alias, NULL };
 
 	if (!sim)
 		return -ENOENT;
-	snprintf(path, sizeof(path), "/run/netns/%s", ns_dev[i]);
 	snprintf(alias, sizeof(alias), "NS device %d", i);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		close(fd);
-		return -errno;
-	}
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (setns(fd, CLONE_NEWNET) < 0 || dup2(pfd[1], STDOUT_FILENO) < 0)
-			_exit(127);
-		execl(sim, sim, "--model", "hs300", "--listen", "0.0.0.0:9999", "--device-id",
-		      ns_ids[i], "--alias", alias, (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	close(pfd[1]);
-	if (pid < 0) {
-		close(pfd[0]);
-		return -errno;
-	}
-	ns_pid[i] = pid;
-	{
-		char line[128] = "";
-		size_t got = 0;
-		int64_t deadline = tu_now_ms() + 10000;
-
-		while (got < sizeof(line) - 1 && tu_now_ms() < deadline) {
-			struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-
-			if (poll(&p, 1, 100) <= 0)
-				continue;
-			if (read(pfd[0], line + got, 1) != 1)
-				break;
-			if (line[got++] == '\n')
-				break;
-		}
-		close(pfd[0]);
-		if (strncmp(line, "ready port=9999", 15) != 0) {
-			ns_stop_sim(i);
-			return -EPROTO;
-		}
-	}
-	return 0;
+	return tu_netns_exec(&ns, (size_t)i, argv, "ready port=9999");
 }
 
 static int ns_setup(void)
 {
-	int pid = (int)getpid();
-
-	snprintf(ns_client, sizeof(ns_client), "rfkd%dc", pid);
-	if (tu_ip("netns add %s", ns_client) != 0) {
-		snprintf(ns_skip_reason, sizeof(ns_skip_reason), "cannot create a network namespace");
-		return -1;
-	}
-	ns_made[0] = true;
-	if (tu_ip("-n %s link add br0 type bridge", ns_client) != 0 ||
-	    tu_ip("-n %s addr add " NS_NET ".1/24 brd + dev br0", ns_client) != 0 ||
-	    tu_ip("-n %s link set br0 up", ns_client) != 0 ||
-	    tu_ip("-n %s link set lo up", ns_client) != 0) {
-		snprintf(ns_skip_reason, sizeof(ns_skip_reason), "cannot create a bridge in a namespace");
-		return -1;
-	}
-	for (int i = 0; i < NS_DEVS; i++) {
-		snprintf(ns_dev[i], sizeof(ns_dev[i]), "rfkd%dd%d", pid, i);
+	for (int i = 0; i < NS_DEVS; i++)
 		snprintf(ns_ids[i], sizeof(ns_ids[i]), "8006EE%034d", i);
-		if (tu_ip("netns add %s", ns_dev[i]) != 0)
-			goto fail;
-		ns_made[i + 1] = true;
-		if (tu_ip("-n %s link add v%d type veth peer name eth0 netns %s", ns_client, i,
-			  ns_dev[i]) != 0 ||
-		    tu_ip("-n %s link set v%d master br0 up", ns_client, i) != 0 ||
-		    tu_ip("-n %s addr add " NS_NET ".%d/24 brd + dev eth0", ns_dev[i], 10 + i) != 0 ||
-		    tu_ip("-n %s link set eth0 up", ns_dev[i]) != 0 ||
-		    tu_ip("-n %s link set lo up", ns_dev[i]) != 0)
-			goto fail;
-	}
-	return 0;
-fail:
-	snprintf(ns_skip_reason, sizeof(ns_skip_reason), "cannot create veth pairs in namespaces");
-	return -1;
+	return tu_netns_setup(&ns, "rfkd", NS_NET, NS_DEVS);
 }
 
 static int ns_suite_init(void)
@@ -842,7 +707,7 @@ static int ns_suite_init(void)
 		return -1;
 	for (int i = 0; i < NS_DEVS; i++)
 		if (ns_start_sim(i) < 0) {
-			fprintf(stderr, "cannot start kasa-sim %d in namespace %s\n", i, ns_dev[i]);
+			fprintf(stderr, "cannot start kasa-sim %d in namespace %s\n", i, ns.dev[i]);
 			return -1;
 		}
 	return 0;
@@ -862,7 +727,7 @@ static int ns_list(char addrs[][32], char ids[][48], int max, double *ret_last_m
 
 	snprintf(path, sizeof(path), "/tmp/kasa-ns-%d.err", (int)getpid());
 	st = tu_sh_out(&out, "ip netns exec %s '%s' list --broadcast " NS_NET ".255 --timeout 1000 2>%s",
-		       ns_client, tool, path);
+		       ns.client, tool, path);
 	err = tu_read_file(path, NULL);
 	unlink(path);
 	if (err) {
@@ -920,9 +785,9 @@ static void test_ns_moved(void)
 	char addrs[16][32], ids[16][48];
 	int n, k;
 
-	ns_stop_sim(2);
-	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr flush dev eth0", ns_dev[2]), 0);
-	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr add " NS_NET ".42/24 brd + dev eth0", ns_dev[2]), 0);
+	tu_netns_stop(&ns, 2);
+	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr flush dev eth0", ns.dev[2]), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr add " NS_NET ".42/24 brd + dev eth0", ns.dev[2]), 0);
 	CU_ASSERT_EQUAL_FATAL(ns_start_sim(2), 0);
 	n = ns_list(addrs, ids, 16, NULL);
 	CU_ASSERT_EQUAL(n, NS_DEVS);
@@ -935,7 +800,7 @@ static void test_ns_moved(void)
 
 static void test_ns_skipped(void)
 {
-	fprintf(stderr, "namespace tests skipped: %s\n", ns_skip_reason);
+	fprintf(stderr, "namespace tests skipped: %s\n", ns.skip_reason);
 }
 
 int main(void)

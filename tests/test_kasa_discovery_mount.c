@@ -31,16 +31,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kasa.h"
@@ -67,30 +64,6 @@ static void sleep_ms(int ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-}
-
-/* A port number free for TCP and UDP on every 127.x address (a wildcard
- * pick confirmed for both), not one of avoid[]. */
-static uint16_t probe_port(uint16_t avoid)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		struct sockaddr_in sa = { .sin_family = AF_INET };
-		socklen_t len = sizeof(sa);
-		int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
-		uint16_t p = 0;
-
-		if (u >= 0 && t >= 0 && bind(u, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-		    getsockname(u, (struct sockaddr *)&sa, &len) == 0 &&
-		    bind(t, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			p = ntohs(sa.sin_port);
-		if (u >= 0)
-			close(u);
-		if (t >= 0)
-			close(t);
-		if (p && p != avoid)
-			return p;
-	}
-	return 0;
 }
 
 /* A path under the mount. */
@@ -267,7 +240,7 @@ static int disc_init(void)
 	const char *args[] = { disc_arg, "--discover-interval", "1", "--poll", "1",
 			       "--timeout", "300", "--max-age", "200", "--kasa", kasa_arg, NULL };
 
-	d_port = probe_port(0);
+	d_port = tu_free_port(0);
 	if (!d_port)
 		return -1;
 	if (sim_at(&d_rack1, "hs300", "Rack A", D_RACK1, "127.0.0.2", d_port) < 0 ||
@@ -459,7 +432,7 @@ static struct tu_sim fx_sims[N_FIXTURES];
 
 static int fx_init(void)
 {
-	uint16_t port = probe_port(d_port);
+	uint16_t port = tu_free_port(d_port);
 	char disc_arg[64];
 	const char *args[] = { disc_arg, "--discover-interval", "1", "--poll", "1",
 			       "--timeout", "500", "--max-age", "200", NULL };
@@ -691,25 +664,9 @@ static void *klap_thread(void *arg)
 	return NULL;
 }
 
-static int udp_bound(const char *addr, uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	inet_pton(AF_INET, addr, &sa.sin_addr);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void test_events(void)
 {
-	uint16_t port = probe_port(0), new_port = probe_port(port);
+	uint16_t port = tu_free_port(0), new_port = tu_free_port(port);
 	struct klap_fake k = { .bcast = -1, .reply = -1, .stop = { -1, -1 } };
 	struct tu_sim sim;
 	struct rf_tree *t;
@@ -718,8 +675,8 @@ static void test_events(void)
 
 	CU_ASSERT_FATAL(port && new_port);
 	CU_ASSERT_EQUAL_FATAL(klap_reply(k.msg, sizeof(k.msg), &k.len), 0);
-	k.bcast = udp_bound("127.255.255.255", new_port);
-	k.reply = udp_bound("127.0.0.31", new_port);
+	k.bcast = tu_udp_bound("127.255.255.255", new_port);
+	k.reply = tu_udp_bound("127.0.0.31", new_port);
 	CU_ASSERT_FATAL(k.bcast >= 0 && k.reply >= 0 && pipe2(k.stop, O_CLOEXEC) == 0);
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&k.thread, NULL, klap_thread, &k), 0);
 	CU_ASSERT_EQUAL_FATAL(sim_at(&sim, "plug", "Lamp", "8006E70000000000000000000000000000000032",
@@ -773,7 +730,7 @@ static void test_events(void)
 /* A meter failing on every poll gives one event, and the poll still works. */
 static void test_events_meter(void)
 {
-	uint16_t port = probe_port(0);
+	uint16_t port = tu_free_port(0);
 	struct tu_sim sim;
 	struct rf_tree *t;
 	struct kasa_provider *kp;
@@ -819,148 +776,68 @@ static void test_events_meter(void)
 #define NS_KLAP 3
 #define NS_LATE 4
 
-static char ns_client[32];
-static char ns_dev[NS_DEVS][32];
-static pid_t ns_pid[NS_DEVS];
-static bool ns_made[NS_DEVS + 1];
-static char ns_skip_reason[256];
+static struct tu_netns ns;
 static char ns_wrapper[256];
 static char *ns_saved_redfishfs;
 
-static void ns_stop(int i)
-{
-	tu_end_pid(ns_pid[i]);
-	ns_pid[i] = 0;
-}
-
 static void ns_teardown(void)
 {
-	for (int i = 0; i < NS_DEVS; i++)
-		ns_stop(i);
-	for (int i = 0; i < NS_DEVS; i++)
-		if (ns_made[i + 1])
-			tu_ip("netns del %s", ns_dev[i]);
-	if (ns_made[0])
-		tu_ip("netns del %s", ns_client);
-	memset(ns_made, 0, sizeof(ns_made));
+	tu_netns_teardown(&ns);
 	if (ns_wrapper[0])
 		unlink(ns_wrapper);
 	ns_wrapper[0] = '\0';
 }
 
-/* Fork a child in device namespace i: kasa-sim on 0.0.0.0:9999 (hs300 for
+/* The KLAP fake, in the forked child of tu_netns_run: answers the newer
+ * probe on 0.0.0.0:20002 until killed. */
+struct ns_klap {
+	uint8_t msg[4096];
+	size_t len;
+};
+
+static int ns_klap_child(void *arg)
+{
+	const struct ns_klap *k = arg;
+	int u = tu_udp_bound("0.0.0.0", KASA_DISCOVERY_PORT_NEW);
+
+	if (u < 0)
+		return 1;
+	if (write(STDOUT_FILENO, "ready port=20002\n", 17) != 17)
+		return 1;
+	klap_serve(u, u, -1, k->msg, k->len);
+	return 0;
+}
+
+/* Start a child in device namespace i: kasa-sim on 0.0.0.0:9999 (hs300 for
  * even i, plug for odd), or the KLAP fake on 0.0.0.0:20002. */
 static int ns_start(int i)
 {
 	const char *sim = getenv("KASA_SIM");
-	char path[128], alias[32], id[48];
-	uint8_t klap[4096];
-	size_t klap_len = 0;
-	int pfd[2], fd;
-	pid_t pid;
+	char alias[32], id[48];
+	const char *argv[] = { sim, "--model", i % 2 ? "plug" : "hs300", "--listen", "0.0.0.0:9999",
+			       "--device-id", id, "--alias", alias, NULL };
 
 	if (!sim)
 		return -ENOENT;
-	if (i == NS_KLAP && klap_reply(klap, sizeof(klap), &klap_len) < 0)
-		return -ENOENT;
-	snprintf(path, sizeof(path), "/run/netns/%s", ns_dev[i]);
+	if (i == NS_KLAP) {
+		struct ns_klap k;
+
+		if (klap_reply(k.msg, sizeof(k.msg), &k.len) < 0)
+			return -ENOENT;
+		return tu_netns_run(&ns, (size_t)i, ns_klap_child, &k, "ready port=");
+	}
 	snprintf(alias, sizeof(alias), "NS %d", i);
 	snprintf(id, sizeof(id), "8006EF%034d", i);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		close(fd);
-		return -errno;
-	}
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (setns(fd, CLONE_NEWNET) < 0 || dup2(pfd[1], STDOUT_FILENO) < 0)
-			_exit(127);
-		if (i == NS_KLAP) {
-			int u = udp_bound("0.0.0.0", KASA_DISCOVERY_PORT_NEW);
-
-			if (u < 0)
-				_exit(1);
-			if (write(STDOUT_FILENO, "ready port=20002\n", 17) != 17)
-				_exit(1);
-			klap_serve(u, u, -1, klap, klap_len);
-			_exit(0);
-		}
-		execl(sim, sim, "--model", i % 2 ? "plug" : "hs300", "--listen", "0.0.0.0:9999",
-		      "--device-id", id, "--alias", alias, (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	close(pfd[1]);
-	if (pid < 0) {
-		close(pfd[0]);
-		return -errno;
-	}
-	ns_pid[i] = pid;
-	{
-		char line[128] = "";
-		size_t got = 0;
-		int64_t deadline = tu_now_ms() + 10000;
-
-		while (got < sizeof(line) - 1 && tu_now_ms() < deadline) {
-			struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-
-			if (poll(&p, 1, 100) <= 0)
-				continue;
-			if (read(pfd[0], line + got, 1) != 1)
-				break;
-			if (line[got++] == '\n')
-				break;
-		}
-		close(pfd[0]);
-		if (strncmp(line, "ready port=", 11) != 0) {
-			ns_stop(i);
-			return -EPROTO;
-		}
-	}
-	return 0;
+	return tu_netns_exec(&ns, (size_t)i, argv, "ready port=");
 }
 
 static int ns_setup(void)
 {
-	int pid = (int)getpid();
-
 	if (tu_sh("command -v nsenter >/dev/null") != 0) {
-		snprintf(ns_skip_reason, sizeof(ns_skip_reason), "nsenter not found");
+		snprintf(ns.skip_reason, sizeof(ns.skip_reason), "nsenter not found");
 		return -1;
 	}
-	snprintf(ns_client, sizeof(ns_client), "rfkm%dc", pid);
-	if (tu_ip("netns add %s", ns_client) != 0) {
-		snprintf(ns_skip_reason, sizeof(ns_skip_reason), "cannot create a network namespace");
-		return -1;
-	}
-	ns_made[0] = true;
-	if (tu_ip("-n %s link add br0 type bridge", ns_client) != 0 ||
-	    tu_ip("-n %s addr add " NS_NET ".1/24 brd + dev br0", ns_client) != 0 ||
-	    tu_ip("-n %s link set br0 up", ns_client) != 0 ||
-	    tu_ip("-n %s link set lo up", ns_client) != 0) {
-		snprintf(ns_skip_reason, sizeof(ns_skip_reason), "cannot create a bridge in a namespace");
-		return -1;
-	}
-	for (int i = 0; i < NS_DEVS; i++) {
-		snprintf(ns_dev[i], sizeof(ns_dev[i]), "rfkm%dd%d", pid, i);
-		if (tu_ip("netns add %s", ns_dev[i]) != 0)
-			goto fail;
-		ns_made[i + 1] = true;
-		if (tu_ip("-n %s link add v%d type veth peer name eth0 netns %s", ns_client, i,
-			  ns_dev[i]) != 0 ||
-		    tu_ip("-n %s link set v%d master br0 up", ns_client, i) != 0 ||
-		    tu_ip("-n %s addr add " NS_NET ".%d/24 brd + dev eth0", ns_dev[i], 10 + i) != 0 ||
-		    tu_ip("-n %s link set eth0 up", ns_dev[i]) != 0 ||
-		    tu_ip("-n %s link set lo up", ns_dev[i]) != 0)
-			goto fail;
-	}
-	return 0;
-fail:
-	snprintf(ns_skip_reason, sizeof(ns_skip_reason), "cannot create veth pairs in namespaces");
-	return -1;
+	return tu_netns_setup(&ns, "rfkm", NS_NET, NS_DEVS);
 }
 
 static int64_t ns_started;
@@ -975,7 +852,7 @@ static int ns_init(void)
 
 	for (int i = 0; i < NS_DEVS; i++)
 		if (i != NS_LATE && ns_start(i) < 0) {
-			fprintf(stderr, "cannot start device %d in namespace %s\n", i, ns_dev[i]);
+			fprintf(stderr, "cannot start device %d in namespace %s\n", i, ns.dev[i]);
 			return -1;
 		}
 	/* The daemon in the client's network namespace only: nsenter --net
@@ -986,7 +863,7 @@ static int ns_init(void)
 	f = fopen(ns_wrapper, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "#!/bin/sh\nexec nsenter --net=/run/netns/%s '%s' \"$@\"\n", ns_client, real);
+	fprintf(f, "#!/bin/sh\nexec nsenter --net=/run/netns/%s '%s' \"$@\"\n", ns.client, real);
 	fclose(f);
 	chmod(ns_wrapper, 0700);
 	ns_saved_redfishfs = strdup(real);
@@ -1036,10 +913,10 @@ static void test_ns_new(void)
 
 static void test_ns_moved(void)
 {
-	ns_stop(2);
+	tu_netns_stop(&ns, 2);
 	CU_ASSERT(wait_value(P(RACKPDUS "/NS_2/Status/State"), "UnavailableOffline", 3000) >= 0);
-	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr flush dev eth0", ns_dev[2]), 0);
-	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr add " NS_NET ".42/24 brd + dev eth0", ns_dev[2]), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr flush dev eth0", ns.dev[2]), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_ip("-n %s addr add " NS_NET ".42/24 brd + dev eth0", ns.dev[2]), 0);
 	CU_ASSERT_EQUAL_FATAL(ns_start(2), 0);
 	CU_ASSERT(wait_value(P(RACKPDUS "/NS_2/Status/State"), "Enabled", 3000) >= 0);
 	CU_ASSERT(access(P(RACKPDUS "/NS_2_2"), F_OK) != 0);
@@ -1052,7 +929,7 @@ static void test_ns_moved(void)
 
 static void test_ns_skipped(void)
 {
-	fprintf(stderr, "namespace tests skipped: %s\n", ns_skip_reason);
+	fprintf(stderr, "namespace tests skipped: %s\n", ns.skip_reason);
 }
 
 int main(void)

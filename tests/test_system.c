@@ -28,25 +28,6 @@ static struct tu_mount mnt;
 static char base_url[128];
 static char state_dir[] = "/tmp/rfs-system-XXXXXX";
 
-struct buf {
-	char *data;
-	size_t len;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-	struct buf *b = ud;
-	char *nd = realloc(b->data, b->len + size * n + 1);
-
-	if (!nd)
-		return 0;
-	b->data = nd;
-	memcpy(b->data + b->len, p, size * n);
-	b->len += size * n;
-	b->data[b->len] = '\0';
-	return size * n;
-}
-
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
 	char *etag = ud;
@@ -63,7 +44,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 }
 
 /* One HTTP request; returns the status, body in *ret (malloc'd). */
-static long http(const char *method, const char *uri, const char *body, struct buf *ret, char *etag)
+static long http(const char *method, const char *uri, const char *body, struct tu_buf *ret, char *etag)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
@@ -76,7 +57,7 @@ static long http(const char *method, const char *uri, const char *body, struct b
 	snprintf(url, sizeof(url), "%s%s", base_url, uri);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tu_buf_append);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, ret);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
 	if (etag) {
@@ -163,7 +144,7 @@ static int compare_one(const char *path, const struct stat *st, int type, struct
 	size_t len;
 	char *file;
 	struct json_object *o, *id;
-	struct buf b;
+	struct tu_buf b;
 
 	if (type != FTW_F || strcmp(path + ftw->base, "index.json") != 0)
 		return 0;
@@ -199,7 +180,7 @@ static void test_etag_moves(void)
 {
 	const char *uri = "/redfish/v1/PowerEquipment/RackPDUs/PowerStrip/Outlets/3";
 	char e1[64], e2[64];
-	struct buf b;
+	struct tu_buf b;
 	char *r;
 
 	CU_ASSERT_EQUAL(http("GET", uri, NULL, &b, e1), 200);
@@ -224,7 +205,7 @@ static void test_etag_moves(void)
 
 static void test_post_action_shows_everywhere(void)
 {
-	struct buf b;
+	struct tu_buf b;
 	char *r;
 
 	CU_ASSERT_EQUAL(http("POST", "/redfish/v1/PowerEquipment/RackPDUs/Kettle/Outlets/1/Actions/Outlet.PowerControl",

@@ -1,12 +1,15 @@
 /* testutil.c — process helpers for the CUnit tests (see testutil.h).
  *
  * Called from the test executables' main threads only; nothing here is
- * thread-safe or meant to be. Every child process is started with fork+exec,
- * asks the kernel to SIGTERM it if the test dies (PR_SET_PDEATHSIG), and is
+ * thread-safe or meant to be. Every child process is started with fork+exec
+ * (or fork and a function, in a network namespace), asks the kernel to SIGTERM it if the test dies (PR_SET_PDEATHSIG), and is
  * ended by its PID with a bounded wait (SIGTERM, then SIGKILL after 5 s).
  * Every wait on a pipe or socket is bounded by poll(). Depends only on libc
- * and CUnit so any test can link it. PR_SET_PDEATHSIG fires when the
- * forking *thread* ends: start simulators and mounts from the main thread. */
+ * and CUnit so any test can link it (tu_buf_append fits libcurl's write
+ * callback without including curl). The network-namespace helpers run `ip`
+ * and setns(2); a namespace's name carries our PID so parallel runs do not
+ * meet. PR_SET_PDEATHSIG fires when the forking *thread* ends: start
+ * simulators and mounts from the main thread. */
 #include "testutil.h"
 
 #include <CUnit/Basic.h>
@@ -16,6 +19,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,17 +91,13 @@ static void tu_child_setup(void)
 
 /* ---- kasa-sim -------------------------------------------------------------- */
 
-/* Read one line from fd within timeout_ms into buf (NUL-terminated, no
- * newline). 0 or -errno. */
-static int tu_read_line(int fd, char *buf, size_t size, int timeout_ms)
+/* Wait until fd is ready for events, at most until deadline (tu_now_ms()).
+ * 0, -ETIMEDOUT or -errno. */
+static int tu_wait(int fd, short events, int64_t deadline)
 {
-	int64_t deadline = tu_now_ms() + timeout_ms;
-	size_t got = 0;
-
 	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd = { .fd = fd, .events = events };
 		int64_t left = deadline - tu_now_ms();
-		ssize_t n;
 		int r;
 
 		if (left <= 0)
@@ -107,8 +107,23 @@ static int tu_read_line(int fd, char *buf, size_t size, int timeout_ms)
 			continue;
 		if (r < 0)
 			return -errno;
-		if (r == 0)
-			return -ETIMEDOUT;
+		return r == 0 ? -ETIMEDOUT : 0;
+	}
+}
+
+/* Read one line from fd within timeout_ms into buf (NUL-terminated, no
+ * newline). 0 or -errno. */
+static int tu_read_line(int fd, char *buf, size_t size, int timeout_ms)
+{
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	size_t got = 0;
+
+	for (;;) {
+		int r = tu_wait(fd, POLLIN, deadline);
+		ssize_t n;
+
+		if (r < 0)
+			return r;
 		/* One byte at a time: never consume past the line. */
 		n = read(fd, buf + got, 1);
 		if (n < 0 && errno == EINTR)
@@ -235,18 +250,11 @@ static int tu_send_all(int fd, const char *buf, size_t len, int timeout_ms)
 	int64_t deadline = tu_now_ms() + timeout_ms;
 
 	while (len > 0) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int64_t left = deadline - tu_now_ms();
+		int r = tu_wait(fd, POLLOUT, deadline);
 		ssize_t n;
-		int r;
 
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r == 0 ? -ETIMEDOUT : -errno;
+		if (r < 0)
+			return r;
 		n = send(fd, buf, len, MSG_NOSIGNAL);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -489,7 +497,7 @@ static int tu_rm_entry(const char *path, const struct stat *st, int type, struct
 	return 0;
 }
 
-static void tu_rm_rf(const char *dir)
+void tu_rm_rf(const char *dir)
 {
 	nftw(dir, tu_rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
@@ -772,4 +780,179 @@ void tu_daemon_stop(struct tu_daemon *d, int sig)
 	kill(d->pid, sig);
 	tu_reap(d->pid, TU_KILL_GRACE_MS);
 	d->pid = 0;
+}
+
+/* ---- sockets ---------------------------------------------------------------------- */
+
+uint16_t tu_free_port(uint16_t avoid)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		socklen_t len = sizeof(sa);
+		int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0);
+		uint16_t p = 0;
+
+		if (u >= 0 && t >= 0 && bind(u, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		    getsockname(u, (struct sockaddr *)&sa, &len) == 0 &&
+		    bind(t, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			p = ntohs(sa.sin_port);
+		if (u >= 0)
+			close(u);
+		if (t >= 0)
+			close(t);
+		if (p && p != avoid)
+			return p;
+	}
+	return 0;
+}
+
+int tu_udp_bound(const char *addr, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- a body buffer for libcurl ------------------------------------------------------ */
+
+size_t tu_buf_append(char *p, size_t size, size_t n, void *userdata)
+{
+	struct tu_buf *b = userdata;
+	char *nd = realloc(b->data, b->len + size * n + 1);
+
+	if (!nd)
+		return 0;
+	b->data = nd;
+	memcpy(b->data + b->len, p, size * n);
+	b->len += size * n;
+	b->data[b->len] = '\0';
+	return size * n;
+}
+
+/* ---- network namespaces ------------------------------------------------------------- */
+
+int tu_netns_setup(struct tu_netns *ns, const char *prefix, const char *net, size_t n)
+{
+	int pid = (int)getpid();
+
+	memset(ns, 0, sizeof(*ns));
+	if (n > TU_NETNS_MAX) {
+		snprintf(ns->skip_reason, sizeof(ns->skip_reason), "too many namespaces asked for");
+		return -1;
+	}
+	ns->n = n;
+	snprintf(ns->client, sizeof(ns->client), "%s%dc", prefix, pid);
+	if (tu_ip("netns add %s", ns->client) != 0) {
+		snprintf(ns->skip_reason, sizeof(ns->skip_reason), "cannot create a network namespace");
+		return -1;
+	}
+	ns->made[0] = true;
+	if (tu_ip("-n %s link add br0 type bridge", ns->client) != 0 ||
+	    tu_ip("-n %s addr add %s.1/24 brd + dev br0", ns->client, net) != 0 ||
+	    tu_ip("-n %s link set br0 up", ns->client) != 0 ||
+	    tu_ip("-n %s link set lo up", ns->client) != 0) {
+		snprintf(ns->skip_reason, sizeof(ns->skip_reason), "cannot create a bridge in a namespace");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(ns->dev[i], sizeof(ns->dev[i]), "%s%dd%zu", prefix, pid, i);
+		if (tu_ip("netns add %s", ns->dev[i]) != 0)
+			goto fail;
+		ns->made[i + 1] = true;
+		if (tu_ip("-n %s link add v%zu type veth peer name eth0 netns %s", ns->client, i,
+			  ns->dev[i]) != 0 ||
+		    tu_ip("-n %s link set v%zu master br0 up", ns->client, i) != 0 ||
+		    tu_ip("-n %s addr add %s.%zu/24 brd + dev eth0", ns->dev[i], net, 10 + i) != 0 ||
+		    tu_ip("-n %s link set eth0 up", ns->dev[i]) != 0 ||
+		    tu_ip("-n %s link set lo up", ns->dev[i]) != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	snprintf(ns->skip_reason, sizeof(ns->skip_reason), "cannot create veth pairs in namespaces");
+	return -1;
+}
+
+int tu_netns_run(struct tu_netns *ns, size_t i, int (*child)(void *arg), void *arg,
+		 const char *ready)
+{
+	char path[128], line[128];
+	int pfd[2], fd, r;
+	pid_t pid;
+
+	if (i >= ns->n || !ns->made[i + 1])
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/run/netns/%s", ns->dev[i]);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	pid = fork();
+	if (pid == 0) {
+		tu_child_setup();
+		if (setns(fd, CLONE_NEWNET) < 0 || dup2(pfd[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		_exit(child(arg));
+	}
+	r = pid < 0 ? -errno : 0;
+	close(fd);
+	close(pfd[1]);
+	if (r < 0) {
+		close(pfd[0]);
+		return r;
+	}
+	ns->pid[i] = pid;
+	r = tu_read_line(pfd[0], line, sizeof(line), TU_READY_TIMEOUT_MS);
+	close(pfd[0]);
+	if (r < 0 || strncmp(line, ready, strlen(ready)) != 0) {
+		tu_netns_stop(ns, i);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int tu_netns_execv(void *arg)
+{
+	char *const *argv = arg;
+
+	execv(argv[0], argv);
+	return 127;
+}
+
+int tu_netns_exec(struct tu_netns *ns, size_t i, const char *const *argv, const char *ready)
+{
+	return tu_netns_run(ns, i, tu_netns_execv, (void *)argv, ready);
+}
+
+void tu_netns_stop(struct tu_netns *ns, size_t i)
+{
+	if (i >= TU_NETNS_MAX)
+		return;
+	tu_end_pid(ns->pid[i]);
+	ns->pid[i] = 0;
+}
+
+void tu_netns_teardown(struct tu_netns *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		tu_netns_stop(ns, i);
+	for (size_t i = 0; i < ns->n; i++)
+		if (ns->made[i + 1])
+			tu_ip("netns del %s", ns->dev[i]);
+	if (ns->made[0])
+		tu_ip("netns del %s", ns->client);
+	memset(ns->made, 0, sizeof(ns->made));
 }

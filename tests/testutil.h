@@ -53,6 +53,10 @@ int tu_sh_out(char **ret_out, const char *fmt, ...) __attribute__((format(printf
 /* Read a whole file (malloc'd, NUL-terminated); NULL on error. */
 char *tu_read_file(const char *path, size_t *ret_len);
 
+/* Remove dir and everything below it, staying on its file system (a mount
+ * point below is not entered); errors are ignored. */
+void tu_rm_rf(const char *dir);
+
 /* Monotonic milliseconds. */
 int64_t tu_now_ms(void);
 
@@ -94,5 +98,55 @@ int tu_daemon_start(struct tu_daemon *d, const char *log_path, uint16_t port,
 		    const char *const *args);
 /* Send sig (SIGTERM, or SIGKILL for a crash), wait up to 5 s, then SIGKILL. */
 void tu_daemon_stop(struct tu_daemon *d, int sig);
+
+/* A port number free for TCP and UDP on every 127.x address: the kernel's
+ * pick for a wildcard UDP socket, confirmed for a wildcard TCP one, and not
+ * avoid. 0 when none was found. */
+uint16_t tu_free_port(uint16_t avoid);
+/* A UDP socket (SO_REUSEADDR, close-on-exec) bound to the numeric IPv4
+ * addr and port; -1 on error. */
+int tu_udp_bound(const char *addr, uint16_t port);
+
+/* A growing buffer of received bytes, always NUL-terminated once written
+ * to; data is malloc'd (free it). tu_buf_append has the fwrite-style
+ * signature of libcurl's CURLOPT_WRITEFUNCTION (CURLOPT_WRITEDATA: the
+ * struct tu_buf), so tests can collect a body without testutil linking
+ * libcurl. Returns size * n, or 0 when out of memory. */
+struct tu_buf {
+	char *data;
+	size_t len;
+};
+size_t tu_buf_append(char *p, size_t size, size_t n, void *userdata);
+
+/* Network namespaces for tests of broadcast discovery: a client namespace
+ * PREFIX<pid>c holding bridge br0 (NET.1/24, up) and n device namespaces
+ * PREFIX<pid>d<i>, each joined to br0 by a veth pair (v<i> in the client,
+ * eth0 = NET.<10+i>/24 in the device). Needs the rights of `ip netns`; the
+ * tests skip where tu_netns_setup fails. Processes started in a device
+ * namespace are ended by their PID, every namespace made is deleted. */
+#define TU_NETNS_MAX 8
+struct tu_netns {
+	char client[32];
+	char dev[TU_NETNS_MAX][32];
+	pid_t pid[TU_NETNS_MAX];         /* the process running in dev[i], or 0 */
+	bool made[TU_NETNS_MAX + 1];     /* [0] client, [1 + i] dev[i] */
+	size_t n;
+	char skip_reason[128];           /* why setup failed */
+};
+/* net: the first three octets ("10.77.1"), n <= TU_NETNS_MAX. 0, or -1
+ * with skip_reason set; whatever was made is left to tu_netns_teardown. */
+int tu_netns_setup(struct tu_netns *ns, const char *prefix, const char *net, size_t n);
+/* Start a process in dev[i]'s network namespace, its stdout a pipe, and
+ * wait (10 s at most) for its first line, which must begin with ready.
+ * tu_netns_exec runs argv (argv[0] a path); tu_netns_run runs child(arg) in
+ * the forked child, whose return value is the exit status. 0 or -errno
+ * (-EPROTO: no ready line; the process is ended then). */
+int tu_netns_exec(struct tu_netns *ns, size_t i, const char *const *argv, const char *ready);
+int tu_netns_run(struct tu_netns *ns, size_t i, int (*child)(void *arg), void *arg,
+		 const char *ready);
+/* End the process in dev[i], if any. */
+void tu_netns_stop(struct tu_netns *ns, size_t i);
+/* End every process, delete every namespace made; a second call does nothing. */
+void tu_netns_teardown(struct tu_netns *ns);
 
 #endif
