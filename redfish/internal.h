@@ -79,6 +79,9 @@ char *rf_relative_link(const char *link_path, const char *target_path);
 struct rf_writable_set *rf_writable_set_new(const struct rf_writable *w);
 struct rf_writable_set *rf_writable_set_free(struct rf_writable_set *s);
 const struct rf_writable *rf_writable_find(const struct rf_writable_set *s, const char *rel);
+/* An entry under "Actions/" gives the values of an action file (from an
+ * ActionInfo); it is never a property PATCH may change. */
+bool rf_writable_is_action(const struct rf_writable *w);
 
 /* Whether a file at rel of a resource whose body is body is the mount's
  * writable PowerState extension (an Outlet or ComputerSystem power action). */

@@ -58,7 +58,11 @@ struct rf_error {
 /* A property a provider accepts writes to. path is relative to the resource
  * ("UserLabel", "Oem/TPLink/LedOn"). values: NULL-terminated list of allowed
  * string values (matched case-insensitively, canonicalised to the listed
- * spelling), or NULL for any string of at most max_len bytes (0 = 255). */
+ * spelling), or NULL for any string of at most max_len bytes (0 = 255).
+ * An entry whose path starts with "Actions/" ("Actions/ComputerSystem.Reset")
+ * instead lists the values of that action file when the action carries no
+ * annotations of its own (they come from an ActionInfo); PATCH never
+ * changes it. */
 struct rf_writable {
 	const char *path;
 	const char *const *values;

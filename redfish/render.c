@@ -683,7 +683,9 @@ struct rf_render *rf_render_new(const char *uri, struct json_object *body, const
 	r->doc.len = jlen + 1;
 	r->doc.uri = r->uri;
 	r->doc.odata_type = r->odata_type;
-	r->doc.patchable = writable && writable->n > 0;
+	for (size_t i = 0; writable && i < writable->n; i++)
+		if (!rf_writable_is_action(&writable->v[i]))
+			r->doc.patchable = true;
 	return r;
 fail:
 	if (r) {
@@ -805,6 +807,11 @@ struct rf_writable_set *rf_writable_set_free(struct rf_writable_set *s)
 	free(s->v);
 	free(s);
 	return NULL;
+}
+
+bool rf_writable_is_action(const struct rf_writable *w)
+{
+	return strncmp(w->path, "Actions/", 8) == 0;
 }
 
 const struct rf_writable *rf_writable_find(const struct rf_writable_set *s, const char *rel)

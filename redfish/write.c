@@ -146,6 +146,8 @@ static int check_delta(const struct rf_target *tg, struct json_object *body, str
 			return -ENOMEM;
 		cur = value_at(body, rel);
 		w = rf_writable_find(tg->writable, rel);
+		if (w && rf_writable_is_action(w))
+			w = NULL;
 		if (w) {
 			r = check_value(w, cur, val, rel, &canon, err);
 			if (r < 0)

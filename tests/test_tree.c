@@ -565,6 +565,40 @@ static void test_action_info(void)
 	CU_ASSERT_EQUAL(rf_tree_post_action(t, "/redfish/v1/Systems/s1/Actions/ComputerSystem.Reset", NULL, NULL, &e), -EINVAL);
 	CU_ASSERT_EQUAL(e.kind, RF_ERR_PARAM_MISSING);
 	CU_ASSERT_EQUAL(f.actions, 2);
+
+	/* A provider may give an action file's values in the writable list
+	 * ("Actions/..."): the file lists them, but it is no property PATCH
+	 * may change, and it does not make the resource PATCHable. */
+	{
+		static const char *const vals[] = { "On", "ForceOff", NULL };
+		static const struct rf_writable hint[] = {
+			{ "Actions/ComputerSystem.Reset", vals, 0 },
+			{ NULL, NULL, 0 },
+		};
+		struct rf_doc *doc;
+		char buf[128];
+		ssize_t n;
+		int err;
+
+		CU_ASSERT_EQUAL(rf_tree_install(t, &f.p, sys, json_tokener_parse(
+			"{\"@odata.id\":\"/redfish/v1/Systems/s1\",\"@odata.type\":\"#ComputerSystem.v1_22_0.ComputerSystem\","
+			"\"Id\":\"s1\",\"Name\":\"s1\",\"PowerState\":\"On\",\"Actions\":{\"#ComputerSystem.Reset\":{"
+			"\"target\":\"/redfish/v1/Systems/s1/Actions/ComputerSystem.Reset\","
+			"\"@Redfish.ActionInfo\":\"/redfish/v1/Systems/s1/ResetActionInfo\"}}}"), hint,
+			rf_tree_generation(t)), 1);
+		n = rf_tree_read(t, "Systems/s1/Actions/ComputerSystem.Reset", buf, sizeof(buf) - 1, 0);
+		CU_ASSERT_TRUE_FATAL(n > 0);
+		buf[n] = '\0';
+		CU_ASSERT_STRING_EQUAL(buf, "On\nForceOff\n");
+		doc = rf_tree_get_doc(t, sys, &err);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+		CU_ASSERT_FALSE(doc->patchable);
+		rf_doc_unref(doc);
+		d = json_tokener_parse("{\"Actions\":{\"ComputerSystem.Reset\":\"On\"}}");
+		CU_ASSERT_NOT_EQUAL(rf_tree_patch(t, sys, d, NULL, &e), 0);
+		json_object_put(d);
+		CU_ASSERT_EQUAL(f.patches, 0);
+	}
 	rf_tree_free(t);
 }
 
