@@ -122,25 +122,32 @@ static int fs_readlink(const char *path, char *buf, size_t size)
 	return rf_tree_readlink(fs_get()->tree, path, buf, size);
 }
 
+/* Entries carry their offsets (libfuse's "offset mode"): only then does
+ * the high-level API hand the kernel full READDIRPLUS entries (node id,
+ * attributes, timeouts), so a walk (`find`, `tar`) needs no LOOKUP or
+ * GETATTR per name. Entry k (0 ".", 1 "..", then the names in order)
+ * carries k + 1, the offset of the entry after it; a call resumes at off. */
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct fs *fs = fs_get();
+	enum fuse_fill_dir_flags plus = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
 	struct rf_dirent *d;
 	size_t n;
 	int r = rf_tree_list(fs->tree, path, &d, &n);
 
 	if (r < 0)
 		return r;
-	filler(buf, ".", NULL, 0, 0);
-	filler(buf, "..", NULL, 0, 0);
-	/* Full attributes with every entry: `ls -l` and `find` need no
-	 * further LOOKUP or GETATTR (READDIRPLUS). */
-	for (size_t i = 0; i < n; i++) {
+	for (size_t k = off < 0 ? 0 : (size_t)off; k < n + 2; k++) {
 		struct stat st;
 
-		fs_fill_stat(fs, &d[i].st, &st);
-		if (filler(buf, d[i].name, &st, 0, FUSE_FILL_DIR_PLUS))
+		if (k < 2) {
+			if (filler(buf, k ? ".." : ".", NULL, (off_t)k + 1, 0))
+				break;
+			continue;
+		}
+		fs_fill_stat(fs, &d[k - 2].st, &st);
+		if (filler(buf, d[k - 2].name, &st, (off_t)k + 1, plus))
 			break;
 	}
 	rf_dirents_free(d, n);
@@ -297,6 +304,9 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	fs->no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	/* Link targets cached like file pages, dropped by the same notices. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;  /* writes go through */
 	return fs;
 }

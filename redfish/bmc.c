@@ -15,7 +15,12 @@
  * knows yet, and (once started: rf_bmc_start, after the daemon forked)
  * `parallel` worker threads fetch them one request each, so the BMC's
  * latency overlaps. A `cat .../PowerState` of a member fetches nothing
- * more; a walk pays about one round trip, not one per level. The queue is
+ * more; a walk pays about one round trip, not one per level. A walk also
+ * reads ahead across members: a reader listing what the prefetch brought
+ * in (bmc_listed, the tree's listing hint) activates the members after
+ * its own, in name order, until READAHEAD * parallel URIs are queued, so
+ * the request slots stay busy when the walk crosses to the next member.
+ * The queue is
  * sorted by URI and drained from the URI a reader last
  * had to wait for: a walk (tar, find, cp) goes depth first in name order,
  * which is URI order, so what it needs next is fetched or under way when
@@ -70,6 +75,7 @@
 #define MAX_PAGES 64
 #define MAX_PREFETCH_DEPTH 24       /* URI segments: a BMC's links cannot lead on forever */
 #define DEFAULT_PARALLEL 8
+#define READAHEAD 2                 /* a walk keeps READAHEAD * parallel URIs queued */
 
 struct res {
 	char *etag;                 /* remote ETag of body */
@@ -78,6 +84,7 @@ struct res {
 	bool busy;                  /* a fetch is under way */
 	bool tried;                 /* a fetch was started once (prefetch skips it) */
 	bool requeued;              /* a prefetch lost to a transport error, queued again */
+	bool prefetched;            /* body came by prefetch, before any reader needed it */
 	int result;                 /* of the last fetch */
 };
 
@@ -812,14 +819,13 @@ static bool prefetching(struct rf_bmc *b, const char *uri)
  * member nothing of it but the member itself is fetched: the BMC's resources
  * load lazily, and a walk pays one round trip, not one per level.
  * Under b->lock. */
-static void prefetch_activate(struct rf_bmc *b, const char *uri)
+static void activate_member(struct rf_bmc *b, const char *m)
 {
-	const char *m = member_of(b, uri);
 	size_t it = 0, n;
 	const char *k;
 	void *v;
 
-	if (!m || strmap_get(b->active, m) || strmap_put(b->active, m, b) < 0)
+	if (strmap_get(b->active, m) || strmap_put(b->active, m, b) < 0)
 		return;
 	n = strlen(m);
 	while (strmap_next(b->res, &it, &k, &v)) {
@@ -828,6 +834,33 @@ static void prefetch_activate(struct rf_bmc *b, const char *uri)
 		if (r->body && strncmp(k, m, n) == 0 && (k[n] == '\0' || k[n] == '/'))
 			prefetch_children(b, k, r->body);
 	}
+}
+
+/* The member after m in walk order (URI order, wrapping round), or NULL.
+ * Under b->lock. */
+static const char *member_after(struct rf_bmc *b, const char *m)
+{
+	const char *next = NULL, *first = NULL;
+
+	for (size_t i = 0; i < b->n_members; i++) {
+		const char *c = b->members[i];
+
+		if (strcmp(c, m) > 0 && (!next || strcmp(c, next) < 0))
+			next = c;
+		if (!first || strcmp(c, first) < 0)
+			first = c;
+	}
+	if (!next && first && strcmp(first, m) != 0)
+		next = first;
+	return next;
+}
+
+static void prefetch_activate(struct rf_bmc *b, const char *uri)
+{
+	const char *m = member_of(b, uri);
+
+	if (m)
+		activate_member(b, m);
 }
 
 /* A reader waits for uri: the workers go on from there. A walk (tar, find,
@@ -1003,6 +1036,7 @@ static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode)
 					json_object_put(r->body);
 					r->body = body;
 					body = NULL;
+					r->prefetched = mode == FETCH_PREFETCH;
 					free(r->etag);
 					r->etag = h[i].etag ? strdup(h[i].etag) : NULL;
 					if (prefetching(b, mine[i]))
@@ -1628,8 +1662,36 @@ static int bmc_action(struct rf_provider *p, const char *uri, const char *action
 	return r;
 }
 
+/* A reader listed uri. Listing what the prefetch brought in before anyone
+ * asked for it is what a walk does (tar, find, grep -r, rsync): the walk
+ * reads ahead into the member after this one (in name order), so that when
+ * it gets there that member is loaded or under way, and the workers drain
+ * the queue from where the walk is. A reader who only goes down one path
+ * lists only what it had to wait for, and nothing more loads. */
+static void bmc_listed(struct rf_provider *p, const char *uri)
+{
+	struct rf_bmc *b = p->userdata;
+	const char *m, *next;
+	struct res *r;
+
+	pthread_mutex_lock(&b->lock);
+	r = res_get(b, uri, false);
+	m = member_of(b, uri);
+	if (r && r->prefetched && m && strmap_get(b->active, m)) {
+		prefetch_follow(b, uri);
+		next = m;
+		for (size_t i = 0; i < b->n_members && b->pq_n < (size_t)READAHEAD * b->parallel; i++) {
+			if (!(next = member_after(b, next)) || strcmp(next, m) == 0)
+				break;
+			activate_member(b, next);
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
 static const struct rf_provider_ops bmc_ops = {
 	.refresh = bmc_refresh,
+	.listed = bmc_listed,
 	.patch = bmc_patch,
 	.action = bmc_action,
 };

@@ -85,6 +85,10 @@ struct rf_provider_ops {
 	 * params (borrowed object). Same completion rule as patch. */
 	int (*action)(struct rf_provider *p, const char *uri, const char *action,
 		      struct json_object *params);
+	/* A reader listed a directory of uri (a resource this provider owns):
+	 * a hint for read-ahead (a walk lists directory after directory).
+	 * Must not block. May be NULL. */
+	void (*listed)(struct rf_provider *p, const char *uri);
 };
 
 struct rf_provider {

@@ -1426,6 +1426,9 @@ static int list_node_children(struct rf_tree *t, const struct rf_render *rd, con
 int rf_tree_list(struct rf_tree *t, const char *path, struct rf_dirent **ret, size_t *ret_n)
 {
 	struct dirents out = { 0 };
+	struct rf_resource *listed = NULL;   /* whose content is listed */
+	struct rf_provider *lp = NULL;
+	_cleanup_free_ char *luri = NULL;
 	struct hit h;
 	int r;
 
@@ -1454,6 +1457,7 @@ int rf_tree_list(struct rf_tree *t, const char *path, struct rf_dirent **ret, si
 	}
 	switch (h.kind) {
 	case HIT_RESOURCE:
+		listed = h.res;
 		r = list_node_children(t, h.res->render, &h.res->render->nodes[0], path, &out);
 		if (r == 0)
 			r = list_dir_children(t, h.uri, path, &out);
@@ -1462,10 +1466,12 @@ int rf_tree_list(struct rf_tree *t, const char *path, struct rf_dirent **ret, si
 		struct rf_resource *child = h.node->child_uri ? strmap_get(t->res, h.node->child_uri) : NULL;
 
 		if (child) {
+			listed = child;
 			r = list_node_children(t, child->render, &child->render->nodes[0], path, &out);
 			if (r == 0)
 				r = list_dir_children(t, child->uri, path, &out);
 		} else if (h.node->kind == RF_KIND_DIR) {
+			listed = h.res;
 			r = list_node_children(t, h.res->render, h.node, path, &out);
 		} else {
 			r = -ENOTDIR;
@@ -1479,12 +1485,18 @@ int rf_tree_list(struct rf_tree *t, const char *path, struct rf_dirent **ret, si
 		r = -ENOTDIR;
 		break;
 	}
+	if (r == 0 && listed && listed->owner && listed->owner->ops && listed->owner->ops->listed) {
+		lp = listed->owner;
+		luri = strdup(listed->uri);
+	}
 	pthread_rwlock_unlock(&t->lock);
 	hit_clear(&h);
 	if (r < 0) {
 		rf_dirents_free(out.v, out.n);
 		return r;
 	}
+	if (lp && luri)
+		lp->ops->listed(lp, luri);
 	if (out.n > 1)
 		qsort(out.v, out.n, sizeof(*out.v), cmp_dirent);
 	*ret = out.v;

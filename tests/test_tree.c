@@ -56,7 +56,9 @@ static int fake_action(struct rf_provider *p, const char *uri, const char *actio
 	return f->fail_with;
 }
 
-static const struct rf_provider_ops fake_ops = { fake_refresh, fake_patch, fake_action };
+static const struct rf_provider_ops fake_ops = {
+	.refresh = fake_refresh, .patch = fake_patch, .action = fake_action,
+};
 
 static void fake_init(struct fake *f, struct rf_tree *t)
 {
