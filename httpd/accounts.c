@@ -509,10 +509,11 @@ static struct json_object *protocol_features(void)
 {
 	struct json_object *o = json_object_new_object(), *expand = json_object_new_object();
 
-	json_object_object_add(expand, "ExpandAll", json_object_new_boolean(0));
-	json_object_object_add(expand, "Levels", json_object_new_boolean(0));
-	json_object_object_add(expand, "Links", json_object_new_boolean(0));
-	json_object_object_add(expand, "NoLinks", json_object_new_boolean(0));
+	json_object_object_add(expand, "ExpandAll", json_object_new_boolean(1));
+	json_object_object_add(expand, "Levels", json_object_new_boolean(1));
+	json_object_object_add(expand, "Links", json_object_new_boolean(1));
+	json_object_object_add(expand, "NoLinks", json_object_new_boolean(1));
+	json_object_object_add(expand, "MaxLevels", json_object_new_int(HTTPD_EXPAND_MAX_LEVELS));
 	json_object_object_add(o, "ExpandQuery", expand);
 	json_object_object_add(o, "FilterQuery", json_object_new_boolean(0));
 	json_object_object_add(o, "SelectQuery", json_object_new_boolean(0));

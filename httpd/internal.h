@@ -5,6 +5,7 @@
  *   accounts.c  accounts, roles, sessions, the state file, and the service's
  *               own resources in the tree (a provider of its own)
  *   server.c    libmicrohttpd: requests, routing, headers, responses
+ *   expand.c    the $expand query
  */
 #ifndef REDFISHFS_HTTPD_INTERNAL_H
 #define REDFISHFS_HTTPD_INTERNAL_H
@@ -63,7 +64,9 @@ int httpd_read_password_file(const char *path, char **ret, char *msg, size_t msg
  *   -ENOSYS 501 QueryParameterUnsupported -EBADMSG 400 MalformedJSON
  *   -EEXIST 409 ResourceAlreadyExists  -EDOM 400 PropertyMissing
  *   -EKEYREJECTED 400 PasswordIncorrectLength -EBUSY 409 ResourceInUse
- *   -EUSERS 503 SessionLimitExceeded */
+ *   -EUSERS 503 SessionLimitExceeded
+ *   -EILSEQ 400 QueryParameterValueFormatError (e.value, what)
+ *   -ERANGE 400 QueryParameterOutOfRange (e.value, what, e.property) */
 struct httpd_fault {
 	int err;
 	struct rf_error e;
@@ -82,6 +85,24 @@ int httpd_fault_render(const struct httpd_fault *f, struct httpd_status *ret);
 
 /* A Base message object (for 200 bodies: "Success", "Created"), new ref. */
 struct json_object *httpd_message_object(const char *id, const char *const *args, size_t n);
+
+/* ---- expand.c ------------------------------------------------------------ */
+
+#define HTTPD_EXPAND_MAX_LEVELS 6         /* ProtocolFeaturesSupported MaxLevels */
+#define HTTPD_EXPAND_MAX_RESOURCES 4096   /* documents in one expanded response */
+
+struct httpd_expand {
+	char kind;              /* '*' all links, '.' outside Links, '~' inside Links */
+	int levels;
+};
+
+/* Parse the value of $expand. 0, -EILSEQ (not the syntax), or -ERANGE
+ * (levels outside 1..HTTPD_EXPAND_MAX_LEVELS). */
+int httpd_expand_parse(const char *v, struct httpd_expand *ret);
+/* d's document with its links expanded as e says (malloc'd, *ret_len set),
+ * or NULL (out of memory). */
+char *httpd_expand_doc(struct rf_tree *t, const struct rf_doc *d, const struct httpd_expand *e,
+		       size_t *ret_len);
 
 /* ---- accounts.c ---------------------------------------------------------- */
 

@@ -76,6 +76,15 @@ static const struct msg_def base_msgs[] = {
 	  "Check that the supplied payload is correct and supported by this service." },
 	{ "QueryParameterUnsupported", 1, "Warning", "Query parameter '%1' is not supported.",
 	  "Correct or remove the query parameter and resubmit the request." },
+	{ "QueryParameterValueFormatError", 2, "Warning",
+	  "The value '%1' for the parameter %2 is not a format that the parameter can accept.",
+	  "Correct the value for the query parameter in the request and resubmit the request if "
+	  "the operation failed." },
+	{ "QueryParameterOutOfRange", 3, "Warning",
+	  "The value '%1' for the query parameter %2 is out of range %3.",
+	  "Reduce the value for the query parameter to a value that is within range, such as a "
+	  "start or count value that is within bounds of the number of resources in a collection "
+	  "or a page number that is within the range of valid pages." },
 	{ "ServiceTemporarilyUnavailable", 1, "Critical",
 	  "The service is temporarily unavailable.  Retry in %1 seconds.",
 	  "Wait for the indicated retry duration and retry the operation." },
@@ -187,6 +196,8 @@ static const struct {
 	{ EPROTO, 412, "HeaderInvalid" },
 	{ EPROTONOSUPPORT, 406, "HeaderInvalid" },
 	{ ENOSYS, 501, "QueryParameterUnsupported" },
+	{ EILSEQ, 400, "QueryParameterValueFormatError" },
+	{ ERANGE, 400, "QueryParameterOutOfRange" },
 	{ EBADMSG, 400, "MalformedJSON" },
 	{ EEXIST, 409, "ResourceAlreadyExists" },
 	{ EDOM, 400, "PropertyMissing" },
@@ -273,6 +284,10 @@ int httpd_fault_render(const struct httpd_fault *f, struct httpd_status *ret)
 		args[0] = what, args[1] = *prop ? prop : "", n = 2;
 	} else if (!strcmp(id, "HeaderInvalid") || !strcmp(id, "QueryParameterUnsupported")) {
 		args[0] = what, n = 1;
+	} else if (!strcmp(id, "QueryParameterValueFormatError")) {
+		args[0] = val, args[1] = what, n = 2;
+	} else if (!strcmp(id, "QueryParameterOutOfRange")) {
+		args[0] = val, args[1] = what, args[2] = prop, n = 3;
 	} else if (!strcmp(id, "ResourceAlreadyExists")) {
 		args[0] = what, args[1] = prop, args[2] = val, n = 3;
 	} else if (!strcmp(id, "ServiceTemporarilyUnavailable")) {

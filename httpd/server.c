@@ -73,6 +73,8 @@ struct req {
 	struct httpd_ident who;
 	struct json_object *json;   /* parsed body, or NULL */
 	char *if_match;
+	bool expand;                /* GET with $expand (parsed: ex) */
+	struct httpd_expand ex;
 	/* set by a worker, queued when MHD calls us after resume */
 	struct MHD_Response *resp;
 	unsigned status;
@@ -427,16 +429,49 @@ static bool content_type_ok(struct req *rq)
 	return true;
 }
 
+struct query {
+	const char *bad;            /* a query parameter not supported */
+	const char *expand;         /* the value of $expand */
+	bool twice;                 /* $expand given twice */
+};
+
 static enum MHD_Result check_query(void *cls, enum MHD_ValueKind kind, const char *key,
 				   const char *value)
 {
-	const char **bad = cls;
+	struct query *q = cls;
 
+	if (strcmp(key, "$expand") == 0) {
+		q->twice = q->expand != NULL;
+		q->expand = value ? value : "";
+		return q->twice ? MHD_NO : MHD_YES;
+	}
 	if (key[0] == '$' || strcmp(key, "only") == 0 || strcmp(key, "excerpt") == 0) {
-		*bad = key;
+		q->bad = key;
 		return MHD_NO;
 	}
 	return MHD_YES;
+}
+
+/* $expand, if given: parsed into rq->ex. 0, or a fault to answer. */
+static int parse_expand(struct req *rq, const struct query *q, struct httpd_fault *f)
+{
+	int r;
+
+	if (!q->expand)
+		return 0;
+	if (q->twice || (r = httpd_expand_parse(q->expand, &rq->ex)) == -EILSEQ) {
+		*f = (struct httpd_fault){ .err = -EILSEQ, .what = "$expand" };
+		snprintf(f->e.value, sizeof(f->e.value), "%s", q->expand);
+		return -EILSEQ;
+	}
+	if (r < 0) {
+		*f = (struct httpd_fault){ .err = r, .what = "$expand" };
+		snprintf(f->e.value, sizeof(f->e.value), "%s", q->expand);
+		snprintf(f->e.property, sizeof(f->e.property), "1 to %d", HTTPD_EXPAND_MAX_LEVELS);
+		return r;
+	}
+	rq->expand = true;
+	return 0;
 }
 
 static int b64_value(char c)
@@ -574,6 +609,33 @@ static struct MHD_Response *doc_response(struct req *rq, struct rf_doc *d, unsig
 	return r;
 }
 
+/* 200 with d expanded as rq->ex says (takes d). No ETag: it would stand
+ * for the whole set of documents, which If-Match cannot name. */
+static struct MHD_Response *expanded_response(struct req *rq, struct rf_doc *d,
+					      unsigned *ret_status)
+{
+	const char *allow = allow_for(rq->h, d->uri, d);
+	char *link = schema_link(d->odata_type ? d->odata_type : "");
+	struct MHD_Response *r = NULL;
+	size_t len = 0;
+	char *json = httpd_expand_doc(rq->h->tree, d, &rq->ex, &len);
+
+	rf_doc_unref(d);
+	if (json && !(r = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE)))
+		free(json);
+	if (r) {
+		add_common(r);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_CT);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+		if (link)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_LINK, link);
+	}
+	free(link);
+	*ret_status = MHD_HTTP_OK;
+	return r;
+}
+
 /* ResourceNotFound names the collection segment as type, the last as name. */
 static void not_found_fault(const char *uri, struct httpd_fault *f, char *type, size_t cap)
 {
@@ -658,7 +720,8 @@ static enum MHD_Result serve_get(struct req *rq)
 		return fail(rq, err, NULL, NULL);
 	}
 	{
-		struct MHD_Response *r = doc_response(rq, d, &status);
+		struct MHD_Response *r = rq->expand ? expanded_response(rq, d, &status)
+						    : doc_response(rq, d, &status);
 
 		return queue(rq, status, r);
 	}
@@ -995,7 +1058,9 @@ static enum MHD_Result open_only_get(struct req *rq)
 static enum MHD_Result route(struct req *rq)
 {
 	struct httpd *h = rq->h;
-	const char *v, *badq = NULL;
+	const char *v;
+	struct query q = { 0 };
+	struct httpd_fault qf;
 	const char *uri = rq->uri;
 	bool get = rq->method == M_GET || rq->method == M_HEAD;
 	bool meta = strcmp(uri, RF_ROOT "/$metadata") == 0;
@@ -1004,9 +1069,15 @@ static enum MHD_Result route(struct req *rq)
 	v = header(rq, "OData-Version");
 	if (v && strcmp(v, "4.0") != 0)
 		return fail(rq, -EPROTO, "OData-Version", NULL);
-	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_query, &badq);
-	if (badq)
-		return fail(rq, -ENOSYS, badq, NULL);
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_query, &q);
+	if (q.bad)
+		return fail(rq, -ENOSYS, q.bad, NULL);
+	if (parse_expand(rq, &q, &qf) < 0) {
+		unsigned status;
+		struct MHD_Response *r = fault_response(rq, &qf, NULL, &status);
+
+		return queue(rq, status, r);
+	}
 	if (!accept_ok(rq, meta))
 		return fail(rq, -EPROTONOSUPPORT, "Accept", NULL);
 
