@@ -44,7 +44,7 @@
 /* A remote BMC or a mockup directory, from the command line or [bmc NAME]. */
 struct bmc_opt {
 	char *name, *url, *user, *password_file, *ca_file;
-	bool insecure;
+	bool insecure, no_expand;
 };
 
 struct mockup_opt {
@@ -61,6 +61,8 @@ struct remotes {
 	char *user, *password_file, *ca_file;
 	char **insecure;          /* --bmc-insecure NAME */
 	size_t n_insecure;
+	char **no_expand;         /* --bmc-no-expand NAME */
+	size_t n_no_expand;
 };
 
 static void remotes_clear(struct remotes *r)
@@ -78,9 +80,12 @@ static void remotes_clear(struct remotes *r)
 	}
 	for (size_t i = 0; i < r->n_insecure; i++)
 		free(r->insecure[i]);
+	for (size_t i = 0; i < r->n_no_expand; i++)
+		free(r->no_expand[i]);
 	free(r->bmc);
 	free(r->mockup);
 	free(r->insecure);
+	free(r->no_expand);
 	free(r->user);
 	free(r->password_file);
 	free(r->ca_file);
@@ -113,6 +118,20 @@ static int bmc_add(struct remotes *r, char *name, char *url)
 	}
 	r->bmc = nb;
 	r->bmc[r->n_bmc++] = (struct bmc_opt){ .name = name, .url = url };
+	return 0;
+}
+
+/* Append a copy of s to *v (*n entries). 0 or -ENOMEM. */
+static int strv_push(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(char *));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	if (!(nv[*n] = strdup(s)))
+		return -ENOMEM;
+	(*n)++;
 	return 0;
 }
 
@@ -170,6 +189,7 @@ enum {
 	KEY_KASA_DISCOVER,
 	KEY_DISCOVER_INTERVAL,
 	KEY_KASA_LIST,
+	KEY_BMC_NO_EXPAND,
 };
 
 /* Our long options. fuse_opt hands an argument to EVERY template it matches
@@ -207,6 +227,7 @@ static const struct long_opt long_opts[] = {
 	{ "--kasa-discover", KEY_KASA_DISCOVER, false, true },
 	{ "--discover-interval", KEY_DISCOVER_INTERVAL, true, false },
 	{ "--kasa-list", KEY_KASA_LIST, false, true },
+	{ "--bmc-no-expand", KEY_BMC_NO_EXPAND, true, false },
 };
 
 /* fuse_opt keys are indices into long_opts; -c is KEY_SHORT_CONFIG. */
@@ -238,6 +259,7 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("--discover-interval ", 21),
 	FUSE_OPT_KEY("--kasa-list", 22),
 	FUSE_OPT_KEY("--kasa-list=", 22),
+	FUSE_OPT_KEY("--bmc-no-expand ", 23),
 	FUSE_OPT_KEY("-c ", KEY_SHORT_CONFIG),
 	FUSE_OPT_END
 };
@@ -277,6 +299,7 @@ static void usage(const char *prog)
 	       "    --bmc-password-file FILE   BMC password (file must be private: chmod 600)\n"
 	       "    --bmc-ca FILE              CA certificates to verify BMCs with\n"
 	       "    --bmc-insecure NAME        do not verify BMC NAME's certificate\n"
+	       "    --bmc-no-expand NAME       never ask BMC NAME for $expand (one GET per resource)\n"
 	       "    --mockup [NAME=]DIR        a directory of index.json files (a DMTF mockup or\n"
 	       "                               a copy of the mount); with NAME, aggregated like a BMC\n"
 	       "Timing:\n"
@@ -295,7 +318,8 @@ static void usage(const char *prog)
 	       "    -c, --config FILE          INI configuration: [redfishfs] timeout=, max_age=,\n"
 	       "                               poll=, discover=ADDR[,ADDR...], discover_interval=;\n"
 	       "                               [kasa NAME] host=; [bmc NAME] url=, user=,\n"
-	       "                               password_file=, ca=, insecure=; [http] http=,\n"
+	       "                               password_file=, ca=, insecure=, expand=;\n"
+	       "                               [http] http=,\n"
 	       "                               http-cert=, http-key=, http-user=,\n"
 	       "                               http-password-file=, state-dir=, http-no-auth=\n"
 	       "    -h, --help                 this help\n"
@@ -427,19 +451,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_BMC_CA:
 		r = set_string(&cl->remotes.ca_file, v);
 		break;
-	case KEY_BMC_INSECURE: {
-		char **ni = realloc(cl->remotes.insecure, (cl->remotes.n_insecure + 1) * sizeof(char *));
-
-		if (!ni || !(ni[cl->remotes.n_insecure] = strdup(v))) {
-			if (ni)
-				cl->remotes.insecure = ni;
-			r = -ENOMEM;
-			break;
-		}
-		cl->remotes.insecure = ni;
-		cl->remotes.n_insecure++;
+	case KEY_BMC_INSECURE:
+		r = strv_push(&cl->remotes.insecure, &cl->remotes.n_insecure, v);
 		break;
-	}
+	case KEY_BMC_NO_EXPAND:
+		r = strv_push(&cl->remotes.no_expand, &cl->remotes.n_no_expand, v);
+		break;
 	case KEY_MOCKUP: {
 		struct mockup_opt m = { 0 };
 		struct mockup_opt *nm;
@@ -581,9 +598,33 @@ static int config_ext(void *userdata, const char *section, const char *key, cons
 				snprintf(err, errlen, "insecure = %s: expected true or false", value);
 			return r;
 		}
+		if (strcmp(key, "expand") == 0) {
+			bool expand;
+
+			r = parse_bool(value, &expand);
+			if (r < 0)
+				snprintf(err, errlen, "expand = %s: expected true or false", value);
+			fx->cur->no_expand = !expand;
+			return r;
+		}
 		return -ENOENT;
 	}
 	return -ENOENT;
+}
+
+/* Set the bool at offset in each BMC named in names (opt: for the error). */
+static int mark_bmcs(struct remotes *r, char **names, size_t n, const char *opt, size_t offset)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct bmc_opt *b = bmc_find(r, names[i]);
+
+		if (!b) {
+			log_error("%s %s: no BMC of that name", opt, names[i]);
+			return -EINVAL;
+		}
+		*(bool *)((char *)b + offset) = true;
+	}
+	return 0;
 }
 
 /* Take *from if *to is unset (the command line wins). */
@@ -684,18 +725,14 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 		nb->password_file = b->password_file;
 		nb->ca_file = b->ca_file;
 		nb->insecure = b->insecure;
+		nb->no_expand = b->no_expand;
 		b->user = b->password_file = b->ca_file = NULL;
 	}
-	for (size_t i = 0; i < cl->remotes.n_insecure; i++) {
-		struct bmc_opt *b = bmc_find(&cl->remotes, cl->remotes.insecure[i]);
-
-		if (!b) {
-			log_error("--bmc-insecure %s: no BMC of that name", cl->remotes.insecure[i]);
-			r = -EINVAL;
-			goto out;
-		}
-		b->insecure = true;
-	}
+	if ((r = mark_bmcs(&cl->remotes, cl->remotes.insecure, cl->remotes.n_insecure,
+			   "--bmc-insecure", offsetof(struct bmc_opt, insecure))) < 0 ||
+	    (r = mark_bmcs(&cl->remotes, cl->remotes.no_expand, cl->remotes.n_no_expand,
+			   "--bmc-no-expand", offsetof(struct bmc_opt, no_expand))) < 0)
+		goto out;
 	if (cfg->n_kasa == 0 && cfg->n_discover == 0 && cl->remotes.n_bmc == 0 &&
 	    cl->remotes.n_mockup == 0) {
 		log_error("nothing to serve: give --kasa [NAME=]HOST[:PORT], --kasa-discover[=ADDR], "
@@ -1010,7 +1047,7 @@ int main(int argc, char *argv[])
 		_cleanup_free_ char *password = NULL;
 		struct rf_bmc_config bc = {
 			.name = b->name, .url = b->url, .user = b->user, .ca_file = b->ca_file,
-			.insecure = b->insecure, .timeout_ms = cfg.timeout_ms,
+			.insecure = b->insecure, .no_expand = b->no_expand, .timeout_ms = cfg.timeout_ms,
 			.on_error = log_bmc_error,
 		};
 

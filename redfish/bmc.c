@@ -20,11 +20,14 @@
  * in (bmc_listed, the tree's listing hint) activates the members after
  * its own, in name order, until READAHEAD * parallel URIs are queued, so
  * the request slots stay busy when the walk crosses to the next member.
- * The queue is
- * sorted by URI and drained from the URI a reader last
- * had to wait for: a walk (tar, find, cp) goes depth first in name order,
- * which is URI order, so what it needs next is fetched or under way when
- * it gets there. A reader never waits for the queue: what it needs and no
+ * With a BMC that advertises $expand (ProtocolFeaturesSupported), a worker
+ * loads all the unloaded children of a resource with one GET of it
+ * (fetch_expanded), so a walk costs about one request per resource that
+ * has children rather than one per resource; a BMC that refuses or
+ * ignores $expand gets plain GETs after its first answer. The queue is
+ * sorted by URI and drained from the URI a reader last had to wait for:
+ * a walk (tar, find, cp) goes depth first in name order, which is URI
+ * order, so what it needs next is fetched or under way when it gets there. A reader never waits for the queue: what it needs and no
  * fetch has started it fetches itself. MAX_PREFETCH_DEPTH bounds a BMC
  * whose links lead on forever.
  *
@@ -85,6 +88,8 @@ struct res {
 	bool tried;                 /* a fetch was started once (prefetch skips it) */
 	bool requeued;              /* a prefetch lost to a transport error, queued again */
 	bool prefetched;            /* body came by prefetch, before any reader needed it */
+	bool wanted;                /* a reader waited for it */
+	char *via;                  /* the resource whose body queued it for prefetch */
 	int result;                 /* of the last fetch */
 };
 
@@ -124,6 +129,11 @@ struct rf_bmc {
 	size_t pq_n, pq_cap;
 	char *cursor;
 	struct strmap *active;      /* members a reader went below (value unused) */
+	/* "?$expand=." (or "*") when the BMC advertises it and it works: the
+	 * prefetch then loads all the children of a resource in one request
+	 * (fetch_expanded). Empty: one request per resource. Under lock. */
+	char expand_q[16];
+	bool no_expand;             /* configured off, or the BMC failed at it */
 	pthread_cond_t pq_cond;
 	pthread_t *workers;
 	int parallel, n_workers;
@@ -332,6 +342,7 @@ static void res_free(struct res *r)
 	if (!r)
 		return;
 	free(r->etag);
+	free(r->via);
 	json_object_put(r->body);
 	free(r);
 }
@@ -784,9 +795,12 @@ static void prefetch_children(struct rf_bmc *b, const char *uri, struct json_obj
 
 	collect_children(body, uri, false, &kids, &n_kids);
 	for (size_t i = 0; i < n_kids; i++) {
+		struct res *r;
+
 		if (strmap_get(b->res, kids[i]) || uri_depth(kids[i]) > MAX_PREFETCH_DEPTH ||
-		    !res_get(b, kids[i], true))
+		    !(r = res_get(b, kids[i], true)))
 			continue;
+		r->via = strdup(uri);
 		if (pq_push(b, kids[i]) == 0)
 			kids[i] = NULL;      /* the queue owns it */
 	}
@@ -926,6 +940,13 @@ static void reinstall_referrers(struct rf_bmc *b, const char *info_uri, uint64_t
 	}
 }
 
+/* A fetch claimed r and let it go without loading it (fetch_expanded):
+ * whoever waited for it fetches it itself. Under b->lock. */
+static bool released(const struct res *r)
+{
+	return !r->body && r->result == -ECANCELED;
+}
+
 /* Fetch the local URIs uris in one batch (curl multi, bounded parallelism)
  * and install them. uris[0] being fetched already is waited for (nothing
  * else is claimed then): FETCH_LOAD shares that fetch's result,
@@ -969,7 +990,7 @@ static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode)
 		if (i == 0 && r->busy) {
 			while (r->busy)
 				pthread_cond_wait(&b->cond, &b->lock);
-			if (mode == FETCH_LOAD) {
+			if (mode == FETCH_LOAD && !released(r)) {
 				result0 = r->result;
 				free(rem);
 				continue;
@@ -1036,7 +1057,7 @@ static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode)
 					json_object_put(r->body);
 					r->body = body;
 					body = NULL;
-					r->prefetched = mode == FETCH_PREFETCH;
+					r->prefetched = mode == FETCH_PREFETCH && !r->wanted;
 					free(r->etag);
 					r->etag = h[i].etag ? strdup(h[i].etag) : NULL;
 					if (prefetching(b, mine[i]))
@@ -1069,6 +1090,192 @@ static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode)
 	return result0;
 }
 
+/* The children of o (a resource body, local URIs) linked by plain
+ * references: objects whose one property is "@odata.id" with a local URI
+ * strictly below uri. Inline resources (objects with more) are not
+ * entered: a BMC that embeds its log entries serves them both ways, and
+ * only a plain GET says how each one reads on its own. */
+static void collect_refs(struct json_object *o, const char *uri, bool top, char ***v, size_t *n)
+{
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			collect_refs(json_object_array_get_idx(o, i), uri, false, v, n);
+		return;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return;
+	if (!top && json_object_object_get_ex(o, "@odata.id", NULL)) {
+		if (json_object_object_length(o) == 1)
+			add_child(rf_json_link(o), uri, v, n);
+		return;
+	}
+	json_object_object_foreach(o, key, val) {
+		if (strcmp(key, "Actions") != 0)
+			collect_refs(val, uri, false, v, n);
+	}
+}
+
+/* The resource uri as embedded in the expanded reply o: an object whose
+ * "@odata.id" (normalised) is uri, with more than that. Borrowed or NULL. */
+static struct json_object *find_expanded(struct json_object *o, const char *uri, int depth)
+{
+	struct json_object *id, *hit = NULL;
+
+	if (depth > MAX_PREFETCH_DEPTH)
+		return NULL;
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; !hit && i < json_object_array_length(o); i++)
+			hit = find_expanded(json_object_array_get_idx(o, i), uri, depth + 1);
+		return hit;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return NULL;
+	if (depth && json_object_object_get_ex(o, "@odata.id", &id) &&
+	    json_object_is_type(id, json_type_string) && json_object_object_length(o) > 1) {
+		_cleanup_free_ char *norm = strdup(json_object_get_string(id));
+
+		return norm && strcmp(rf_uri_normalize(norm), uri) == 0 ? o : NULL;
+	}
+	json_object_object_foreach(o, key, val) {
+		if (hit)
+			break;
+		hit = find_expanded(val, uri, depth + 1);
+		(void)key;
+	}
+	return hit;
+}
+
+/* Load the children that parent's body links by plain reference, first
+ * among them, in one request: GET parent?$expand=. (one level: each child
+ * comes exactly as a GET of it reads, which is what makes it safe to keep).
+ * The children are claimed (busy) for the request, so readers wait for it
+ * rather than fetch them again; any the reply does not carry are let go
+ * and queued again, and readers waiting on them fetch them themselves.
+ * A BMC that fails at $expand, or ignores it, is not asked again.
+ * Returns false (nothing done) when this does not apply: no $expand, first
+ * is not such a child, or fewer than two children are left to load. */
+static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *first)
+{
+	char **kids = NULL, **mine = NULL;
+	size_t n_kids = 0, k = 0, loaded = 0;
+	bool has_first = false;
+	struct json_object *reply = NULL;
+	_cleanup_free_ char *remote = NULL, *path = NULL;
+	struct rf_http h = { 0 };
+	struct res *pr;
+	uint64_t gen, seen;
+
+	pthread_mutex_lock(&b->lock);
+	pr = res_get(b, parent, false);
+	if (b->no_expand || !b->expand_q[0] || !pr || !pr->body) {
+		pthread_mutex_unlock(&b->lock);
+		return false;
+	}
+	collect_refs(pr->body, parent, true, &kids, &n_kids);
+	for (size_t i = 0; i < n_kids; i++) {
+		struct res *r = res_get(b, kids[i], false);
+
+		if (r && !r->busy && !r->tried && !r->body)
+			has_first |= strcmp(kids[i], first) == 0;
+	}
+	if (!has_first || !(mine = calloc(n_kids, sizeof(*mine))) ||
+	    asprintf(&path, "%s%s", (remote = rf_rewrite_uri_out(&b->rw, parent)) ? remote : "",
+		     b->expand_q) < 0 || !remote) {
+		pthread_mutex_unlock(&b->lock);
+		path = NULL;
+		free(mine);
+		strv_free_n(kids, n_kids);
+		return false;
+	}
+	for (size_t i = 0; i < n_kids; i++) {
+		struct res *r = res_get(b, kids[i], false);
+
+		if (r && !r->busy && !r->tried && !r->body) {
+			r->busy = r->tried = true;
+			mine[k++] = kids[i];
+		}
+	}
+	if (k < 2) {
+		for (size_t i = 0; i < k; i++) {
+			struct res *r = res_get(b, mine[i], false);
+
+			r->busy = r->tried = false;
+		}
+		pthread_mutex_unlock(&b->lock);
+		free(mine);
+		strv_free_n(kids, n_kids);
+		return false;
+	}
+	seen = b->health_gen;
+	pthread_mutex_unlock(&b->lock);
+
+	gen = rf_tree_generation(b->tree);
+	h.path = path;
+	rf_client_run(b->client, &h, 1);
+	if (h.err == 0 && h.status == 200 && (reply = parse_body(&h, remote)) &&
+	    rf_rewrite_body(&b->rw, reply, true) < 0) {
+		json_object_put(reply);
+		reply = NULL;
+	}
+	if (h.err < 0 && !transport_error(&h))
+		report(b, h.err, &h, path);
+	for (size_t i = 0; reply && i < k && !loaded; i++)
+		loaded = find_expanded(reply, mine[i], 0) != NULL;
+	if (!loaded) {
+		/* Refused, or ignored: plain GETs from now on (decided before
+		 * the children are let go, so no other worker asks again). */
+		pthread_mutex_lock(&b->lock);
+		b->no_expand = true;
+		pthread_mutex_unlock(&b->lock);
+	}
+	loaded = 0;
+
+	for (size_t i = 0; i < k; i++) {
+		struct json_object *body = reply ? find_expanded(reply, mine[i], 0) : NULL;
+		int err = -ECANCELED;
+		struct res *r;
+
+		if (body && (body = json_object_get(body))) {
+			json_object_object_del(body, "@Redfish.Copyright");
+			json_object_object_add(body, "@odata.id", json_object_new_string(mine[i]));
+			err = install(b, mine[i], body, gen);
+		}
+		pthread_mutex_lock(&b->lock);
+		r = res_get(b, mine[i], false);
+		r->busy = false;
+		if (err == 0) {
+			loaded++;
+			r->result = 0;
+			r->fetched_ms = now_ms();
+			json_object_put(r->body);
+			r->body = body;
+			body = NULL;
+			free(r->etag);
+			r->etag = NULL;
+			r->prefetched = !r->wanted;
+			if (prefetching(b, mine[i]))
+				prefetch_children(b, mine[i], r->body);
+		} else {
+			char *u = strdup(mine[i]);
+
+			r->result = -ECANCELED;      /* let go: released() */
+			r->tried = false;
+			if (!u || pq_push(b, u) < 0)
+				free(u);
+		}
+		pthread_cond_broadcast(&b->cond);
+		pthread_mutex_unlock(&b->lock);
+		json_object_put(body);
+	}
+	if (loaded)
+		go_online(b, seen);
+	json_object_put(reply);
+	rf_http_clear(&h);
+	free(mine);
+	strv_free_n(kids, n_kids);
+	return true;
+}
+
 /* A prefetch worker: fetch the queued URIs, one at a time, while online.
  * parallel workers keep the BMC's request slots busy; a reader that needs
  * a URI before its turn fetches it itself (the worker then skips it), one
@@ -1094,10 +1301,12 @@ static void *prefetch_main(void *arg)
 		b->pq_n--;
 		struct res *r = res_get(b, uri, false);
 		bool want = r && !r->tried && !r->busy;
+		char *via = want && r->via ? strdup(r->via) : NULL;
 
 		pthread_mutex_unlock(&b->lock);
-		if (want)
+		if (want && !(via && fetch_expanded(b, via, uri)))
 			fetch(b, &uri, 1, FETCH_PREFETCH);
+		free(via);
 		free(uri);
 		pthread_mutex_lock(&b->lock);
 	}
@@ -1285,6 +1494,26 @@ static int add_local_collection(struct rf_bmc *b, const struct coll *c, bool roo
 	return 0;
 }
 
+/* How to ask for a resource's children in one request, from the
+ * ServiceRoot's ProtocolFeaturesSupported.ExpandQuery: "$expand=." (links
+ * outside Links) or else "$expand=*", one level; none if neither. */
+static void expand_from_root(struct rf_bmc *b, struct json_object *root)
+{
+	struct json_object *pf, *eq, *v;
+	const char *q = "";
+
+	if (json_object_object_get_ex(root, "ProtocolFeaturesSupported", &pf) &&
+	    json_object_object_get_ex(pf, "ExpandQuery", &eq)) {
+		if (json_object_object_get_ex(eq, "NoLinks", &v) && json_object_get_boolean(v))
+			q = "?$expand=.";
+		else if (json_object_object_get_ex(eq, "ExpandAll", &v) && json_object_get_boolean(v))
+			q = "?$expand=*";
+	}
+	pthread_mutex_lock(&b->lock);
+	snprintf(b->expand_q, sizeof(b->expand_q), "%s", q);
+	pthread_mutex_unlock(&b->lock);
+}
+
 static int do_probe(struct rf_bmc *b)
 {
 	struct json_object *root, *pe = NULL;
@@ -1296,6 +1525,7 @@ static int do_probe(struct rf_bmc *b)
 	root = get_json(b, RF_ROOT, true, &r);
 	if (!root)
 		return r;
+	expand_from_root(b, root);
 	{
 		struct json_object *links, *s;
 		const char *x = json_object_object_get_ex(root, "Links", &links) &&
@@ -1458,15 +1688,21 @@ static int bmc_refresh(struct rf_provider *p, const char *uri, int64_t max_age_m
 	r = res_get(b, uri, false);
 	if (!r || !r->body)
 		prefetch_activate(b, uri);
-	if (!r || !r->body || r->busy)
+	if (!r || !r->body || r->busy) {
 		prefetch_follow(b, uri);     /* a reader has to wait here */
+		if ((r = res_get(b, uri, false)))   /* activating may have queued it */
+			r->wanted = true;
+	}
 	if (r && r->busy) {
 		while (r->busy)
 			pthread_cond_wait(&b->cond, &b->lock);
-		int res = r->result;
+		if (!released(r)) {
+			int res = r->result;
 
-		pthread_mutex_unlock(&b->lock);
-		return res;
+			pthread_mutex_unlock(&b->lock);
+			return res;
+		}
+		/* let go unloaded: fetched below */
 	}
 	if (r && !r->body && r->result == -ENOENT && r->fetched_ms &&
 	    now_ms() - r->fetched_ms < max_age_ms) {
@@ -1825,6 +2061,7 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
 	b->tree = t;
 	b->url = url;
 	b->online = true;
+	b->no_expand = cfg->no_expand;
 	b->on_error = cfg->on_error;
 	b->userdata = cfg->userdata;
 	snprintf(b->pname, sizeof(b->pname), "bmc %s", cfg->name);

@@ -256,6 +256,7 @@ struct rf_bmc_config {
 	const char *password;      /* copied; never logged, shown or put in argv */
 	const char *ca_file;       /* NULL: the system's CAs */
 	bool insecure;             /* do not verify this BMC's certificate */
+	bool no_expand;            /* never use $expand, whatever the BMC advertises */
 	int timeout_ms;            /* per request, retries included; 0: 2000 */
 	int parallel;              /* concurrent requests to this BMC; 0: 8 */
 	/* Told the BMC's Redfish error message (or the transport error) of a

@@ -480,6 +480,8 @@ static void test_prefetch(void)
 	CU_ASSERT_TRUE(files > 1000);
 	CU_ASSERT_TRUE(gets > 150);
 	CU_ASSERT_EQUAL(fake_bmc_repeated_gets(fake), 0);
+	/* It advertises $expand but ignores it: asked once, then plain GETs. */
+	CU_ASSERT_EQUAL(fake_bmc_count_expand(fake), 1);
 	CU_ASSERT_TRUE(most >= 2 && most <= 4);
 	CU_ASSERT_TRUE(elapsed < gets * 10 / 2);   /* lazily: >= gets * 10 ms */
 

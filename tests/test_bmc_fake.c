@@ -428,7 +428,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		f->cap_log = f->cap_log ? f->cap_log * 2 : 1024;
 		f->log = realloc(f->log, f->cap_log * sizeof(*f->log));
 	}
-	f->log[f->n_log++] = (struct req_log){ strdup(method), strdup(path) };
+	{
+		/* $expand is logged (it is not served: this BMC ignores it) */
+		const char *x = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "$expand");
+		char logged[1100];
+
+		snprintf(logged, sizeof(logged), "%s%s%s", path, x ? "?$expand=" : "", x ? x : "");
+		f->log[f->n_log++] = (struct req_log){ strdup(method), strdup(logged) };
+	}
 	ret = handle(f, c, path, method, cn->data);
 	pthread_mutex_unlock(&f->lock);
 	return ret;
@@ -584,6 +591,18 @@ int fake_bmc_count_below(struct fake_bmc *f, const char *prefix)
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n_log; i++)
 		if (strncmp(f->log[i].path, prefix, strlen(prefix)) == 0)
+			n++;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+int fake_bmc_count_expand(struct fake_bmc *f)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n_log; i++)
+		if (strstr(f->log[i].path, "?$expand="))
 			n++;
 	pthread_mutex_unlock(&f->lock);
 	return n;

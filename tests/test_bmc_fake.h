@@ -39,6 +39,9 @@ int fake_bmc_sessions(struct fake_bmc *f);       /* live sessions */
 int fake_bmc_count(struct fake_bmc *f, const char *method, const char *path);
 /* Requests whose path starts with prefix. */
 int fake_bmc_count_below(struct fake_bmc *f, const char *prefix);
+/* GETs that asked for $expand (this BMC advertises it, as its mockup
+ * does, but serves the plain resource). */
+int fake_bmc_count_expand(struct fake_bmc *f);
 /* How many distinct paths were GET more than once. */
 int fake_bmc_repeated_gets(struct fake_bmc *f);
 void fake_bmc_reset_counts(struct fake_bmc *f);

@@ -186,6 +186,19 @@ static int px_requests(const char *method, const char *path)
 	return n;
 }
 
+/* GETs whose path (query included) contains what. */
+static int px_gets_containing(const char *what)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&px.lock);
+	for (size_t i = 0; i < px.n_counts; i++)
+		if (strncmp(px.counts[i].key, "GET ", 4) == 0 && strstr(px.counts[i].key, what))
+			n += px.counts[i].n;
+	pthread_mutex_unlock(&px.lock);
+	return n;
+}
+
 /* The paths GET more than once (printed), and how many. */
 static int px_repeated_gets(void)
 {
@@ -559,7 +572,10 @@ static struct json_object *mockup_body(const char *dir, const char *uri)
 /* ---- tests ----------------------------------------------------------------------- */
 
 /* First, right after mounting: a tar walk makes at most one GET per
- * resource (the probe's crawl included), a second walk none. */
+ * resource (the probe's crawl included), a second walk none. The fake
+ * (redfishfs) serves $expand, so the prefetch loads the children of a
+ * resource with one GET of it: far fewer GETs than resources (that each
+ * arrives exactly as a GET of it reads, test_every_resource checks). */
 static void test_walk_counts(void)
 {
 	char *out = NULL;
@@ -579,7 +595,8 @@ static void test_walk_counts(void)
 	fprintf(stderr, "\n  cold walk: %lld ms, %d GETs (probe included), %d requests",
 		(long long)(tu_now_ms() - t0), cold, px_requests(NULL, NULL));
 	CU_ASSERT_EQUAL(px_repeated_gets(), 0);
-	CU_ASSERT_TRUE(cold > 150);      /* it did fetch the mockup */
+	CU_ASSERT_TRUE(px_gets_containing("?$expand=.") > 20);
+	CU_ASSERT_TRUE(cold > 40 && cold < 150);   /* of the mockup's 201 resources */
 	CU_ASSERT_EQUAL(px_requests("POST", ROOT "/SessionService/Sessions"), 1);   /* one login */
 
 	t0 = tu_now_ms();
@@ -784,6 +801,36 @@ static void test_backup_round_trip(void)
 	tu_sh("rm -rf '%s'", copydir);
 }
 
+/* --bmc-no-expand: the same walk with one plain GET per resource, none
+ * asking for $expand; the bodies are the same. */
+static void test_no_expand(void)
+{
+	struct tu_mount m;
+	char url[64], a[600], b[600];
+	int r, gets;
+
+	snprintf(url, sizeof(url), "rack1=http://127.0.0.1:%u", (unsigned)px.port);
+	px_reset();
+	{
+		const char *args[] = { "--bmc", url, "--bmc-user", "admin", "--bmc-password-file",
+				       mount_pw, "--max-age", MAX_AGE_LONG, "--bmc-no-expand", "rack1", NULL };
+
+		r = tu_mount_start(&m, args);
+		CU_ASSERT_EQUAL_FATAL(r, 0);
+	}
+	r = tu_sh("cd '%s' && tar cf - Systems | cat > /dev/null", m.mnt);
+	CU_ASSERT_EQUAL(r, 0);
+	gets = px_requests("GET", NULL);
+	fprintf(stderr, "\n  walk of Systems without $expand: %d GETs", gets);
+	CU_ASSERT_EQUAL(px_gets_containing("$expand"), 0);
+	CU_ASSERT_EQUAL(px_repeated_gets(), 0);
+	CU_ASSERT_TRUE(gets > 90);       /* the system's 89 resources, the probe's */
+	snprintf(a, sizeof(a), "%s/%s/Memory/DIMM1/index.json", m.mnt, SYS);
+	snprintf(b, sizeof(b), "%s/%s/Memory/DIMM1/index.json", mnt.mnt, SYS);
+	CU_ASSERT_EQUAL(tu_sh("cmp -s '%s' '%s'", a, b), 0);
+	tu_mount_stop(&m);
+}
+
 static int64_t time_read(const char *path, char **ret)
 {
 	int64_t t0 = tu_now_ms();
@@ -964,6 +1011,7 @@ int main(void)
 	CU_add_test(s, "values not allowed: EINVAL, no request", test_invalid_values);
 	CU_add_test(s, "PATCH round trip", test_patch_round_trip);
 	CU_add_test(s, "cp -a backup served by --mockup", test_backup_round_trip);
+	CU_add_test(s, "--bmc-no-expand", test_no_expand);
 	CU_add_test(s, "BMC killed and back on its port", test_offline_and_back);
 	r = tu_run_cunit();
 	curl_global_cleanup();
