@@ -1,5 +1,5 @@
 /* fs.h — the FUSE front end: configuration (options and INI file) and the
- * file system that shows a struct rf_tree through libfuse's high-level API.
+ * file system that shows a struct rf_tree through libfuse's low-level API.
  *
  * The one public header of fs/. fs/main.c wires it to the tree and the back
  * ends; tests/test_config.c tests the configuration part.
@@ -119,24 +119,25 @@ int fs_parse_int(const char *s, long min, long max, int *ret);
 /* ---- the file system ----------------------------------------------------------- */
 
 struct rf_tree;
-struct fuse;
-struct fuse_operations;
+struct fuse_session;
+struct fuse_lowlevel_ops;
 
-/* The operations table; fuse_new(..., fs_operations(), sizeof(struct
- * fuse_operations), fs) with fs from fs_new() as private data. */
-const struct fuse_operations *fs_operations(void);
+/* The operations table; fuse_session_new(..., fs_operations(), sizeof(struct
+ * fuse_lowlevel_ops), fs) with fs from fs_new() as userdata. */
+const struct fuse_lowlevel_ops *fs_operations(void);
 
 /* The mount's state over tree (borrowed; outlives fs). The kernel caches
  * entries and attributes for max_age_ms; the owner is the calling user.
  * NULL on -ENOMEM. */
 struct fs *fs_new(struct rf_tree *tree, int64_t max_age_ms);
 
-/* After fuse_new() and daemonizing: install the tree listener and start the
- * thread that turns changed paths into fuse_invalidate_path() calls. */
-int fs_start(struct fs *fs, struct fuse *fuse);
+/* After mounting and daemonizing: install the tree listener and start the
+ * thread that turns changed paths into cache invalidations and stores
+ * listed files into the page cache. */
+int fs_start(struct fs *fs, struct fuse_session *se);
 
-/* Clear the listener and join the invalidation thread (idempotent). Call
- * after the loop ended, before fuse_destroy(). */
+/* Clear the listener and join the notice thread (idempotent). Call after
+ * the loop ended, before fuse_session_destroy(). */
 void fs_stop(struct fs *fs);
 
 struct fs *fs_free(struct fs *fs);  /* stops first */

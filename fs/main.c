@@ -3,10 +3,10 @@
  *   redfishfs [options] MOUNTPOINT
  *
  * Start order (STYLE.md): parse options and the config file and validate
- * everything -> curl_global_init -> build the tree -> fuse_new (which checks
+ * everything -> curl_global_init -> build the tree -> fuse_session_new (which checks
  * the -o options, before any slow probe) -> add every strip (each is probed
  * while we are still on the terminal, so an unreachable strip is reported
- * there) -> fuse_mount -> daemonize -> start
+ * there) -> fuse_session_mount -> daemonize -> start
  * threads (invalidation, Kasa pollers and discovery) -> loop. Discovery
  * runs its first round when the threads start, so discovered strips join
  * the tree right after mounting. --kasa-list runs one round and exits. Any bad input ends the
@@ -16,13 +16,13 @@
  *
  * Options are parsed with fuse_opt from one table; our own go first and are
  * removed, then fuse_parse_cmdline takes the standard ones (-f -d -s -h -V,
- * -o clone_fd, the mount point), and fuse_new the remaining -o options.
+ * -o clone_fd, the mount point), and fuse_session_new the remaining -o
+ * options.
  */
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
-#include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <signal.h>
 #include <stddef.h>
@@ -748,13 +748,13 @@ out:
 	return r;
 }
 
-static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *fo)
+static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *fo)
 {
 	struct fuse_loop_config *lc;
 	int r;
 
 	if (fo->singlethread)
-		return fuse_loop(fuse);
+		return fuse_session_loop(se);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		return -ENOMEM;
@@ -764,7 +764,7 @@ static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *fo)
 		fuse_loop_cfg_set_idle_threads(lc, fo->max_idle_threads);
 	if (fo->max_threads != UINT_MAX && fo->max_threads > 0)
 		fuse_loop_cfg_set_max_threads(lc, fo->max_threads);
-	r = fuse_loop_mt(fuse, lc);
+	r = fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
 	return r;
 }
@@ -923,7 +923,6 @@ int main(int argc, char *argv[])
 	size_t n_bmcs = 0, n_mockups = 0;
 	struct httpd *http = NULL;
 	struct fs *fs = NULL;
-	struct fuse *fuse = NULL;
 	struct fuse_session *se = NULL;
 	bool curl_up = false, mounted = false, signals = false;
 	sigset_t stop_signals;
@@ -942,7 +941,7 @@ int main(int argc, char *argv[])
 	if (fo.show_help) {
 		usage(argv[0]);
 		fuse_cmdline_help();
-		fuse_lib_help(&args);
+		fuse_lowlevel_help();
 		ret = 0;
 		goto out;
 	}
@@ -999,8 +998,8 @@ int main(int argc, char *argv[])
 			log_error("%s", strerror(ENOMEM));
 			goto out;
 		}
-		fuse = fuse_new(&args, fs_operations(), sizeof(struct fuse_operations), fs);
-		if (!fuse)
+		se = fuse_session_new(&args, fs_operations(), sizeof(struct fuse_lowlevel_ops), fs);
+		if (!se)
 			goto out;   /* libfuse printed why (an unknown -o option) */
 	}
 
@@ -1104,9 +1103,9 @@ int main(int argc, char *argv[])
 			goto out;   /* logged */
 	}
 
-	if (fuse && fuse_mount(fuse, fo.mountpoint) != 0)
+	if (se && fuse_session_mount(se, fo.mountpoint) != 0)
 		goto out;
-	mounted = fuse != NULL;
+	mounted = se != NULL;
 	if (http)
 		log_info("Redfish service at %s/redfish/v1", httpd_url(http));
 	if (fuse_daemonize(fo.foreground) != 0)
@@ -1117,14 +1116,13 @@ int main(int argc, char *argv[])
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGHUP);
-	if (fuse) {
-		se = fuse_get_session(fuse);
+	if (se) {
 		if (fuse_set_signal_handlers(se) != 0) {
 			log_error("cannot install signal handlers");
 			goto out;
 		}
 		signals = true;
-		r = fs_start(fs, fuse);
+		r = fs_start(fs, se);
 		if (r < 0) {
 			log_error("cannot start the invalidation thread: %s", strerror(-r));
 			goto out;
@@ -1154,12 +1152,12 @@ int main(int argc, char *argv[])
 		 cfg.n_kasa == 1 ? "" : "s", cfg.n_discover ? " and those discovered" : "", n_bmcs, n_bmcs == 1 ? "" : "s", n_mockups,
 		 n_mockups == 1 ? "" : "s", fo.mountpoint ? " on " : "", fo.mountpoint ? fo.mountpoint : "");
 
-	r = fuse ? run_loop(fuse, &fo) : wait_for_signal(&stop_signals);
+	r = se ? run_loop(se, &fo) : wait_for_signal(&stop_signals);
 	/* A signal ends the loop with its number: a clean exit. */
 	if (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) {
 		ret = 0;
 	} else {
-		log_error("the %s failed: %s", fuse ? "FUSE loop" : "signal wait",
+		log_error("the %s failed: %s", se ? "FUSE loop" : "signal wait",
 			  r < 0 ? strerror(-r) : "unknown error");
 	}
 out:
@@ -1177,9 +1175,9 @@ out:
 	if (signals)
 		fuse_remove_signal_handlers(se);
 	if (mounted)
-		fuse_unmount(fuse);
-	if (fuse)
-		fuse_destroy(fuse);
+		fuse_session_unmount(se);
+	if (se)
+		fuse_session_destroy(se);
 	fs = fs_free(fs);
 	tree = rf_tree_free(tree);
 	if (curl_up)

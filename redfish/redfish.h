@@ -204,6 +204,12 @@ struct rf_stat {
 int rf_tree_stat(struct rf_tree *t, const char *path, struct rf_stat *ret);
 /* Copy up to size bytes of the file at path from offset; returns bytes. */
 ssize_t rf_tree_read(struct rf_tree *t, const char *path, char *buf, size_t size, off_t off);
+/* The file at path as the tree holds it, without refreshing anything:
+ * up to size bytes of it and its stat. -ESTALE when its resource is older
+ * than max-age (a read would refresh it first), -ENOENT or -EISDIR. Never
+ * waits for a device: for filling caches ahead of readers. */
+ssize_t rf_tree_peek(struct rf_tree *t, const char *path, char *buf, size_t size,
+		     struct rf_stat *ret);
 /* The relative target of a link, NUL-terminated, truncated to size. */
 int rf_tree_readlink(struct rf_tree *t, const char *path, char *buf, size_t size);
 

@@ -1302,6 +1302,31 @@ ssize_t rf_tree_read(struct rf_tree *t, const char *path, char *buf, size_t size
 	return n;
 }
 
+ssize_t rf_tree_peek(struct rf_tree *t, const char *path, char *buf, size_t size,
+		     struct rf_stat *ret)
+{
+	struct hit h;
+	ssize_t n = 0;
+	int r;
+
+	path = clean_path(path);
+	pthread_rwlock_rdlock(&t->lock);
+	r = resolve(t, path, &h);
+	if (r == 0 && (h.kind != HIT_NODE || h.node->kind != RF_KIND_FILE))
+		r = -EISDIR;
+	if (r == 0 && h.res->owner && h.res->owner->ops && h.res->owner->ops->refresh &&
+	    !h.res->collection && now_ms() - h.res->fresh_ms > t->max_age)
+		r = -ESTALE;
+	if (r == 0) {
+		stat_of_node(h.node, path, ret);
+		n = (ssize_t)(h.node->size < size ? h.node->size : size);
+		memcpy(buf, h.node->data, (size_t)n);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	hit_clear(&h);
+	return r < 0 ? r : n;
+}
+
 int rf_tree_readlink(struct rf_tree *t, const char *path, char *buf, size_t size)
 {
 	struct hit h;
