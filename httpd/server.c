@@ -573,18 +573,29 @@ static bool etag_matches(const char *list, const char *etag)
 }
 
 /* The reply for a tree document: 304 or 200 with the doc's bytes. Takes d. */
+/* 200 with d (taken), or 304 for a matching If-None-Match. With $expand,
+ * d expanded as rq->ex says and no ETag: it would stand for the whole set
+ * of documents, which If-Match cannot name. */
 static struct MHD_Response *doc_response(struct req *rq, struct rf_doc *d, unsigned *ret_status)
 {
 	struct httpd *h = rq->h;
 	const char *inm = header(rq, MHD_HTTP_HEADER_IF_NONE_MATCH);
 	const char *allow = allow_for(h, d->uri, d);
-	struct MHD_Response *r;
+	struct MHD_Response *r = NULL;
 	char etag[32];
 	char *link;
 
 	snprintf(etag, sizeof(etag), "\"%llu\"", (unsigned long long)d->etag);
 	link = schema_link(d->odata_type ? d->odata_type : "");
-	if (inm && etag_matches(inm, etag)) {
+	*ret_status = MHD_HTTP_OK;
+	if (rq->expand) {
+		size_t len = 0;
+		char *json = httpd_expand_doc(h->tree, d, &rq->ex, &len);
+
+		rf_doc_unref(d);
+		if (json && !(r = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE)))
+			free(json);
+	} else if (inm && etag_matches(inm, etag)) {
 		rf_doc_unref(d);
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 		*ret_status = MHD_HTTP_NOT_MODIFIED;
@@ -593,46 +604,19 @@ static struct MHD_Response *doc_response(struct req *rq, struct rf_doc *d, unsig
 									   doc_free, d);
 		if (!r)
 			rf_doc_unref(d);
-		*ret_status = MHD_HTTP_OK;
 	}
 	if (r) {
 		add_common(r);
 		if (*ret_status == MHD_HTTP_OK)
 			MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_CT);
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
+		if (!rq->expand)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 		if (link)
 			MHD_add_response_header(r, MHD_HTTP_HEADER_LINK, link);
 	}
 	free(link);
-	return r;
-}
-
-/* 200 with d expanded as rq->ex says (takes d). No ETag: it would stand
- * for the whole set of documents, which If-Match cannot name. */
-static struct MHD_Response *expanded_response(struct req *rq, struct rf_doc *d,
-					      unsigned *ret_status)
-{
-	const char *allow = allow_for(rq->h, d->uri, d);
-	char *link = schema_link(d->odata_type ? d->odata_type : "");
-	struct MHD_Response *r = NULL;
-	size_t len = 0;
-	char *json = httpd_expand_doc(rq->h->tree, d, &rq->ex, &len);
-
-	rf_doc_unref(d);
-	if (json && !(r = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE)))
-		free(json);
-	if (r) {
-		add_common(r);
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_CT);
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-		if (link)
-			MHD_add_response_header(r, MHD_HTTP_HEADER_LINK, link);
-	}
-	free(link);
-	*ret_status = MHD_HTTP_OK;
 	return r;
 }
 
@@ -720,8 +704,7 @@ static enum MHD_Result serve_get(struct req *rq)
 		return fail(rq, err, NULL, NULL);
 	}
 	{
-		struct MHD_Response *r = rq->expand ? expanded_response(rq, d, &status)
-						    : doc_response(rq, d, &status);
+		struct MHD_Response *r = doc_response(rq, d, &status);
 
 		return queue(rq, status, r);
 	}

@@ -450,6 +450,21 @@ static void restart_bmc(void)
 	CU_ASSERT_EQUAL_FATAL(rf_bmc_probe(bmc), 0);
 }
 
+/* The fake's GET count once it stops growing (the background is done). */
+static int gets_when_quiet(void)
+{
+	int gets = -1, before = -1;
+
+	for (int64_t t0 = tu_now_ms(); tu_now_ms() - t0 < 10000;) {
+		usleep(200000);
+		gets = fake_bmc_count(fake, "GET", NULL);
+		if (gets == before)
+			break;
+		before = gets;
+	}
+	return gets;
+}
+
 /* Started, the BMC prefetches in the background the subtree of a member a
  * reader went below, at most parallel requests at once. A walk racing with
  * it waits for a resource under way rather than asking again (one GET per
@@ -460,7 +475,7 @@ static void test_prefetch(void)
 {
 	size_t files;
 	int64_t t0, elapsed;
-	int gets, before;
+	int gets;
 
 	restart_bmc();
 	fake_bmc_reset_counts(fake);
@@ -499,14 +514,7 @@ static void test_prefetch(void)
 		CU_ASSERT_EQUAL(rf_tree_list(tree, "Systems/rack1_437XR1138R2/Bios", &ents, &n), 0);
 		rf_dirents_free(ents, n);
 	}
-	before = -1;
-	for (t0 = tu_now_ms(); tu_now_ms() - t0 < 10000;) {
-		usleep(200000);
-		gets = fake_bmc_count(fake, "GET", NULL);
-		if (gets == before)
-			break;
-		before = gets;
-	}
+	gets = gets_when_quiet();
 	fprintf(stderr, "  prefetch of one system's subtree: %d GETs\n", gets);
 	CU_ASSERT_TRUE(gets > 20);
 	CU_ASSERT_EQUAL(fake_bmc_repeated_gets(fake), 0);
@@ -520,14 +528,7 @@ static void test_prefetch(void)
 	CU_ASSERT_EQUAL(fake_bmc_count_below(fake, "/redfish/v1/Systems/"), 0);
 	/* Walking what the prefetch brought in reads ahead into the member
 	 * after this one in name order (wrapping round): the chassis. */
-	before = -1;
-	for (t0 = tu_now_ms(); tu_now_ms() - t0 < 10000;) {
-		usleep(200000);
-		gets = fake_bmc_count(fake, "GET", NULL);
-		if (gets == before)
-			break;
-		before = gets;
-	}
+	gets = gets_when_quiet();
 	fprintf(stderr, "  read-ahead after walking that system: %d GETs\n", gets);
 	CU_ASSERT_TRUE(fake_bmc_count_below(fake, "/redfish/v1/Chassis/1U/") > 20);
 	CU_ASSERT_EQUAL(fake_bmc_repeated_gets(fake), 0);
