@@ -78,6 +78,7 @@
 #define MAX_PAGES 64
 #define MAX_PREFETCH_DEPTH 24       /* URI segments: a BMC's links cannot lead on forever */
 #define DEFAULT_PARALLEL 8
+#define ANY_LOADS UINT64_MAX       /* fetch(): no load count to check */
 #define READAHEAD 2                 /* a walk keeps READAHEAD * parallel URIs queued */
 
 struct res {
@@ -89,6 +90,7 @@ struct res {
 	bool requeued;              /* a prefetch lost to a transport error, queued again */
 	bool prefetched;            /* body came by prefetch, before any reader needed it */
 	bool wanted;                /* a reader waited for it */
+	uint64_t loads;             /* fetches that brought it (or confirmed it) */
 	char *via;                  /* the resource whose body queued it for prefetch */
 	int result;                 /* of the last fetch */
 };
@@ -953,8 +955,11 @@ static bool released(const struct res *r)
  * FETCH_FORCE fetches again after it; any other URI under way is left to
  * its fetch, and FETCH_PREFETCH leaves every URI a fetch ever started.
  * Every body that arrives queues its unknown children for the prefetch
- * workers. Returns the result for uris[0]. */
-static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode)
+ * workers. seen_loads (FETCH_LOAD; ANY_LOADS: none) is uris[0]'s load
+ * count when the caller found it missing or stale: if another fetch has
+ * brought it since, that is shared rather than asked for again. Returns
+ * the result for uris[0]. */
+static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode, uint64_t seen_loads)
 {
 	struct rf_http *h = calloc(n, sizeof(*h));
 	char **remote = calloc(n, sizeof(*remote));
@@ -985,6 +990,11 @@ static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode)
 		}
 		if (mode == FETCH_PREFETCH && (r->tried || r->busy)) {
 			free(rem);
+			continue;
+		}
+		if (i == 0 && mode == FETCH_LOAD && seen_loads != ANY_LOADS && !r->busy &&
+		    r->loads != seen_loads && r->result == 0) {
+			free(rem);          /* loaded since the caller looked */
 			continue;
 		}
 		if (i == 0 && r->busy) {
@@ -1052,6 +1062,7 @@ static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode)
 			if (err == -ENOENT && !r->body)
 				r->fetched_ms = now_ms();   /* known absent, for max-age */
 			if (err == 0) {
+				r->loads++;
 				r->fetched_ms = now_ms();
 				if (body) {
 					json_object_put(r->body);
@@ -1245,6 +1256,7 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 		r->busy = false;
 		if (err == 0) {
 			loaded++;
+			r->loads++;
 			r->result = 0;
 			r->fetched_ms = now_ms();
 			json_object_put(r->body);
@@ -1305,7 +1317,7 @@ static void *prefetch_main(void *arg)
 
 		pthread_mutex_unlock(&b->lock);
 		if (want && !(via && fetch_expanded(b, via, uri)))
-			fetch(b, &uri, 1, FETCH_PREFETCH);
+			fetch(b, &uri, 1, FETCH_PREFETCH, ANY_LOADS);
 		free(via);
 		free(uri);
 		pthread_mutex_lock(&b->lock);
@@ -1623,7 +1635,7 @@ static int do_probe(struct rf_bmc *b)
 		if (copy) {
 			/* fetch() borrows uris; the members' children are
 			 * queued for the prefetch workers. */
-			fetch(b, copy, n_local, FETCH_LOAD);
+			fetch(b, copy, n_local, FETCH_LOAD, ANY_LOADS);
 			free(copy);
 		}
 	}
@@ -1677,6 +1689,7 @@ static int bmc_refresh(struct rf_provider *p, const char *uri, int64_t max_age_m
 {
 	struct rf_bmc *b = p->userdata;
 	struct res *r;
+	uint64_t seen;
 
 	if (strncmp(uri, AGG_SERVICE, strlen(AGG_SERVICE)) == 0 ||
 	    rf_rewrite_is_collection(&b->rw, uri)) {
@@ -1714,11 +1727,12 @@ static int bmc_refresh(struct rf_provider *p, const char *uri, int64_t max_age_m
 		rf_tree_touch(b->tree, uri);
 		return 0;
 	}
+	seen = r ? r->loads : 0;
 	pthread_mutex_unlock(&b->lock);
 
 	char *v[1] = { (char *)uri };
 
-	return fetch(b, v, 1, FETCH_LOAD);
+	return fetch(b, v, 1, FETCH_LOAD, seen);
 }
 
 /* The remote ETag and remote URI of uri; -ENOENT when not ours. */
@@ -1773,7 +1787,7 @@ static int reload(struct rf_bmc *b, const char *uri, const char *remote, struct 
 		}
 		json_object_put(body);
 	}
-	return fetch(b, v, 1, FETCH_FORCE);
+	return fetch(b, v, 1, FETCH_FORCE, ANY_LOADS);
 }
 
 static int bmc_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
@@ -1814,7 +1828,7 @@ static int bmc_patch(struct rf_provider *p, const char *uri, struct json_object 
 		rf_http_clear(&h);
 		char *v[1] = { (char *)uri };
 
-		fetch(b, v, 1, FETCH_FORCE);
+		fetch(b, v, 1, FETCH_FORCE, ANY_LOADS);
 		char *again = NULL;
 
 		free(etag);
@@ -1887,7 +1901,7 @@ static int bmc_action(struct rf_provider *p, const char *uri, const char *action
 		/* Accepted (2xx): show what the BMC now says; the state itself
 		 * may change later. A failed reload does not fail the action;
 		 * a fetch under way may predate the action: fetch after it. */
-		fetch(b, v, 1, FETCH_FORCE);
+		fetch(b, v, 1, FETCH_FORCE, ANY_LOADS);
 	} else if (transport_error(&h)) {
 		go_offline(b, &h, seen);
 	} else {

@@ -801,34 +801,70 @@ static void test_backup_round_trip(void)
 	tu_sh("rm -rf '%s'", copydir);
 }
 
-/* --bmc-no-expand: the same walk with one plain GET per resource, none
- * asking for $expand; the bodies are the same. */
-static void test_no_expand(void)
+/* Mount the BMC with args, walk Systems: one plain GET per resource, none
+ * asking for $expand, and the bodies are the same as with it. */
+static void walk_without_expand(const char *const *args, const char *how)
 {
 	struct tu_mount m;
-	char url[64], a[600], b[600];
+	char a[600], b[600];
 	int r, gets;
 
-	snprintf(url, sizeof(url), "rack1=http://127.0.0.1:%u", (unsigned)px.port);
 	px_reset();
-	{
-		const char *args[] = { "--bmc", url, "--bmc-user", "admin", "--bmc-password-file",
-				       mount_pw, "--max-age", MAX_AGE_LONG, "--bmc-no-expand", "rack1", NULL };
-
-		r = tu_mount_start(&m, args);
-		CU_ASSERT_EQUAL_FATAL(r, 0);
-	}
+	r = tu_mount_start(&m, args);
+	CU_ASSERT_EQUAL_FATAL(r, 0);
 	r = tu_sh("cd '%s' && tar cf - Systems | cat > /dev/null", m.mnt);
 	CU_ASSERT_EQUAL(r, 0);
 	gets = px_requests("GET", NULL);
-	fprintf(stderr, "\n  walk of Systems without $expand: %d GETs", gets);
+	fprintf(stderr, "\n  walk of Systems with %s: %d GETs", how, gets);
 	CU_ASSERT_EQUAL(px_gets_containing("$expand"), 0);
-	CU_ASSERT_EQUAL(px_repeated_gets(), 0);
+	r = px_repeated_gets();
+	CU_ASSERT_EQUAL(r, 0);
+	if (r)
+		tu_sh("cat '%s' >&2", m.log);
 	CU_ASSERT_TRUE(gets > 90);       /* the system's 89 resources, the probe's */
 	snprintf(a, sizeof(a), "%s/%s/Memory/DIMM1/index.json", m.mnt, SYS);
 	snprintf(b, sizeof(b), "%s/%s/Memory/DIMM1/index.json", mnt.mnt, SYS);
 	CU_ASSERT_EQUAL(tu_sh("cmp -s '%s' '%s'", a, b), 0);
 	tu_mount_stop(&m);
+}
+
+/* --bmc-no-expand NAME, and "expand = false" in a [bmc NAME] section (a
+ * value that is not a boolean stops the daemon, naming file and line). */
+static void test_no_expand(void)
+{
+	char url[64], conf[400], out_dir[400], *out = NULL;
+	FILE *f;
+	int r;
+
+	snprintf(url, sizeof(url), "rack1=http://127.0.0.1:%u", (unsigned)px.port);
+	{
+		const char *args[] = { "--bmc", url, "--bmc-user", "admin", "--bmc-password-file",
+				       mount_pw, "--max-age", MAX_AGE_LONG, "--bmc-no-expand", "rack1", NULL };
+
+		walk_without_expand(args, "--bmc-no-expand");
+	}
+	snprintf(conf, sizeof(conf), "%s/no-expand.conf", work);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(conf, "w"));
+	fprintf(f, "[bmc rack1]\nurl = http://127.0.0.1:%u\nuser = admin\npassword_file = %s\n"
+		"expand = false\n", (unsigned)px.port, mount_pw);
+	fclose(f);
+	{
+		const char *args[] = { "-c", conf, "--max-age", MAX_AGE_LONG, NULL };
+
+		walk_without_expand(args, "expand = false");
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(conf, "a"));
+	fprintf(f, "expand = maybe\n");
+	fclose(f);
+	snprintf(out_dir, sizeof(out_dir), "%s/never-mounted", work);
+	CU_ASSERT_EQUAL(mkdir(out_dir, 0700), 0);
+	r = tu_sh_out(&out, "timeout 20 \"$REDFISHFS\" -f -c '%s' '%s' 2>&1", conf, out_dir);
+	CU_ASSERT_TRUE(r != 0 && r != 124);
+	CU_ASSERT_PTR_NOT_NULL(out && strstr(out, "no-expand.conf:6") && strstr(out, "expand = maybe"));
+	if (!out || !strstr(out, "no-expand.conf:6"))
+		fprintf(stderr, "\n  said: %s", out ? out : "");
+	CU_ASSERT_FALSE(tu_is_mounted(out_dir));
+	free(out);
 }
 
 static int64_t time_read(const char *path, char **ret)
