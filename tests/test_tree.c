@@ -424,6 +424,37 @@ static void test_freshness_coalesced(void)
 	rf_tree_free(t);
 }
 
+/* rf_tree_peek: what the tree holds, never a refresh; -ESTALE once older
+ * than max-age (a read would refresh first). */
+static void test_peek(void)
+{
+	struct fake f;
+	struct rf_tree *t = tree_with_outlet(&f);
+	const char *ps = "PowerEquipment/RackPDUs/S/Outlets/2/PowerState";
+	struct rf_stat st, want;
+	char buf[64], read_buf[64];
+	ssize_t n;
+
+	rf_tree_set_max_age(t, 100);
+	CU_ASSERT_EQUAL(rf_tree_stat(t, ps, &want), 0);
+	n = rf_tree_peek(t, ps, buf, sizeof(buf), &st);
+	CU_ASSERT_EQUAL(n, (ssize_t)want.size);
+	CU_ASSERT_EQUAL(rf_tree_read(t, ps, read_buf, sizeof(read_buf), 0), n);
+	CU_ASSERT_TRUE(n > 0 && memcmp(buf, read_buf, (size_t)n) == 0 && strncmp(buf, "On", 2) == 0);
+	CU_ASSERT_EQUAL(st.size, want.size);
+	CU_ASSERT_EQUAL(st.mtime.tv_sec, want.mtime.tv_sec);
+	CU_ASSERT_EQUAL(st.mtime.tv_nsec, want.mtime.tv_nsec);
+	CU_ASSERT_EQUAL(rf_tree_peek(t, ps, buf, 1, &st), 1);          /* truncated to size */
+	CU_ASSERT_EQUAL(rf_tree_peek(t, "PowerEquipment/RackPDUs/S/Outlets/2", buf, sizeof(buf), &st),
+			-EISDIR);
+	CU_ASSERT_EQUAL(rf_tree_peek(t, "PowerEquipment/RackPDUs/S/Outlets/2/Nope", buf,
+				     sizeof(buf), &st), -ENOENT);
+	usleep(150000);
+	CU_ASSERT_EQUAL(rf_tree_peek(t, ps, buf, sizeof(buf), &st), -ESTALE);
+	CU_ASSERT_EQUAL(atomic_load(&f.refreshes), 0);
+	rf_tree_free(t);
+}
+
 static void test_writes(void)
 {
 	struct fake f;
@@ -641,6 +672,7 @@ int main(void)
 	CU_add_test(s, "etag, generations, mtimes", test_etag_generation_mtime);
 	CU_add_test(s, "listener, aliases, members", test_listener_alias_collection);
 	CU_add_test(s, "freshness, coalesced refresh", test_freshness_coalesced);
+	CU_add_test(s, "peek: no refresh", test_peek);
 	CU_add_test(s, "mount writes", test_writes);
 	CU_add_test(s, "patch and actions", test_patch_and_post);
 	CU_add_test(s, "uris and types", test_relative_links);
