@@ -21,6 +21,10 @@
 static inline void freep(void *p) { free(*(void **)p); }
 #define _cleanup_free_ _cleanup_(freep)
 
+/* A configuration boolean: 1/true/yes/on or 0/false/no/off, any case.
+ * 0 or -EINVAL (*ret untouched). */
+int parse_bool(const char *s, bool *ret);
+
 /* Clocks. Monotonic for timeouts and ages, realtime for mtimes. */
 int64_t now_ms(void);
 struct timespec now_realtime(void);

@@ -146,17 +146,6 @@ static int set_string(char **dst, const char *value)
 	return 0;
 }
 
-static int parse_bool(const char *v, bool *ret)
-{
-	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
-		*ret = true;
-	else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
-		*ret = false;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 /* What the command line says; a setting given there wins over the file. */
 struct cmdline {
 	const char *config;       /* -c FILE (malloc'd) */

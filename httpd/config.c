@@ -16,22 +16,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int parse_bool(const char *v, int *ret)
+/* A boolean option into an int flag. */
+static int set_flag(const char *v, int *ret)
 {
-	static const char *const yes[] = { "1", "true", "yes", "on" };
-	static const char *const no[] = { "0", "false", "no", "off" };
+	bool b;
+	int r = parse_bool(v, &b);
 
-	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*ret = 1;
-			return 0;
-		}
-		if (strcasecmp(v, no[i]) == 0) {
-			*ret = 0;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (r == 0)
+		*ret = b;
+	return r;
 }
 
 static int set_str(char **field, const char *value)
@@ -68,9 +61,9 @@ int httpd_config_set(struct httpd_config *c, const char *key, const char *value)
 			return set_str((char **)((char *)c + strs[i].off), value);
 		}
 	if (strcmp(key, "http-no-auth") == 0)
-		return parse_bool(value, &c->no_auth);
+		return set_flag(value, &c->no_auth);
 	if (strcmp(key, "http-force-plain") == 0)
-		return parse_bool(value, &c->force_plain);
+		return set_flag(value, &c->force_plain);
 	return -ENOENT;
 }
 
