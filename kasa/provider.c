@@ -992,13 +992,27 @@ static int strip_readback(struct kasa_strip *s,
 	return r < 0 ? r : k;
 }
 
-/* A command (method) failed: an unreachable device goes offline; a
- * device's refusal goes to the owner. */
-static int strip_cmd_failed(struct kasa_strip *s, uint64_t g, int r, const char *method)
+/* A command failed: an unreachable device goes offline; a device's
+ * refusal goes to the owner. */
+static int strip_cmd_failed(struct kasa_strip *s, uint64_t g, int r)
 {
-	(void)method;   /* noted by the caller */
 	if (kasa_err_unreachable(r))
 		strip_mark_offline(s, g);
+	return r;
+}
+
+/* A command's reply r (method, sent after generation g): noted; a failure
+ * takes an unreachable device offline, a success is read back (check, arg);
+ * then the command ends (io released). Returns r or the read-back's. */
+static int strip_cmd_end(struct kasa_strip *s, uint64_t g, int r, const char *method,
+			 bool (*check)(const struct kasa_sysinfo *si, const void *arg), const void *arg)
+{
+	strip_note(s, method, r);
+	if (r < 0)
+		strip_cmd_failed(s, g, r);
+	else
+		r = strip_readback(s, check, arg, 0);
+	pthread_mutex_unlock(&s->io);
 	return r;
 }
 
@@ -1390,22 +1404,13 @@ static int strip_set_alias(struct kasa_strip *s, size_t outlet, const char *labe
 	r = strip_cmd_begin(s);
 	if (r < 0)
 		return r;
-	if (outlet != SIZE_MAX) {
-		r = strip_child_id(s, outlet, &child);
-		if (r < 0)
-			goto out;
+	if (outlet != SIZE_MAX && (r = strip_child_id(s, outlet, &child)) < 0) {
+		pthread_mutex_unlock(&s->io);
+		return r;
 	}
 	g = rf_tree_generation(s->kp->t);
 	r = kasa_set_alias(s->dev, child, label);
-	strip_note(s, "set_dev_alias", r);
-	if (r < 0) {
-		strip_cmd_failed(s, g, r, "set_dev_alias");
-		goto out;
-	}
-	r = strip_readback(s, check_alias, &c, 0);
-out:
-	pthread_mutex_unlock(&s->io);
-	return r;
+	return strip_cmd_end(s, g, r, "set_dev_alias", check_alias, &c);
 }
 
 static int strip_set_led(struct kasa_strip *s, bool on)
@@ -1419,13 +1424,7 @@ static int strip_set_led(struct kasa_strip *s, bool on)
 		return r;
 	g = rf_tree_generation(s->kp->t);
 	r = kasa_set_led(s->dev, off);
-	strip_note(s, "set_led_off", r);
-	if (r < 0)
-		strip_cmd_failed(s, g, r, "set_led_off");
-	else
-		r = strip_readback(s, check_led, &off, 0);
-	pthread_mutex_unlock(&s->io);
-	return r;
+	return strip_cmd_end(s, g, r, "set_led_off", check_led, &off);
 }
 
 static int kasa_op_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
@@ -1513,7 +1512,7 @@ static int outlet_power(struct kasa_strip *s, size_t idx, const char *state)
 	r = kasa_set_relay(s->dev, child, on);
 	strip_note(s, "set_relay_state", r);
 	if (r < 0) {
-		strip_cmd_failed(s, g, r, "set_relay_state");
+		strip_cmd_failed(s, g, r);
 		/* the cancelled On no longer shows as a transition */
 		if (!kasa_err_unreachable(r))
 			strip_install(s, g);
@@ -1593,7 +1592,7 @@ static int strip_reset_metrics(struct kasa_strip *s, size_t idx)
 		r = kasa_erase_emeter(s->dev, child);
 		strip_note(s, "erase_emeter_stat", r);
 		if (r < 0) {
-			strip_cmd_failed(s, g, r, "erase_emeter_stat");
+			strip_cmd_failed(s, g, r);
 			goto out;
 		}
 	}
@@ -1621,13 +1620,7 @@ static int strip_reboot(struct kasa_strip *s)
 		return r;
 	g = rf_tree_generation(s->kp->t);
 	r = kasa_reboot(s->dev, KASA_REBOOT_DELAY_S);
-	strip_note(s, "reboot", r);
-	if (r < 0)
-		strip_cmd_failed(s, g, r, "reboot");
-	else
-		r = strip_readback(s, NULL, NULL, 0);   /* it answers until the delay ends */
-	pthread_mutex_unlock(&s->io);
-	return r;
+	return strip_cmd_end(s, g, r, "reboot", NULL, NULL);   /* it answers until the delay ends */
 }
 
 static const char *param_str(struct json_object *params, const char *name)
