@@ -136,6 +136,9 @@ struct rf_bmc {
 	 * (fetch_expanded). Empty: one request per resource. Under lock. */
 	char expand_q[16];
 	bool no_expand;             /* configured off, or the BMC failed at it */
+	bool no_expand_cfg;         /* configured off */
+	bool expand_works;          /* an expanded reply carried children */
+	bool expand_trying;         /* the first $expand request is under way */
 	pthread_cond_t pq_cond;
 	pthread_t *workers;
 	int parallel, n_workers;
@@ -671,6 +674,8 @@ static void go_online(struct rf_bmc *b, uint64_t seen)
 	b->online = true;
 	b->health_gen++;
 	b->restoring = false;
+	b->no_expand = b->no_expand_cfg;     /* back: $expand gets one more try */
+	b->expand_works = false;
 	pthread_cond_broadcast(&b->cond);
 	pthread_cond_broadcast(&b->pq_cond);
 	pthread_mutex_unlock(&b->lock);
@@ -1162,14 +1167,16 @@ static struct json_object *find_expanded(struct json_object *o, const char *uri,
  * The children are claimed (busy) for the request, so readers wait for it
  * rather than fetch them again; any the reply does not carry are let go
  * and queued again, and readers waiting on them fetch them themselves.
- * A BMC that fails at $expand, or ignores it, is not asked again.
+ * A BMC that fails at $expand, or ignores it, is not asked again until it
+ * comes back from offline; a lost request takes it offline as a plain GET
+ * would. Until a reply shows the BMC expands, one request tries.
  * Returns false (nothing done) when this does not apply: no $expand, first
  * is not such a child, or fewer than two children are left to load. */
 static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *first)
 {
 	char **kids = NULL, **mine = NULL;
 	size_t n_kids = 0, k = 0, loaded = 0;
-	bool has_first = false;
+	bool has_first = false, trial = false;
 	struct json_object *reply = NULL;
 	_cleanup_free_ char *remote = NULL, *path = NULL;
 	struct rf_http h = { 0 };
@@ -1178,7 +1185,10 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 
 	pthread_mutex_lock(&b->lock);
 	pr = res_get(b, parent, false);
-	if (b->no_expand || !b->expand_q[0] || !pr || !pr->body) {
+	/* Until one reply shows the BMC expands, one request tries it and
+	 * the other workers fetch plainly meanwhile. */
+	if (b->no_expand || !b->expand_q[0] || !pr || !pr->body ||
+	    (!b->expand_works && b->expand_trying)) {
 		pthread_mutex_unlock(&b->lock);
 		return false;
 	}
@@ -1218,6 +1228,8 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 		return false;
 	}
 	seen = b->health_gen;
+	trial = !b->expand_works;
+	b->expand_trying |= trial;
 	pthread_mutex_unlock(&b->lock);
 
 	gen = rf_tree_generation(b->tree);
@@ -1232,13 +1244,17 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 		report(b, h.err, &h, path);
 	for (size_t i = 0; reply && i < k && !loaded; i++)
 		loaded = find_expanded(reply, mine[i], 0) != NULL;
-	if (!loaded) {
-		/* Refused, or ignored: plain GETs from now on (decided before
-		 * the children are let go, so no other worker asks again). */
-		pthread_mutex_lock(&b->lock);
+	/* Refused, ignored or lost: plain GETs from now on (until the BMC
+	 * comes back from offline, when $expand gets another try), decided
+	 * before the children are let go, so no other worker asks again. */
+	pthread_mutex_lock(&b->lock);
+	if (!loaded)
 		b->no_expand = true;
-		pthread_mutex_unlock(&b->lock);
-	}
+	else
+		b->expand_works = true;
+	if (trial)
+		b->expand_trying = false;
+	pthread_mutex_unlock(&b->lock);
 	loaded = 0;
 
 	for (size_t i = 0; i < k; i++) {
@@ -1281,6 +1297,8 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 	}
 	if (loaded)
 		go_online(b, seen);
+	else if (h.err < 0 && transport_error(&h))
+		go_offline(b, &h, seen);   /* as a plain GET would: the health thread takes over */
 	json_object_put(reply);
 	rf_http_clear(&h);
 	free(mine);
@@ -2075,7 +2093,7 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
 	b->tree = t;
 	b->url = url;
 	b->online = true;
-	b->no_expand = cfg->no_expand;
+	b->no_expand = b->no_expand_cfg = cfg->no_expand;
 	b->on_error = cfg->on_error;
 	b->userdata = cfg->userdata;
 	snprintf(b->pname, sizeof(b->pname), "bmc %s", cfg->name);
