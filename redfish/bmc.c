@@ -1167,9 +1167,11 @@ static struct json_object *find_expanded(struct json_object *o, const char *uri,
  * The children are claimed (busy) for the request, so readers wait for it
  * rather than fetch them again; any the reply does not carry are let go
  * and queued again, and readers waiting on them fetch them themselves.
- * A BMC that fails at $expand, or ignores it, is not asked again until it
- * comes back from offline; a lost request takes it offline as a plain GET
- * would. Until a reply shows the BMC expands, one request tries.
+ * A BMC that fails at $expand (an error, no answer in time: some compute
+ * expansions slowly), or ignores it, is not asked again until it comes
+ * back from offline; a lost request does not take it offline, the plain
+ * GETs that follow tell. Until a reply shows the BMC expands, one request
+ * tries.
  * Returns false (nothing done) when this does not apply: no $expand, first
  * is not such a child, or fewer than two children are left to load. */
 static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *first)
@@ -1246,7 +1248,8 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 		loaded = find_expanded(reply, mine[i], 0) != NULL;
 	/* Refused, ignored or lost: plain GETs from now on (until the BMC
 	 * comes back from offline, when $expand gets another try), decided
-	 * before the children are let go, so no other worker asks again. */
+	 * before the children are let go, so no other worker asks again. A
+	 * lost request is not an outage yet: the plain GETs will tell. */
 	pthread_mutex_lock(&b->lock);
 	if (!loaded)
 		b->no_expand = true;
@@ -1297,8 +1300,6 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 	}
 	if (loaded)
 		go_online(b, seen);
-	else if (h.err < 0 && transport_error(&h))
-		go_offline(b, &h, seen);   /* as a plain GET would: the health thread takes over */
 	json_object_put(reply);
 	rf_http_clear(&h);
 	free(mine);

@@ -535,6 +535,44 @@ static void test_prefetch(void)
 	fake_bmc_set_mode(fake, FAKE_OK, 0, 0);
 }
 
+/* A BMC that advertises $expand and ignores it is asked once; once it has
+ * been offline and is back, once more (it may have been updated). */
+static void test_expand_after_outage(void)
+{
+	struct rf_dirent *ents;
+	struct json_object *o;
+	int64_t t0;
+	size_t n;
+	int err = 0;
+
+	restart_bmc();
+	fake_bmc_reset_counts(fake);
+	CU_ASSERT_EQUAL(rf_bmc_start(bmc), 0);
+	CU_ASSERT_EQUAL(rf_tree_list(tree, "Systems/rack1_437XR1138R2/Bios", &ents, &n), 0);
+	rf_dirents_free(ents, n);
+	gets_when_quiet();
+	CU_ASSERT_EQUAL(fake_bmc_count_expand(fake), 1);
+
+	fake_bmc_down(fake);
+	rf_tree_set_max_age(tree, 0);
+	usleep(10000);
+	o = doc_json(SYS, &err);
+	json_object_put(o);
+	rf_tree_set_max_age(tree, 60000);
+	CU_ASSERT_FALSE(rf_bmc_online(bmc));
+	CU_ASSERT_EQUAL_FATAL(fake_bmc_up(fake), 0);
+	for (t0 = tu_now_ms(); !rf_bmc_online(bmc) && tu_now_ms() - t0 < 10000;)
+		usleep(50000);
+	CU_ASSERT_TRUE_FATAL(rf_bmc_online(bmc));
+
+	/* Below another member: its subtree loads, $expand tried again. */
+	CU_ASSERT_EQUAL(rf_tree_list(tree, "Chassis/rack1_1U/Sensors", &ents, &n), 0);
+	rf_dirents_free(ents, n);
+	gets_when_quiet();
+	CU_ASSERT_EQUAL(fake_bmc_count_expand(fake), 2);
+	CU_ASSERT_TRUE(fake_bmc_count_below(fake, "/redfish/v1/Chassis/1U/") > 20);
+}
+
 /* A BMC whose Reset is described by an ActionInfo resource, as OpenBMC's
  * is: the mockup copied with the system's annotations moved into
  * Systems/437XR1138R2/ResetActionInfo. Writes are checked against it, and
@@ -653,6 +691,7 @@ int main(void)
 	CU_add_test(s, "session_expiry", test_session_expiry);
 	CU_add_test(s, "offline_and_back", test_offline_and_back);
 	CU_add_test(s, "prefetch", test_prefetch);
+	CU_add_test(s, "$expand tried again after an outage", test_expand_after_outage);
 	CU_add_test(s, "an action described by an ActionInfo", test_action_info);
 	return tu_run_cunit();
 }
