@@ -385,13 +385,16 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 	if (!path)
 		return;
-	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		r = -EPERM;
-	else if (to_set & FUSE_SET_ATTR_SIZE)
-		r = (r = check_writable(fs, path)) < 0 ? r : attr->st_size == 0 ? 0 : -EINVAL;
-	else if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
-			   FUSE_SET_ATTR_MTIME_NOW))
+	} else if (to_set & FUSE_SET_ATTR_SIZE) {
+		r = check_writable(fs, path);
+		if (r == 0 && attr->st_size != 0)
+			r = -EINVAL;   /* only the truncation open(O_TRUNC) makes */
+	} else if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+			     FUSE_SET_ATTR_MTIME_NOW)) {
 		r = check_writable(fs, path);   /* mtime stays "when the value changed" */
+	}
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else

@@ -95,6 +95,13 @@ struct res {
 	int result;                 /* of the last fetch */
 };
 
+enum expand_state {
+	EXPAND_UNTRIED,             /* the next candidate request tries it */
+	EXPAND_TRYING,              /* that request is under way: others fetch plainly */
+	EXPAND_ON,                  /* a reply carried children */
+	EXPAND_OFF,                 /* configured off, refused, ignored or lost */
+};
+
 enum fetch_mode {
 	FETCH_LOAD,                 /* load, or revalidate (If-None-Match); share a fetch under way */
 	FETCH_FORCE,                /* after a write: unconditional, after any fetch under way */
@@ -135,10 +142,8 @@ struct rf_bmc {
 	 * prefetch then loads all the children of a resource in one request
 	 * (fetch_expanded). Empty: one request per resource. Under lock. */
 	char expand_q[16];
-	bool no_expand;             /* configured off, or the BMC failed at it */
-	bool no_expand_cfg;         /* configured off */
-	bool expand_works;          /* an expanded reply carried children */
-	bool expand_trying;         /* the first $expand request is under way */
+	enum expand_state expand;   /* whether to use expand_q */
+	bool no_expand_cfg;         /* configured off: expand stays EXPAND_OFF */
 	pthread_cond_t pq_cond;
 	pthread_t *workers;
 	int parallel, n_workers;
@@ -352,6 +357,14 @@ static void res_free(struct res *r)
 	free(r);
 }
 
+/* A resource body as kept: no @Redfish.Copyright (live services do not
+ * carry it), @odata.id the normalised id. */
+static void as_local_body(struct json_object *o, const char *id)
+{
+	json_object_object_del(o, "@Redfish.Copyright");
+	json_object_object_add(o, "@odata.id", json_object_new_string(id));
+}
+
 /* Parse a reply body: a JSON object whose @odata.id (normalised) is
  * remote. Drops @Redfish.Copyright. New reference or NULL (-EBADMSG). */
 static struct json_object *parse_body(const struct rf_http *h, const char *remote)
@@ -374,8 +387,7 @@ static struct json_object *parse_body(const struct rf_http *h, const char *remot
 		json_object_put(o);
 		return NULL;
 	}
-	json_object_object_del(o, "@Redfish.Copyright");
-	json_object_object_add(o, "@odata.id", json_object_new_string(norm));
+	as_local_body(o, norm);
 	return o;
 }
 
@@ -674,8 +686,8 @@ static void go_online(struct rf_bmc *b, uint64_t seen)
 	b->online = true;
 	b->health_gen++;
 	b->restoring = false;
-	b->no_expand = b->no_expand_cfg;     /* back: $expand gets one more try */
-	b->expand_works = false;
+	if (!b->no_expand_cfg)
+		b->expand = EXPAND_UNTRIED;  /* back: $expand gets one more try */
 	pthread_cond_broadcast(&b->cond);
 	pthread_cond_broadcast(&b->pq_cond);
 	pthread_mutex_unlock(&b->lock);
@@ -814,16 +826,30 @@ static void prefetch_children(struct rf_bmc *b, const char *uri, struct json_obj
 	strv_free_n(kids, n_kids);
 }
 
-/* The member uri lies in (itself or below it), or NULL. Under b->lock. */
-static const char *member_of(struct rf_bmc *b, const char *uri)
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The index in b->members (sorted, so walk order) of the member uri lies
+ * in, or n_members. Under b->lock. */
+static size_t member_index(struct rf_bmc *b, const char *uri)
 {
 	for (size_t i = 0; i < b->n_members; i++) {
 		size_t n = strlen(b->members[i]);
 
 		if (strncmp(uri, b->members[i], n) == 0 && (uri[n] == '\0' || uri[n] == '/'))
-			return b->members[i];
+			return i;
 	}
-	return NULL;
+	return b->n_members;
+}
+
+/* The member uri lies in (itself or below it), or NULL. Under b->lock. */
+static const char *member_of(struct rf_bmc *b, const char *uri)
+{
+	size_t i = member_index(b, uri);
+
+	return i < b->n_members ? b->members[i] : NULL;
 }
 
 /* Whether the subtree uri lies in is being prefetched. Under b->lock. */
@@ -855,25 +881,6 @@ static void activate_member(struct rf_bmc *b, const char *m)
 		if (r->body && strncmp(k, m, n) == 0 && (k[n] == '\0' || k[n] == '/'))
 			prefetch_children(b, k, r->body);
 	}
-}
-
-/* The member after m in walk order (URI order, wrapping round), or NULL.
- * Under b->lock. */
-static const char *member_after(struct rf_bmc *b, const char *m)
-{
-	const char *next = NULL, *first = NULL;
-
-	for (size_t i = 0; i < b->n_members; i++) {
-		const char *c = b->members[i];
-
-		if (strcmp(c, m) > 0 && (!next || strcmp(c, next) < 0))
-			next = c;
-		if (!first || strcmp(c, first) < 0)
-			first = c;
-	}
-	if (!next && first && strcmp(first, m) != 0)
-		next = first;
-	return next;
 }
 
 static void prefetch_activate(struct rf_bmc *b, const char *uri)
@@ -1178,7 +1185,7 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 {
 	char **kids = NULL, **mine = NULL;
 	size_t n_kids = 0, k = 0, loaded = 0;
-	bool has_first = false, trial = false;
+	bool has_first = false;
 	struct json_object *reply = NULL;
 	_cleanup_free_ char *remote = NULL, *path = NULL;
 	struct rf_http h = { 0 };
@@ -1189,8 +1196,8 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 	pr = res_get(b, parent, false);
 	/* Until one reply shows the BMC expands, one request tries it and
 	 * the other workers fetch plainly meanwhile. */
-	if (b->no_expand || !b->expand_q[0] || !pr || !pr->body ||
-	    (!b->expand_works && b->expand_trying)) {
+	if ((b->expand != EXPAND_UNTRIED && b->expand != EXPAND_ON) || !b->expand_q[0] || !pr ||
+	    !pr->body) {
 		pthread_mutex_unlock(&b->lock);
 		return false;
 	}
@@ -1230,8 +1237,8 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 		return false;
 	}
 	seen = b->health_gen;
-	trial = !b->expand_works;
-	b->expand_trying |= trial;
+	if (b->expand == EXPAND_UNTRIED)
+		b->expand = EXPAND_TRYING;   /* the one trial */
 	pthread_mutex_unlock(&b->lock);
 
 	gen = rf_tree_generation(b->tree);
@@ -1251,12 +1258,7 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 	 * before the children are let go, so no other worker asks again. A
 	 * lost request is not an outage yet: the plain GETs will tell. */
 	pthread_mutex_lock(&b->lock);
-	if (!loaded)
-		b->no_expand = true;
-	else
-		b->expand_works = true;
-	if (trial)
-		b->expand_trying = false;
+	b->expand = loaded ? EXPAND_ON : EXPAND_OFF;
 	pthread_mutex_unlock(&b->lock);
 	loaded = 0;
 
@@ -1266,8 +1268,7 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 		struct res *r;
 
 		if (body && (body = json_object_get(body))) {
-			json_object_object_del(body, "@Redfish.Copyright");
-			json_object_object_add(body, "@odata.id", json_object_new_string(mine[i]));
+			as_local_body(body, mine[i]);
 			err = install(b, mine[i], body, gen);
 		}
 		pthread_mutex_lock(&b->lock);
@@ -1658,6 +1659,7 @@ static int do_probe(struct rf_bmc *b)
 			free(copy);
 		}
 	}
+	qsort(local, n_local, sizeof(*local), cmp_strp);   /* walk order */
 	pthread_mutex_lock(&b->lock);
 	b->members = local;
 	b->n_members = n_local;
@@ -1940,20 +1942,19 @@ static int bmc_action(struct rf_provider *p, const char *uri, const char *action
 static void bmc_listed(struct rf_provider *p, const char *uri)
 {
 	struct rf_bmc *b = p->userdata;
-	const char *m, *next;
+	size_t m, n;
 	struct res *r;
 
 	pthread_mutex_lock(&b->lock);
 	r = res_get(b, uri, false);
-	m = member_of(b, uri);
-	if (r && r->prefetched && m && strmap_get(b->active, m)) {
+	m = member_index(b, uri);
+	n = b->n_members;
+	if (r && r->prefetched && m < n && strmap_get(b->active, b->members[m])) {
 		prefetch_follow(b, uri);
-		next = m;
-		for (size_t i = 0; i < b->n_members && b->pq_n < (size_t)READAHEAD * b->parallel; i++) {
-			if (!(next = member_after(b, next)) || strcmp(next, m) == 0)
-				break;
-			activate_member(b, next);
-		}
+		/* The members after m, wrapping round; none once all are active. */
+		for (size_t i = 1; i < n && strmap_size(b->active) < n &&
+				   b->pq_n < (size_t)READAHEAD * b->parallel; i++)
+			activate_member(b, b->members[(m + i) % n]);
 	}
 	pthread_mutex_unlock(&b->lock);
 }
@@ -2094,7 +2095,8 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
 	b->tree = t;
 	b->url = url;
 	b->online = true;
-	b->no_expand = b->no_expand_cfg = cfg->no_expand;
+	b->no_expand_cfg = cfg->no_expand;
+	b->expand = cfg->no_expand ? EXPAND_OFF : EXPAND_UNTRIED;
 	b->on_error = cfg->on_error;
 	b->userdata = cfg->userdata;
 	snprintf(b->pname, sizeof(b->pname), "bmc %s", cfg->name);
