@@ -22,8 +22,15 @@
  * Every error goes through httpd_fault_render (messages.c). A failure is
  * logged once here: 5xx as warnings, the rest at debug level.
  *
- * Locks: h->lock guards the worker count and the Allow cache; the tree and
- * accounts.c have their own. */
+ * Slow clients: MHD limits connections in all and per client address; a
+ * guard thread ends a connection whose request headers are not complete
+ * header_timeout_s after it opened or after its last response (MHD's own
+ * idle timeout restarts with every byte, so a header trickle would outlive
+ * it). The guard only shutdown(2)s the socket; MHD closes it on its thread.
+ *
+ * Locks: h->lock guards the worker count and the Allow cache; h->conn_lock
+ * the connection list (the MHD threads link and unlink, the guard walks it);
+ * the tree and accounts.c have their own. */
 #include "internal.h"
 
 #include <arpa/inet.h>
@@ -58,6 +65,26 @@ struct httpd {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned workers;
+
+	/* The slow-client guard: every open connection, and a thread that
+	 * shuts down those whose request headers are late. */
+	unsigned max_per_ip, header_timeout_s;
+	pthread_mutex_t conn_lock;
+	pthread_cond_t conn_cond;
+	struct conn *conns;
+	bool guard_running, guard_stop;
+	pthread_t guard;
+};
+
+/* One TCP connection (MHD's socket context). waiting: between requests or
+ * inside a request's headers, since since_ms; both are written by the MHD
+ * thread that owns the connection and read by the guard (atomics). */
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	bool waiting;
+	bool shut;                  /* guard only, under conn_lock */
+	int64_t since_ms;
 };
 
 enum method { M_GET, M_HEAD, M_PATCH, M_POST, M_DELETE, M_OTHER };
@@ -1213,6 +1240,98 @@ static char *normalize(const char *url)
 	return n ? strndup(url, n) : strdup("/");
 }
 
+/* ---- slow clients -------------------------------------------------------------- */
+
+static struct conn *conn_of(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void conn_mark(struct MHD_Connection *mc, bool waiting)
+{
+	struct conn *c = conn_of(mc);
+
+	if (!c)
+		return;
+	__atomic_store_n(&c->since_ms, now_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&c->waiting, waiting, __ATOMIC_RELEASE);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct httpd *h = cls;
+	struct conn *c = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (!ci || !(c = calloc(1, sizeof(*c))))
+			return;   /* unguarded; the idle timeout still ends it */
+		c->fd = ci->connect_fd;
+		c->waiting = true;
+		c->since_ms = now_ms();
+		pthread_mutex_lock(&h->conn_lock);
+		c->next = h->conns;
+		if (h->conns)
+			h->conns->prev = c;
+		h->conns = c;
+		pthread_mutex_unlock(&h->conn_lock);
+		*socket_context = c;
+	} else if (c) {
+		/* MHD closes the socket after this call, so the guard never
+		 * shuts down a descriptor that was reused. */
+		pthread_mutex_lock(&h->conn_lock);
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			h->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		pthread_mutex_unlock(&h->conn_lock);
+		free(c);
+		*socket_context = NULL;
+	}
+}
+
+/* Once a second: a connection that has been waiting for request headers
+ * longer than header_timeout_s is shut down; MHD then sees the end of the
+ * stream on its own thread and closes it. A trickle of header bytes does not
+ * reset this deadline (it does reset MHD's idle timeout). */
+static void *guard_thread(void *arg)
+{
+	struct httpd *h = arg;
+	int64_t limit = (int64_t)h->header_timeout_s * 1000;
+
+	pthread_mutex_lock(&h->conn_lock);
+	while (!h->guard_stop) {
+		struct timespec ts;
+		int64_t now = now_ms();
+		unsigned n = 0;
+
+		for (struct conn *c = h->conns; c; c = c->next) {
+			if (c->shut || !__atomic_load_n(&c->waiting, __ATOMIC_ACQUIRE) ||
+			    now - __atomic_load_n(&c->since_ms, __ATOMIC_RELAXED) <= limit)
+				continue;
+			shutdown(c->fd, SHUT_RDWR);
+			c->shut = true;
+			n++;
+		}
+		if (n)
+			log_debug("httpd: closed %u connection%s without request headers after %u s", n,
+				  n == 1 ? "" : "s", h->header_timeout_s);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&h->conn_cond, &h->conn_lock, &ts);
+	}
+	pthread_mutex_unlock(&h->conn_lock);
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -1223,6 +1342,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!rq) {
 		const char *cl;
 
+		conn_mark(conn, false);   /* the headers are in */
 		rq = calloc(1, sizeof(*rq));
 		if (!rq)
 			return MHD_NO;
@@ -1283,6 +1403,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct req *rq = *con_cls;
 
+	conn_mark(conn, true);   /* keep-alive: the next request's headers are due */
 	if (!rq)
 		return;
 	if (rq->resp)
@@ -1400,6 +1521,10 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 	h->tree = t;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->idle, NULL);
+	pthread_mutex_init(&h->conn_lock, NULL);
+	pthread_cond_init(&h->conn_cond, NULL);
+	h->max_per_ip = c->max_per_ip ? c->max_per_ip : HTTPD_DEFAULT_PER_IP;
+	h->header_timeout_s = c->header_timeout_s ? c->header_timeout_s : HTTPD_DEFAULT_HEADER_TIMEOUT;
 	h->threads = c->threads ? c->threads : HTTPD_DEFAULT_THREADS;
 	h->max_connections = c->max_connections ? c->max_connections : HTTPD_DEFAULT_MAX_CONN;
 	h->conn_timeout_s = c->conn_timeout_s ? c->conn_timeout_s : HTTPD_DEFAULT_CONN_TIMEOUT;
@@ -1478,7 +1603,9 @@ int httpd_start(struct httpd *h)
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, h->max_connections, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, h->conn_timeout_s, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->max_per_ip, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL };
 	if (h->threads > 1)
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL };
@@ -1495,6 +1622,10 @@ int httpd_start(struct httpd *h)
 		return -EIO;
 	}
 	h->fd = -1;   /* MHD owns and closes it now */
+	if (pthread_create(&h->guard, NULL, guard_thread, h) == 0)
+		h->guard_running = true;
+	else
+		log_warn("httpd: no header deadline (thread: %s)", strerror(errno));
 	log_info("httpd: serving %s", h->url);
 	return 0;
 }
@@ -1513,6 +1644,13 @@ struct httpd *httpd_free(struct httpd *h)
 {
 	if (!h)
 		return NULL;
+	if (h->guard_running) {
+		pthread_mutex_lock(&h->conn_lock);
+		h->guard_stop = true;
+		pthread_cond_signal(&h->conn_cond);
+		pthread_mutex_unlock(&h->conn_lock);
+		pthread_join(h->guard, NULL);
+	}
 	if (h->mhd) {
 		/* Workers resume their connections when done; wait for them. */
 		pthread_mutex_lock(&h->lock);
@@ -1531,6 +1669,8 @@ struct httpd *httpd_free(struct httpd *h)
 	free(h->cert_pem);
 	pthread_cond_destroy(&h->idle);
 	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->conn_cond);
+	pthread_mutex_destroy(&h->conn_lock);
 	free(h);
 	return NULL;
 }

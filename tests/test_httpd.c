@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1195,6 +1199,103 @@ static void test_validator_rules(void)
 	resp_free(&r);
 }
 
+/* A TCP connection from src (a 127.x address) to the server that sent the
+ * start of a request and no end of its headers; -1 on error. */
+static int half_open(const char *src, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET }, to = { .sin_family = AF_INET };
+	struct timeval tv = { 2, 0 };
+	static const char start[] = "GET /redfish/v1 HTTP/1.1\r\nHost: x\r\n";
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	inet_pton(AF_INET, src, &a.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	to.sin_port = htons(port);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0 ||
+	    send(fd, start, sizeof(start) - 1, MSG_NOSIGNAL) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Whether the server ended fd's connection (end of stream or reset). */
+static bool server_closed(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	return poll(&p, 1, 0) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* Slowloris: 40 connections from 127.0.0.2 trickling header lines. With a
+ * per-address limit (8 here) and a header deadline (2 s here) a client from
+ * 127.0.0.1 is answered at once throughout, and the slow connections end at
+ * the deadline although they keep sending; connections closed by their
+ * client in the middle of the headers do not linger in CLOSE_WAIT. */
+static void test_slow_clients(void)
+{
+	struct httpd_config c = cfg;
+	int fds[40], n = 0;
+	unsigned closed = 0;
+	uint16_t port;
+	char *out = NULL;
+	struct resp r;
+	int64_t t0;
+
+	c.max_connections = 32;
+	c.max_per_ip = 8;
+	c.header_timeout_s = 2;
+	srv = httpd_free(srv);
+	srv = start_server(&c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+	port = httpd_port(srv);
+
+	for (int i = 0; i < 40; i++)
+		if ((fds[n] = half_open("127.0.0.2", port)) >= 0)
+			n++;
+	CU_ASSERT(n >= 32);
+	for (int round = 0; round < 8; round++) {
+		t0 = tu_now_ms();
+		CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, NULL), 200);
+		CU_ASSERT(tu_now_ms() - t0 < 1000);
+		resp_free(&r);
+		for (int i = 0; i < n; i++)
+			send(fds[i], "X-Slow: 1\r\n", 11, MSG_NOSIGNAL | MSG_DONTWAIT);
+		sleep_ms(500);
+	}
+	/* 4 s of trickling, past the 2 s deadline: every one was ended. */
+	for (int i = 0; i < n; i++) {
+		closed += server_closed(fds[i]);
+		close(fds[i]);
+	}
+	CU_ASSERT_EQUAL(closed, (unsigned)n);
+
+	/* Closed by the client mid-headers: gone from the server side at once. */
+	n = 0;
+	for (int i = 0; i < 20; i++)
+		if ((fds[n] = half_open("127.0.0.3", port)) >= 0)
+			n++;
+	sleep_ms(200);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	sleep_ms(1000);
+	CU_ASSERT_EQUAL(tu_sh_out(&out, "ss -Htn state close-wait '( sport = :%u )' | wc -l", port), 0);
+	CU_ASSERT_STRING_EQUAL(out ? out : "", "0\n");
+	free(out);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, NULL), 200);
+	resp_free(&r);
+
+	srv = httpd_free(srv);
+	srv = start_server(&cfg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1215,6 +1316,7 @@ int main(void)
 	CU_add_test(s, "accounts and roles", test_accounts_roles);
 	CU_add_test(s, "config", test_config);
 	CU_add_test(s, "validator rules", test_validator_rules);
+	CU_add_test(s, "slow clients", test_slow_clients);
 	CU_add_test(s, "redfishtool and sushy over HTTP", test_clients_http);
 	CU_add_test(s, "HTTPS", test_https);
 	return tu_run_cunit();
