@@ -134,8 +134,8 @@ static struct MHD_Response *fault_response(struct req *rq, const struct httpd_fa
 	}
 	*ret_status = st.status;
 	if (st.status >= 500 && st.status != 501)
-		log_warn("httpd: %s %s: %u (%s)", method_name(rq->method), rq->uri ? rq->uri : "",
-			 st.status, strerror(-f->err));
+		log_warn("httpd: %s %s: %u %s (%s)", method_name(rq->method),
+			 rq->uri ? rq->uri : "", st.status, st.id, f->err ? strerror(-f->err) : "");
 	else
 		log_debug("httpd: %s %s: %u", method_name(rq->method), rq->uri ? rq->uri : "",
 			  st.status);
@@ -170,6 +170,7 @@ static enum MHD_Result queue(struct req *rq, unsigned status, struct MHD_Respons
 	return ret;
 }
 
+/* An error of the tree or a back end (-errno). */
 static enum MHD_Result fail(struct req *rq, int err, const char *what, const char *allow)
 {
 	struct httpd_fault f = { .err = err, .what = what };
@@ -177,6 +178,17 @@ static enum MHD_Result fail(struct req *rq, int err, const char *what, const cha
 	struct MHD_Response *r = fault_response(rq, &f, allow, &status);
 
 	return queue(rq, status, r);
+}
+
+/* httpd's own condition: a Base message, its usual status unless status. */
+static enum MHD_Result fail_msg(struct req *rq, enum httpd_msg msg, unsigned status,
+				const char *what, const char *allow)
+{
+	struct httpd_fault f = { .msg = msg, .status = status, .what = what };
+	unsigned st;
+	struct MHD_Response *r = fault_response(rq, &f, allow, &st);
+
+	return queue(rq, st, r);
 }
 
 /* ---- the service documents that are not tree resources ---------------------- */
@@ -460,12 +472,14 @@ static int parse_expand(struct req *rq, const struct query *q, struct httpd_faul
 	if (!q->expand)
 		return 0;
 	if (q->twice || (r = httpd_expand_parse(q->expand, &rq->ex)) == -EILSEQ) {
-		*f = (struct httpd_fault){ .err = -EILSEQ, .what = "$expand" };
+		*f = (struct httpd_fault){ .msg = HTTPD_MSG_QUERY_PARAMETER_VALUE_FORMAT_ERROR,
+					   .what = "$expand" };
 		snprintf(f->e.value, sizeof(f->e.value), "%s", q->expand);
 		return -EILSEQ;
 	}
 	if (r < 0) {
-		*f = (struct httpd_fault){ .err = r, .what = "$expand" };
+		*f = (struct httpd_fault){ .msg = HTTPD_MSG_QUERY_PARAMETER_OUT_OF_RANGE,
+					   .what = "$expand" };
 		snprintf(f->e.value, sizeof(f->e.value), "%s", q->expand);
 		snprintf(f->e.property, sizeof(f->e.property), "1 to %d", HTTPD_EXPAND_MAX_LEVELS);
 		return r;
@@ -625,7 +639,7 @@ static void not_found_fault(const char *uri, struct httpd_fault *f, char *type, 
 {
 	const char *last = strrchr(uri, '/');
 
-	*f = (struct httpd_fault){ .err = -ENOENT, .what = type };
+	*f = (struct httpd_fault){ .msg = HTTPD_MSG_RESOURCE_NOT_FOUND, .what = type };
 	snprintf(type, cap, "Resource");
 	if (last && last != uri) {
 		const char *prev = last - 1;
@@ -698,7 +712,7 @@ static enum MHD_Result serve_get(struct req *rq)
 		if (err == -ENOENT || err == 0) {
 			if (strcmp(rq->uri, HTTPD_SESSIONS "/Members") == 0 ||
 			    is_action_target(h, rq->uri))
-				return fail(rq, -EOPNOTSUPP, NULL, "POST");
+				return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "POST");
 			return not_found(rq);
 		}
 		return fail(rq, err, NULL, NULL);
@@ -779,7 +793,7 @@ static struct MHD_Response *success_message(unsigned *ret_status)
 {
 	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
 
-	json_object_array_add(arr, httpd_message_object("Success", NULL, 0));
+	json_object_array_add(arr, httpd_message_object(HTTPD_MSG_SUCCESS, NULL, 0));
 	json_object_object_add(o, "@Message.ExtendedInfo", arr);
 	*ret_status = MHD_HTTP_OK;
 	return json_obj_response(o);
@@ -922,18 +936,18 @@ static enum MHD_Result not_allowed(struct req *rq)
 	int err = 0;
 
 	if (strcmp(rq->uri, HTTPD_SESSIONS "/Members") == 0)
-		return fail(rq, -EOPNOTSUPP, NULL, "POST");
+		return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "POST");
 	d = rf_tree_get_doc(h->tree, rq->uri, &err);
 	if (!d) {
 		if (is_action_target(h, rq->uri))
-			return fail(rq, -EOPNOTSUPP, NULL, "POST");
+			return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "POST");
 		if (err && err != -ENOENT)
 			return fail(rq, err, NULL, NULL);
 		return not_found(rq);
 	}
 	allow = allow_for(h, rq->uri, d);
 	rf_doc_unref(d);
-	return fail(rq, -EOPNOTSUPP, NULL, allow);
+	return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, allow);
 }
 
 static enum MHD_Result handle_write(struct req *rq, bool login)
@@ -982,13 +996,15 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 			return not_allowed(rq);
 	}
 	if (need && !(rq->who.privs & need))
-		return fail(rq, -EPERM, NULL, NULL);
+		return fail_msg(rq, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, 0, NULL, NULL);
 	if (rq->too_large)
-		return fail(rq, -EMSGSIZE, NULL, NULL);
+		return fail_msg(rq, HTTPD_MSG_PAYLOAD_TOO_LARGE, 0, NULL, NULL);
 	if (m != M_DELETE && (rq->len > 0 || k != W_ACTION)) {
 		if (!content_type_ok(rq))
-			return fail(rq, -EMEDIUMTYPE, "Content-Type", NULL);
-		if ((r = parse_body(rq)) < 0)
+			return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 415, "Content-Type", NULL);
+		if ((r = parse_body(rq)) == -EBADMSG)
+			return fail_msg(rq, HTTPD_MSG_MALFORMED_JSON, 0, NULL, NULL);
+		if (r < 0)
 			return fail(rq, r, NULL, NULL);
 	}
 	im = header(rq, MHD_HTTP_HEADER_IF_MATCH);
@@ -1035,7 +1051,7 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 
 static enum MHD_Result open_only_get(struct req *rq)
 {
-	return fail(rq, -EOPNOTSUPP, NULL, "GET, HEAD");
+	return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "GET, HEAD");
 }
 
 static enum MHD_Result route(struct req *rq)
@@ -1051,10 +1067,10 @@ static enum MHD_Result route(struct req *rq)
 
 	v = header(rq, "OData-Version");
 	if (v && strcmp(v, "4.0") != 0)
-		return fail(rq, -EPROTO, "OData-Version", NULL);
+		return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 412, "OData-Version", NULL);
 	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_query, &q);
 	if (q.bad)
-		return fail(rq, -ENOSYS, q.bad, NULL);
+		return fail_msg(rq, HTTPD_MSG_QUERY_PARAMETER_UNSUPPORTED, 0, q.bad, NULL);
 	if (parse_expand(rq, &q, &qf) < 0) {
 		unsigned status;
 		struct MHD_Response *r = fault_response(rq, &qf, NULL, &status);
@@ -1062,7 +1078,7 @@ static enum MHD_Result route(struct req *rq)
 		return queue(rq, status, r);
 	}
 	if (!accept_ok(rq, meta))
-		return fail(rq, -EPROTONOSUPPORT, "Accept", NULL);
+		return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 406, "Accept", NULL);
 
 	if (strcmp(uri, "/redfish") == 0)
 		return get ? serve_open_static(rq, "{\"v1\":\"/redfish/v1/\"}") : open_only_get(rq);
@@ -1106,10 +1122,10 @@ static enum MHD_Result route(struct req *rq)
 	login = rq->method == M_POST && (strcmp(uri, HTTPD_SESSIONS) == 0 ||
 					 strcmp(uri, HTTPD_SESSIONS "/Members") == 0);
 	if (!login && authenticate(rq) < 0)
-		return fail(rq, -ENOKEY, NULL, NULL);
+		return fail_msg(rq, HTTPD_MSG_NO_VALID_SESSION, 0, NULL, NULL);
 	if (get) {
 		if (!(rq->who.privs & HTTPD_PRIV_LOGIN))
-			return fail(rq, -EPERM, NULL, NULL);
+			return fail_msg(rq, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, 0, NULL, NULL);
 		return serve_get(rq);
 	}
 	return handle_write(rq, login);
@@ -1167,7 +1183,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > h->max_body)
-			return fail(rq, -EMSGSIZE, NULL, NULL);
+			return fail_msg(rq, HTTPD_MSG_PAYLOAD_TOO_LARGE, 0, NULL, NULL);
 		return MHD_YES;
 	}
 	if (*upload_size) {
