@@ -59,6 +59,7 @@ enum httpd_msg {
 	HTTPD_MSG_NONE,         /* not httpd's own: the tree's kind or the errno decides */
 	HTTPD_MSG_SUCCESS,
 	HTTPD_MSG_CREATED,
+	HTTPD_MSG_NO_OPERATION,
 	HTTPD_MSG_MALFORMED_JSON,
 	HTTPD_MSG_PROPERTY_VALUE_NOT_IN_LIST,
 	HTTPD_MSG_PROPERTY_VALUE_TYPE_ERROR,

@@ -680,6 +680,8 @@ static struct json_object *manager_body(struct kasa_strip *s)
 	if (s->have_si) {
 		oem = json_object_new_object();
 		tp = json_object_new_object();
+		/* OEM objects name their type (the Service Validator warns otherwise). */
+		put_str(&b, tp, "@odata.type", "#TPLinkManager.v1_0_0.TPLinkManager");
 		put_str(&b, tp, "MACAddress", s->si.mac);
 		put_str(&b, tp, "DeviceId", s->si.device_id);
 		if (s->online)

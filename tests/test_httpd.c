@@ -1298,6 +1298,68 @@ static void test_https(void)
 	httpd_config_clear(&c);
 }
 
+/* ---- hardening (issue 10) ---------------------------------------------------- */
+
+/* What DMTF's Protocol and Service Validators check: a URI the service does
+ * not have is a 404 whatever Accept says (openapi.yaml included, without a
+ * login); a PATCH ignores annotations and answers NoOperation when nothing
+ * else was asked; OEM objects carry @odata.type. */
+static void test_validator_rules(void)
+{
+	static const char *const yaml[] = { "Accept: application/yaml", NULL };
+	struct resp r;
+	struct json_object *o, *v;
+	char *tag, *tag0 = tree_file("Chassis/Fake/AssetTag");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(tag0);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/openapi.yaml", NULL, NULL, NULL, yaml), 404);
+	CU_ASSERT(is_error(&r, "ResourceNotFound"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/openapi.yaml", ADMIN, NULL, NULL, yaml), 404);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/NoSuchThing", ADMIN, NULL, NULL, yaml), 404);
+	CU_ASSERT(is_error(&r, "ResourceNotFound"));
+	resp_free(&r);
+	/* A document that exists is still not served as YAML. */
+	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, ADMIN, NULL, NULL, yaml), 406);
+	CU_ASSERT(is_error(&r, "HeaderInvalid"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/$metadata", NULL, NULL, NULL, yaml), 406);
+	resp_free(&r);
+
+	/* Only annotations: success with NoOperation, nothing changed. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService/Accounts/1", ADMIN, NULL,
+			     "{\"@odata.id\":\"/redfish/v1/AccountService/Accounts/1\","
+			     "\"@odata.type\":\"#ManagerAccount.v1_0_0.ManagerAccount\"}", NULL), 200);
+	CU_ASSERT(r.body && strstr(r.body, ".NoOperation\""));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL,
+			     "{\"@odata.etag\":\"x\",\"AssetTag@Redfish.AllowableValues\":[\"a\"],"
+			     "\"Status\":{\"@odata.type\":\"#Resource.Status\"}}", NULL), 200);
+	CU_ASSERT(r.body && strstr(r.body, ".NoOperation\""));
+	resp_free(&r);
+	tag = tree_file("Chassis/Fake/AssetTag");
+	CU_ASSERT_STRING_EQUAL(tag ? tag : "", tag0);
+	free(tag);
+	free(tag0);
+	/* Mixed with a real property, annotations are ignored too. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL,
+			     "{\"@odata.id\":\"" FAKE "\",\"AssetTag\":\"tag9\"}", NULL), 200);
+	CU_ASSERT(json_has(r.body, "AssetTag", "\"tag9\""));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":\"tag0\"}", NULL), 200);
+	resp_free(&r);
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Managers/PowerStrip", ADMIN, NULL, NULL, NULL), 200);
+	o = r.body ? json_tokener_parse(r.body) : NULL;
+	CU_ASSERT(o && json_object_object_get_ex(o, "Oem", &v) &&
+		  json_object_object_get_ex(v, "TPLink", &v) &&
+		  json_object_object_get_ex(v, "@odata.type", &v) &&
+		  json_object_get_string(v)[0] == '#');
+	json_object_put(o);
+	resp_free(&r);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1320,6 +1382,7 @@ int main(void)
 	CU_add_test(s, "session expiry", test_session_expiry);
 	CU_add_test(s, "accounts and roles", test_accounts_roles);
 	CU_add_test(s, "config", test_config);
+	CU_add_test(s, "validator rules", test_validator_rules);
 	CU_add_test(s, "redfishtool and sushy over HTTP", test_clients_http);
 	CU_add_test(s, "HTTPS", test_https);
 	return tu_run_cunit();
