@@ -12,6 +12,7 @@
 #include "httpd.h"
 #include "internal.h"     /* httpd's fault table, tested row by row */
 #include "kasa.h"
+#include "provider.h"
 #include "redfish.h"
 #include "testutil.h"
 
@@ -75,7 +76,7 @@ static void sleep_ms(int ms)
 	usleep((useconds_t)ms * 1000);
 }
 
-static int fake_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
+static int fake_patch(struct rf_provider *p, const char *uri, void *cookie, struct json_object *delta)
 {
 	struct json_object *v;
 
@@ -87,7 +88,7 @@ static int fake_patch(struct rf_provider *p, const char *uri, struct json_object
 	return 0;
 }
 
-static int fake_action(struct rf_provider *p, const char *uri, const char *action,
+static int fake_action(struct rf_provider *p, const char *uri, void *cookie, const char *action,
 		       struct json_object *params)
 {
 	sleep_ms(fake_delay_ms);

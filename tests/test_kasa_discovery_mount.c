@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "kasa.h"
+#include "provider.h"
 #include "redfish.h"
 #include "testutil.h"
 
