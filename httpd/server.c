@@ -161,8 +161,8 @@ static struct MHD_Response *fault_response(struct req *rq, const struct httpd_fa
 	}
 	*ret_status = st.status;
 	if (st.status >= 500 && st.status != 501)
-		log_warn("httpd: %s %s: %u (%s)", method_name(rq->method), rq->uri ? rq->uri : "",
-			 st.status, strerror(-f->err));
+		log_warn("httpd: %s %s: %u %s (%s)", method_name(rq->method),
+			 rq->uri ? rq->uri : "", st.status, st.id, f->err ? strerror(-f->err) : "");
 	else
 		log_debug("httpd: %s %s: %u", method_name(rq->method), rq->uri ? rq->uri : "",
 			  st.status);
@@ -197,6 +197,7 @@ static enum MHD_Result queue(struct req *rq, unsigned status, struct MHD_Respons
 	return ret;
 }
 
+/* An error of the tree or a back end (-errno). */
 static enum MHD_Result fail(struct req *rq, int err, const char *what, const char *allow)
 {
 	struct httpd_fault f = { .err = err, .what = what };
@@ -204,6 +205,17 @@ static enum MHD_Result fail(struct req *rq, int err, const char *what, const cha
 	struct MHD_Response *r = fault_response(rq, &f, allow, &status);
 
 	return queue(rq, status, r);
+}
+
+/* httpd's own condition: a Base message, its usual status unless status. */
+static enum MHD_Result fail_msg(struct req *rq, enum httpd_msg msg, unsigned status,
+				const char *what, const char *allow)
+{
+	struct httpd_fault f = { .msg = msg, .status = status, .what = what };
+	unsigned st;
+	struct MHD_Response *r = fault_response(rq, &f, allow, &st);
+
+	return queue(rq, st, r);
 }
 
 /* ---- the service documents that are not tree resources ---------------------- */
@@ -487,12 +499,14 @@ static int parse_expand(struct req *rq, const struct query *q, struct httpd_faul
 	if (!q->expand)
 		return 0;
 	if (q->twice || (r = httpd_expand_parse(q->expand, &rq->ex)) == -EILSEQ) {
-		*f = (struct httpd_fault){ .err = -EILSEQ, .what = "$expand" };
+		*f = (struct httpd_fault){ .msg = HTTPD_MSG_QUERY_PARAMETER_VALUE_FORMAT_ERROR,
+					   .what = "$expand" };
 		snprintf(f->e.value, sizeof(f->e.value), "%s", q->expand);
 		return -EILSEQ;
 	}
 	if (r < 0) {
-		*f = (struct httpd_fault){ .err = r, .what = "$expand" };
+		*f = (struct httpd_fault){ .msg = HTTPD_MSG_QUERY_PARAMETER_OUT_OF_RANGE,
+					   .what = "$expand" };
 		snprintf(f->e.value, sizeof(f->e.value), "%s", q->expand);
 		snprintf(f->e.property, sizeof(f->e.property), "1 to %d", HTTPD_EXPAND_MAX_LEVELS);
 		return r;
@@ -652,7 +666,7 @@ static void not_found_fault(const char *uri, struct httpd_fault *f, char *type, 
 {
 	const char *last = strrchr(uri, '/');
 
-	*f = (struct httpd_fault){ .err = -ENOENT, .what = type };
+	*f = (struct httpd_fault){ .msg = HTTPD_MSG_RESOURCE_NOT_FOUND, .what = type };
 	snprintf(type, cap, "Resource");
 	if (last && last != uri) {
 		const char *prev = last - 1;
@@ -725,7 +739,7 @@ static enum MHD_Result serve_get(struct req *rq)
 		if (err == -ENOENT || err == 0) {
 			if (strcmp(rq->uri, HTTPD_SESSIONS "/Members") == 0 ||
 			    is_action_target(h, rq->uri))
-				return fail(rq, -EOPNOTSUPP, NULL, "POST");
+				return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "POST");
 			return not_found(rq);
 		}
 		return fail(rq, err, NULL, NULL);
@@ -803,7 +817,7 @@ static struct MHD_Response *no_content(unsigned *ret_status)
 }
 
 /* 200 with one Base message ("Success", "NoOperation"). */
-static struct MHD_Response *message_response(const char *id, unsigned *ret_status)
+static struct MHD_Response *message_response(enum httpd_msg id, unsigned *ret_status)
 {
 	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
 
@@ -855,7 +869,7 @@ static void run_write(struct req *rq, enum write_kind kind)
 		id = member_id(rq->uri, HTTPD_ACCOUNTS);
 		r = httpd_account_patch(h->auth, id, rq->json, rq->if_match, &rq->who, &f);
 		if (r == 0)
-			rq->resp = noop ? message_response("NoOperation", &rq->status)
+			rq->resp = noop ? message_response(HTTPD_MSG_NO_OPERATION, &rq->status)
 					: changed_doc(rq, rq->uri, MHD_HTTP_OK, &rq->status);
 		break;
 	case W_ACCOUNT_DELETE:
@@ -867,12 +881,12 @@ static void run_write(struct req *rq, enum write_kind kind)
 	case W_SESSION_SVC_PATCH:
 		r = httpd_session_service_patch(h->auth, rq->json, rq->if_match, &rq->who, &f);
 		if (r == 0)
-			rq->resp = noop ? message_response("NoOperation", &rq->status)
+			rq->resp = noop ? message_response(HTTPD_MSG_NO_OPERATION, &rq->status)
 					: changed_doc(rq, rq->uri, MHD_HTTP_OK, &rq->status);
 		break;
 	case W_TREE_PATCH:
 		if (noop) {   /* the privilege was checked before dispatch */
-			rq->resp = message_response("NoOperation", &rq->status);
+			rq->resp = message_response(HTTPD_MSG_NO_OPERATION, &rq->status);
 			break;
 		}
 		r = rf_tree_patch(h->tree, rq->uri, rq->json, rq->if_match, &f.e);
@@ -885,7 +899,7 @@ static void run_write(struct req *rq, enum write_kind kind)
 		f.err = r;
 		f.what = strrchr(rq->uri, '/') + 1;
 		if (r == 0)
-			rq->resp = message_response("Success", &rq->status);
+			rq->resp = message_response(HTTPD_MSG_SUCCESS, &rq->status);
 		break;
 	case W_NONE:
 		r = -EINVAL;
@@ -984,18 +998,18 @@ static enum MHD_Result not_allowed(struct req *rq)
 	int err = 0;
 
 	if (strcmp(rq->uri, HTTPD_SESSIONS "/Members") == 0)
-		return fail(rq, -EOPNOTSUPP, NULL, "POST");
+		return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "POST");
 	d = rf_tree_get_doc(h->tree, rq->uri, &err);
 	if (!d) {
 		if (is_action_target(h, rq->uri))
-			return fail(rq, -EOPNOTSUPP, NULL, "POST");
+			return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "POST");
 		if (err && err != -ENOENT)
 			return fail(rq, err, NULL, NULL);
 		return not_found(rq);
 	}
 	allow = allow_for(h, rq->uri, d);
 	rf_doc_unref(d);
-	return fail(rq, -EOPNOTSUPP, NULL, allow);
+	return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, allow);
 }
 
 static enum MHD_Result handle_write(struct req *rq, bool login)
@@ -1044,13 +1058,15 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 			return not_allowed(rq);
 	}
 	if (need && !(rq->who.privs & need))
-		return fail(rq, -EPERM, NULL, NULL);
+		return fail_msg(rq, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, 0, NULL, NULL);
 	if (rq->too_large)
-		return fail(rq, -EMSGSIZE, NULL, NULL);
+		return fail_msg(rq, HTTPD_MSG_PAYLOAD_TOO_LARGE, 0, NULL, NULL);
 	if (m != M_DELETE && (rq->len > 0 || k != W_ACTION)) {
 		if (!content_type_ok(rq))
-			return fail(rq, -EMEDIUMTYPE, "Content-Type", NULL);
-		if ((r = parse_body(rq)) < 0)
+			return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 415, "Content-Type", NULL);
+		if ((r = parse_body(rq)) == -EBADMSG)
+			return fail_msg(rq, HTTPD_MSG_MALFORMED_JSON, 0, NULL, NULL);
+		if (r < 0)
 			return fail(rq, r, NULL, NULL);
 		if (m == M_PATCH)
 			strip_annotations(rq->json);
@@ -1099,7 +1115,7 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 
 static enum MHD_Result open_only_get(struct req *rq)
 {
-	return fail(rq, -EOPNOTSUPP, NULL, "GET, HEAD");
+	return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "GET, HEAD");
 }
 
 /* The URIs served without a login. */
@@ -1140,10 +1156,10 @@ static enum MHD_Result route(struct req *rq)
 
 	v = header(rq, "OData-Version");
 	if (v && strcmp(v, "4.0") != 0)
-		return fail(rq, -EPROTO, "OData-Version", NULL);
+		return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 412, "OData-Version", NULL);
 	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_query, &q);
 	if (q.bad)
-		return fail(rq, -ENOSYS, q.bad, NULL);
+		return fail_msg(rq, HTTPD_MSG_QUERY_PARAMETER_UNSUPPORTED, 0, q.bad, NULL);
 	if (parse_expand(rq, &q, &qf) < 0) {
 		unsigned status;
 		struct MHD_Response *r = fault_response(rq, &qf, NULL, &status);
@@ -1154,7 +1170,7 @@ static enum MHD_Result route(struct req *rq)
 	 * not have is a 404 whatever the client accepts. */
 	accept_bad = !accept_ok(rq, meta);
 	if (accept_bad && (open_uri(uri) || !get))
-		return fail(rq, -EPROTONOSUPPORT, "Accept", NULL);
+		return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 406, "Accept", NULL);
 	/* An open URI (DSP0266) this service does not implement. */
 	if (strcmp(uri, RF_ROOT "/openapi.yaml") == 0)
 		return not_found(rq);
@@ -1201,12 +1217,12 @@ static enum MHD_Result route(struct req *rq)
 	login = rq->method == M_POST && (strcmp(uri, HTTPD_SESSIONS) == 0 ||
 					 strcmp(uri, HTTPD_SESSIONS "/Members") == 0);
 	if (!login && authenticate(rq) < 0)
-		return fail(rq, -ENOKEY, NULL, NULL);
+		return fail_msg(rq, HTTPD_MSG_NO_VALID_SESSION, 0, NULL, NULL);
 	if (get) {
 		if (!(rq->who.privs & HTTPD_PRIV_LOGIN))
-			return fail(rq, -EPERM, NULL, NULL);
+			return fail_msg(rq, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, 0, NULL, NULL);
 		if (accept_bad)
-			return known_uri(h, uri) ? fail(rq, -EPROTONOSUPPORT, "Accept", NULL)
+			return known_uri(h, uri) ? fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 406, "Accept", NULL)
 						 : not_found(rq);
 		return serve_get(rq);
 	}
@@ -1358,7 +1374,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > h->max_body)
-			return fail(rq, -EMSGSIZE, NULL, NULL);
+			return fail_msg(rq, HTTPD_MSG_PAYLOAD_TOO_LARGE, 0, NULL, NULL);
 		return MHD_YES;
 	}
 	if (*upload_size) {
