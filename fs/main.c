@@ -812,6 +812,14 @@ static void log_bmc_error(void *userdata, const char *bmc, int err, const char *
 		 message ? message : "");
 }
 
+/* A source (BMC, mockup) broke a Redfish rule; the tree tells each once. */
+static void log_source_mistake(void *userdata, const char *source, const char *uri,
+			       const char *message)
+{
+	(void)userdata;
+	log_warn("%s: %s: %s", source, uri, message);
+}
+
 static void log_kasa_event(void *userdata, enum kasa_event ev, const char *strip,
 			   const char *addr, int err, const char *message)
 {
@@ -982,6 +990,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	rf_tree_set_max_age(tree, cfg.max_age_ms);
+	rf_tree_set_source_reporter(tree, log_source_mistake, NULL);
 	if (!cl.no_mount) {
 		fs = fs_new(tree, cfg.max_age_ms);
 		if (!fs) {
@@ -1076,6 +1085,14 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 	}
+	/* The HTTP server's SessionService and AccountService before the
+	 * mockups: a backup of a mount holds copies of them, which must not
+	 * stand in for the live ones (the mockup leaves them out). */
+	if (cl.http.listen) {
+		http = httpd_new(tree, &cl.http, &r);
+		if (!http)
+			goto out;   /* logged */
+	}
 	for (size_t i = 0; i < cl.remotes.n_mockup; i++) {
 		const struct mockup_opt *m = &cl.remotes.mockup[i];
 
@@ -1086,11 +1103,6 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 		n_mockups++;
-	}
-	if (cl.http.listen) {
-		http = httpd_new(tree, &cl.http, &r);
-		if (!http)
-			goto out;   /* logged */
 	}
 
 	if (se && fuse_session_mount(se, fo.mountpoint) != 0)

@@ -41,6 +41,18 @@ bool rf_body_type(struct json_object *body, char *buf, size_t size);
 struct rf_writable *rf_writables_for(struct json_object *body);
 struct rf_writable *rf_writables_free(struct rf_writable *w);
 
+/* How deep a body may nest (objects and arrays): deeper is refused like
+ * text that is no JSON. Redfish bodies nest about ten levels. */
+#define RF_MAX_JSON_DEPTH 64
+
+/* text (len bytes) as a JSON object, nested at most RF_MAX_JSON_DEPTH
+ * deep. New reference, or NULL when it is none. */
+struct json_object *rf_parse_object(const char *text, size_t len);
+
+/* Whether body's "@odata.id" (normalised) is uri. The claim as written
+ * goes to ret_claim ("" when there is none, truncated to size). */
+bool rf_body_claim_id(struct json_object *body, const char *uri, char *ret_claim, size_t size);
+
 /* Normalise a URI from a body: drop a trailing '/' (but keep "/redfish/v1").
  * In place; returns s. */
 char *rf_uri_normalize(char *s);
