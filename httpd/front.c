@@ -68,9 +68,9 @@ struct httpd_front *httpd_front_free(struct httpd_front *f)
 	return NULL;
 }
 
-static enum MHD_Result fault(struct MHD_Connection *c, const char *uri, int err)
+static enum MHD_Result fault(struct MHD_Connection *c, const char *uri, enum httpd_msg msg)
 {
-	struct httpd_fault fa = { .err = err };
+	struct httpd_fault fa = { .msg = msg };
 
 	return httpd_queue_fault(c, uri, &fa, NULL);
 }
@@ -85,12 +85,12 @@ static enum MHD_Result serve_metrics(struct httpd_front *f, struct httpd *h,
 
 	if (f->metrics_mode == HTTPD_METRICS_LOGIN) {
 		if (httpd_authenticate(h, c, &who) < 0)
-			return fault(c, uri, -ENOKEY);
+			return fault(c, uri, HTTPD_MSG_NO_VALID_SESSION);
 		if (!(who.privs & HTTPD_PRIV_LOGIN))
-			return fault(c, uri, -EPERM);
+			return fault(c, uri, HTTPD_MSG_INSUFFICIENT_PRIVILEGE);
 	}
 	if (!(text = httpd_metrics_render(f->metrics, &len)))
-		return fault(c, uri, -ENOMEM);
+		return fault(c, uri, HTTPD_MSG_INTERNAL_ERROR);
 	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(text);
@@ -110,7 +110,7 @@ bool httpd_front_route(struct httpd_front *f, struct httpd *h, struct MHD_Connec
 
 	if (strcmp(uri, "/metrics") == 0 && f->metrics_mode != HTTPD_METRICS_OFF) {
 		if (!get) {
-			struct httpd_fault fa = { .err = -EOPNOTSUPP };
+			struct httpd_fault fa = { .msg = HTTPD_MSG_OPERATION_NOT_ALLOWED };
 
 			*ret = httpd_queue_fault(c, uri, &fa, "GET, HEAD");
 		} else {
