@@ -25,6 +25,16 @@ static inline void freep(void *p) { free(*(void **)p); }
  * 0 or -EINVAL (*ret untouched). */
 int parse_bool(const char *s, bool *ret);
 
+/* The one text check for outside input (HTTP bodies, mount writes, names
+ * from devices and BMCs): valid UTF-8 (no overlong forms, surrogates or code
+ * points past U+10FFFF, by libunistring) and no control character (C0 with
+ * NUL, DEL, C1), except TAB, LF and CR when multiline. Never truncates: the
+ * whole of s[0..n) is judged. 0, -EILSEQ (not UTF-8) or -EINVAL (a control). */
+int text_check(const char *s, size_t n, bool multiline);
+/* s[0..n) for a message or a log line: printable ASCII kept, every other
+ * byte as \xNN, cut to fit cap (NUL-terminated). Returns out. */
+char *text_escape(const char *s, size_t n, char *out, size_t cap);
+
 /* Clocks. Monotonic for timeouts and ages, realtime for mtimes. */
 int64_t now_ms(void);
 int64_t now_us(void);

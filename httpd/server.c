@@ -990,6 +990,22 @@ static int parse_body(struct req *rq)
 	return 0;
 }
 
+/* Every string of the body is UTF-8 text without control characters
+ * (never truncated: "a\u0000b" is refused whole). 0, or -EINVAL/-EILSEQ with the
+ * property and its escaped value in f (no value for a password). */
+static int check_body_text(struct req *rq, struct httpd_fault *f)
+{
+	int r = rf_json_text_check(rq->json, false, f->e.property, sizeof(f->e.property),
+				   f->e.value, sizeof(f->e.value));
+
+	if (r == 0)
+		return 0;
+	httpd_fault_set(f, HTTPD_MSG_PROPERTY_VALUE_FORMAT_ERROR, r);
+	if (strcasestr(f->e.property, "password") || strcasestr(f->e.property, "token"))
+		f->e.value[0] = '\0';
+	return f->err;
+}
+
 /* A PATCH ignores OData and Redfish annotations ("@odata.etag",
  * "Prop@Redfish.AllowableValues") wherever they are: clients echo them
  * from a GET. An object left empty by that is dropped too. */
@@ -1089,12 +1105,16 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 	if (rq->too_large)
 		return fail_msg(rq, HTTPD_MSG_PAYLOAD_TOO_LARGE, 0, NULL, NULL);
 	if (m != M_DELETE && (rq->len > 0 || k != W_ACTION)) {
+		struct httpd_fault tf = { 0 };
+
 		if (!content_type_ok(rq))
 			return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 415, "Content-Type", NULL);
 		if ((r = parse_body(rq)) == -EBADMSG)
 			return fail_msg(rq, HTTPD_MSG_MALFORMED_JSON, 0, NULL, NULL);
 		if (r < 0)
 			return fail(rq, r, NULL, NULL);
+		if (check_body_text(rq, &tf) < 0)
+			return fail_fault(rq, &tf, NULL);
 		if (m == M_PATCH)
 			strip_annotations(rq->json);
 	}

@@ -264,6 +264,13 @@ int rf_tree_patch(struct rf_tree *t, const char *uri, struct json_object *delta,
 int rf_tree_post_action(struct rf_tree *t, const char *target_uri, struct json_object *params,
 			const char *if_match, struct rf_error *ret_err);
 
+/* Every string of o (keys and values, any depth) passes text_check
+ * (common.h): 0, or its -EILSEQ/-EINVAL with the first offender's path
+ * ("Oem/TPLink/Alias", "Members/2") and its escaped value written into
+ * ret_path/ret_value (either may be NULL). redfish/text.c */
+int rf_json_text_check(struct json_object *o, bool multiline, char *ret_path, size_t path_cap,
+		       char *ret_value, size_t value_cap);
+
 /* ---- remote BMCs and mockups (redfish/bmc.c, redfish/mockup.c) ----------
  *
  * A BMC named NAME is aggregated: the members of its top-level collections
