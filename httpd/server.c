@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #define MAX_WORKERS 32
+#define LOGIN_FAIL_DELAY_MS 1000   /* a failed password check answers after this */
 #define CONN_MEMORY_LIMIT (64 * 1024)
 #define JSON_CT "application/json; charset=utf-8"
 
@@ -74,6 +75,7 @@ struct httpd {
 	struct conn *conns;
 	bool guard_running, guard_stop;
 	pthread_t guard;
+	struct req *delayed;        /* suspended until resume_at_ms (conn_lock) */
 };
 
 /* One TCP connection (MHD's socket context). waiting: between requests or
@@ -106,6 +108,10 @@ struct req {
 	struct MHD_Response *resp;
 	unsigned status;
 	bool dispatched;            /* handed to a worker: never route again */
+	bool auth_done;             /* a worker checked the password: auth_err */
+	int auth_err;
+	int64_t resume_at_ms;       /* on h->delayed */
+	struct req *delay_next;
 };
 
 /* ---- responses -------------------------------------------------------------- */
@@ -369,7 +375,7 @@ static const char *allow_for(struct httpd *h, const char *uri, const struct rf_d
 		return "GET, HEAD, DELETE";
 	if (member_id(uri, HTTPD_ACCOUNTS))
 		return "GET, HEAD, PATCH, DELETE";
-	if (strcmp(uri, HTTPD_SESSION_SVC) == 0)
+	if (strcmp(uri, HTTPD_SESSION_SVC) == 0 || strcmp(uri, HTTPD_ACCOUNT_SVC) == 0)
 		return "GET, HEAD, PATCH";
 	if (starts_with(uri, HTTPD_ACCOUNT_SVC) || starts_with(uri, HTTPD_MANAGER) ||
 	    strcmp(uri, RF_ROOT) == 0 || !d)
@@ -554,8 +560,9 @@ static int b64_decode(const char *in, char *out, size_t cap)
 	return memchr(out, '\0', n) ? -EINVAL : 0;
 }
 
-/* Who is asking: X-Auth-Token, else Basic. 0 or -ENOKEY. */
-static int authenticate(struct req *rq)
+/* Who is asking: X-Auth-Token, else Basic. 0, -ENOKEY, or with cached_only
+ * -EAGAIN when the password needs crypt(3) (a worker's job). */
+static int authenticate(struct req *rq, bool cached_only)
 {
 	struct httpd *h = rq->h;
 	const char *tok, *authz;
@@ -582,7 +589,7 @@ static int authenticate(struct req *rq)
 		return -ENOKEY;
 	}
 	*colon = '\0';
-	r = httpd_auth_basic(h->auth, buf, colon + 1, &rq->who);
+	r = httpd_auth_basic(h->auth, buf, colon + 1, cached_only, &rq->who);
 	explicit_bzero(buf, sizeof(buf));
 	return r;
 }
@@ -763,6 +770,8 @@ enum write_kind {
 	W_SESSION_SVC_PATCH,
 	W_TREE_PATCH,
 	W_ACTION,
+	W_ACCOUNT_SVC_PATCH,
+	W_AUTH,                     /* only the password check, then route again */
 };
 
 struct write_job {
@@ -878,6 +887,14 @@ static void run_write(struct req *rq, enum write_kind kind)
 		if (r == 0)
 			rq->resp = no_content(&rq->status);
 		break;
+	case W_ACCOUNT_SVC_PATCH:
+		r = httpd_account_service_patch(h->auth, rq->json, rq->if_match, &rq->who, &f);
+		if (r == 0)
+			rq->resp = noop ? message_response(HTTPD_MSG_NO_OPERATION, &rq->status)
+					: changed_doc(rq, rq->uri, MHD_HTTP_OK, &rq->status);
+		break;
+	case W_AUTH:
+		break;
 	case W_SESSION_SVC_PATCH:
 		r = httpd_session_service_patch(h->auth, rq->json, rq->if_match, &rq->who, &f);
 		if (r == 0)
@@ -926,14 +943,66 @@ static void *write_worker(void *arg)
 	struct req *rq = job->rq;
 	struct httpd *h = rq->h;
 
-	run_write(rq, job->kind);
+	bool failed_login = false;
+
+	if (job->kind == W_AUTH) {
+		rq->auth_err = authenticate(rq, false);
+		rq->auth_done = true;
+		rq->dispatched = false;    /* route once more, on the MHD thread */
+		failed_login = rq->auth_err < 0;
+	} else {
+		run_write(rq, job->kind);
+		failed_login = job->kind == W_LOGIN && rq->status == MHD_HTTP_UNAUTHORIZED;
+	}
 	free(job);
-	MHD_resume_connection(rq->conn);
+	if (failed_login && h->guard_running) {
+		/* A wrong password answers late, without holding a thread: the
+		 * guard resumes the connection when the delay is over. */
+		pthread_mutex_lock(&h->conn_lock);
+		rq->resume_at_ms = now_ms() + LOGIN_FAIL_DELAY_MS;
+		rq->delay_next = h->delayed;
+		h->delayed = rq;
+		pthread_cond_signal(&h->conn_cond);
+		pthread_mutex_unlock(&h->conn_lock);
+	} else {
+		MHD_resume_connection(rq->conn);
+	}
 	pthread_mutex_lock(&h->lock);
 	if (--h->workers == 0)
 		pthread_cond_broadcast(&h->idle);
 	pthread_mutex_unlock(&h->lock);
 	return NULL;
+}
+
+/* Run kind on a worker thread while the connection waits suspended. 0, or
+ * -EBUSY when MAX_WORKERS are busy (or no thread could start). */
+static int dispatch(struct req *rq, enum write_kind kind)
+{
+	struct httpd *h = rq->h;
+	struct write_job *job;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int r = -EBUSY;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->workers < MAX_WORKERS && (job = malloc(sizeof(*job)))) {
+		*job = (struct write_job){ .rq = rq, .kind = kind };
+		h->workers++;
+		rq->dispatched = true;
+		MHD_suspend_connection(rq->conn);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		r = pthread_create(&tid, &attr, write_worker, job) == 0 ? 0 : -EBUSY;
+		pthread_attr_destroy(&attr);
+		if (r < 0) {
+			h->workers--;
+			rq->dispatched = false;
+			free(job);
+			MHD_resume_connection(rq->conn);
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return r;
 }
 
 static int parse_body(struct req *rq)
@@ -1051,6 +1120,8 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 		k = m == M_PATCH ? W_ACCOUNT_PATCH : m == M_DELETE ? W_ACCOUNT_DELETE : W_NONE;
 	else if (strcmp(uri, HTTPD_SESSION_SVC) == 0)
 		k = m == M_PATCH ? W_SESSION_SVC_PATCH : W_NONE;
+	else if (strcmp(uri, HTTPD_ACCOUNT_SVC) == 0)
+		k = m == M_PATCH ? W_ACCOUNT_SVC_PATCH : W_NONE;
 	else if (starts_with(uri, HTTPD_SESSION_SVC) || starts_with(uri, HTTPD_ACCOUNT_SVC) ||
 		 starts_with(uri, HTTPD_MANAGER))
 		k = W_NONE;
@@ -1096,32 +1167,8 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 		return MHD_NO;
 
 	/* Hand the change to a worker; the connection waits suspended. */
-	pthread_mutex_lock(&h->lock);
-	if (h->workers < MAX_WORKERS) {
-		struct write_job *job = malloc(sizeof(*job));
-		pthread_attr_t attr;
-		pthread_t tid;
-
-		if (job) {
-			*job = (struct write_job){ .rq = rq, .kind = k };
-			h->workers++;
-			rq->dispatched = true;
-			MHD_suspend_connection(rq->conn);
-			pthread_attr_init(&attr);
-			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-			r = pthread_create(&tid, &attr, write_worker, job);
-			pthread_attr_destroy(&attr);
-			if (r == 0) {
-				pthread_mutex_unlock(&h->lock);
-				return MHD_YES;
-			}
-			h->workers--;
-			rq->dispatched = false;
-			free(job);
-			MHD_resume_connection(rq->conn);
-		}
-	}
-	pthread_mutex_unlock(&h->lock);
+	if (dispatch(rq, k) == 0)
+		return MHD_YES;
 	run_write(rq, k);
 	{
 		struct MHD_Response *resp = rq->resp;
@@ -1236,8 +1283,17 @@ static enum MHD_Result route(struct req *rq)
 
 	login = rq->method == M_POST && (strcmp(uri, HTTPD_SESSIONS) == 0 ||
 					 strcmp(uri, HTTPD_SESSIONS "/Members") == 0);
-	if (!login && authenticate(rq) < 0)
-		return fail_msg(rq, HTTPD_MSG_NO_VALID_SESSION, 0, NULL, NULL);
+	if (!login) {
+		int ar = rq->auth_done ? rq->auth_err : authenticate(rq, true);
+
+		/* crypt(3) never runs on an MHD thread: a password that is not the
+		 * one last verified goes to a worker, then comes back here. */
+		if (ar == -EAGAIN)
+			return dispatch(rq, W_AUTH) == 0 ? MHD_YES
+				: fail_msg(rq, HTTPD_MSG_SERVICE_TEMPORARILY_UNAVAILABLE, 0, NULL, NULL);
+		if (ar < 0)
+			return fail_msg(rq, HTTPD_MSG_NO_VALID_SESSION, 0, NULL, NULL);
+	}
 	if (get) {
 		if (!(rq->who.privs & HTTPD_PRIV_LOGIN))
 			return fail_msg(rq, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, 0, NULL, NULL);
@@ -1346,9 +1402,21 @@ static void *guard_thread(void *arg)
 	pthread_mutex_lock(&h->conn_lock);
 	while (!h->guard_stop) {
 		struct timespec ts;
-		int64_t now = now_ms();
+		int64_t now = now_ms(), wake = now + 1000;
 		unsigned n = 0;
 
+		for (struct req **p = &h->delayed; *p;) {
+			struct req *rq = *p;
+
+			if (rq->resume_at_ms <= now) {
+				*p = rq->delay_next;
+				MHD_resume_connection(rq->conn);
+			} else {
+				if (rq->resume_at_ms < wake)
+					wake = rq->resume_at_ms;
+				p = &rq->delay_next;
+			}
+		}
 		for (struct conn *c = h->conns; c; c = c->next) {
 			if (c->shut || !__atomic_load_n(&c->waiting, __ATOMIC_ACQUIRE) ||
 			    now - __atomic_load_n(&c->since_ms, __ATOMIC_RELAXED) <= limit)
@@ -1361,8 +1429,21 @@ static void *guard_thread(void *arg)
 			log_debug("httpd: closed %u connection%s without request headers after %u s", n,
 				  n == 1 ? "" : "s", h->header_timeout_s);
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		wake -= now;
+		ts.tv_sec += wake / 1000;
+		ts.tv_nsec += (wake % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
 		pthread_cond_timedwait(&h->conn_cond, &h->conn_lock, &ts);
+	}
+	/* Stopping: whatever waits out its delay is answered now. */
+	while (h->delayed) {
+		struct req *rq = h->delayed;
+
+		h->delayed = rq->delay_next;
+		MHD_resume_connection(rq->conn);
 	}
 	pthread_mutex_unlock(&h->conn_lock);
 	return NULL;
@@ -1680,6 +1761,14 @@ struct httpd *httpd_free(struct httpd *h)
 {
 	if (!h)
 		return NULL;
+	if (h->mhd) {
+		/* Workers resume their connections when done; wait for them,
+		 * then for the guard, which resumes the delayed ones. */
+		pthread_mutex_lock(&h->lock);
+		while (h->workers)
+			pthread_cond_wait(&h->idle, &h->lock);
+		pthread_mutex_unlock(&h->lock);
+	}
 	if (h->guard_running) {
 		pthread_mutex_lock(&h->conn_lock);
 		h->guard_stop = true;
@@ -1687,14 +1776,8 @@ struct httpd *httpd_free(struct httpd *h)
 		pthread_mutex_unlock(&h->conn_lock);
 		pthread_join(h->guard, NULL);
 	}
-	if (h->mhd) {
-		/* Workers resume their connections when done; wait for them. */
-		pthread_mutex_lock(&h->lock);
-		while (h->workers)
-			pthread_cond_wait(&h->idle, &h->lock);
-		pthread_mutex_unlock(&h->lock);
+	if (h->mhd)
 		MHD_stop_daemon(h->mhd);
-	}
 	if (h->fd >= 0)
 		close(h->fd);
 	h->auth = httpd_auth_free(h->auth);

@@ -1519,6 +1519,204 @@ static void test_utf8_input(void)
 	free(tag0);
 }
 
+/* An account made for a test (ReadOnly); its URI into loc (200 bytes). */
+static bool make_account(const char *user, const char *pw, char *loc)
+{
+	struct resp r;
+	char body[256];
+	bool ok;
+
+	snprintf(body, sizeof(body), "{\"UserName\":\"%s\",\"Password\":\"%s\",\"RoleId\":\"ReadOnly\"}",
+		 user, pw);
+	ok = http(&r, "POST", "/redfish/v1/AccountService/Accounts", ADMIN, NULL, body, NULL) == 201 &&
+	     hval(&r, "Location");
+	if (ok)
+		snprintf(loc, 200, "%s", hval(&r, "Location"));
+	resp_free(&r);
+	return ok;
+}
+
+static void drop_account(const char *loc)
+{
+	struct resp r;
+
+	CU_ASSERT_EQUAL(http(&r, "DELETE", loc, ADMIN, NULL, NULL, NULL), 204);
+	resp_free(&r);
+}
+
+/* A password change ends the account's other sessions; one account cannot
+ * take every session and the last ones are kept for Administrators. */
+static void test_session_limits(void)
+{
+	char loc[4][200], tok[3][80], sloc[200], user[16];
+	struct resp r;
+	int n;
+
+	CU_ASSERT_FATAL(make_account("sa", "sa-password-1", loc[0]));
+	CU_ASSERT_FATAL(login("sa", "sa-password-1", tok[0], sloc));
+	CU_ASSERT_FATAL(login("sa", "sa-password-1", tok[1], sloc));
+	CU_ASSERT_FATAL(login("sa", "sa-password-1", tok[2], sloc));
+	/* Its own change keeps the session that made it, ends the others. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc[0], NULL, tok[0], "{\"Password\":\"sa-password-2\"}",
+			     NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, tok[0], NULL, NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, tok[1], NULL, NULL), 401);
+	resp_free(&r);
+	/* An administrator's change ends them all. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc[0], ADMIN, NULL, "{\"Password\":\"sa-password-3\"}",
+			     NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, tok[0], NULL, NULL), 401);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, tok[2], NULL, NULL), 401);
+	resp_free(&r);
+
+	/* 16 per account; non-administrators together up to 56 of 64. */
+	for (n = 0; n < 20 && login("sa", "sa-password-3", tok[0], sloc); n++)
+		;
+	CU_ASSERT_EQUAL(n, 16);
+	for (int i = 1; i < 4; i++) {
+		snprintf(user, sizeof(user), "sb%d", i);
+		CU_ASSERT_FATAL(make_account(user, "sb-password-1", loc[i]));
+		for (int k = 0; k < 16 && login(user, "sb-password-1", tok[0], sloc); k++)
+			n++;
+	}
+	CU_ASSERT(n <= 56);
+	CU_ASSERT(n >= 50);
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/SessionService/Sessions", NULL, NULL,
+			     "{\"UserName\":\"sa\",\"Password\":\"sa-password-3\"}", NULL), 503);
+	CU_ASSERT(is_error(&r, "SessionLimitExceeded"));
+	resp_free(&r);
+	CU_ASSERT(login("admin", ADMIN_PW, tok[1], sloc));
+	CU_ASSERT_EQUAL(http(&r, "DELETE", sloc, NULL, tok[1], NULL, NULL), 204);
+	resp_free(&r);
+	for (int i = 0; i < 4; i++)
+		drop_account(loc[i]);
+}
+
+struct wrong_logins {
+	int n;
+	long last;
+};
+
+static void *wrong_logins(void *arg)
+{
+	struct wrong_logins *w = arg;
+	struct resp r;
+
+	for (int i = 0; i < w->n; i++) {
+		w->last = http(&r, "GET", "/redfish/v1/Chassis", "nobody:wrong-password", NULL, NULL, NULL);
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+/* AccountLockoutThreshold/Duration/CounterResetAfter as the schema says; a
+ * failed password answers after a delay that holds no server thread, so a
+ * flood of wrong passwords does not slow anyone else. */
+static void test_lockout(void)
+{
+	char loc[200];
+	struct resp r;
+	struct wrong_logins w[6];
+	pthread_t th[6];
+	int64_t t0, worst = 0;
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/AccountService", ADMIN, NULL, NULL, NULL), 200);
+	CU_ASSERT(json_has(r.body, "AccountLockoutThreshold", NULL));
+	CU_ASSERT_STRING_EQUAL(hval(&r, "Allow"), "GET, HEAD, PATCH");
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService", ADMIN, NULL,
+			     "{\"AccountLockoutThreshold\":3,\"AccountLockoutDuration\":4,"
+			     "\"AccountLockoutCounterResetAfter\":4}", NULL), 200);
+	CU_ASSERT(json_has(r.body, "AccountLockoutThreshold", "3"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService", ADMIN, NULL,
+			     "{\"AccountLockoutDuration\":3}", NULL), 400);   /* < ResetAfter */
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService", "ro:readonly-pw", NULL,
+			     "{\"AccountLockoutThreshold\":0}", NULL), 403);
+	resp_free(&r);
+
+	CU_ASSERT_FATAL(make_account("lk", "lk-password-1", loc));
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 200);
+	resp_free(&r);
+	for (int i = 0; i < 3; i++) {
+		t0 = tu_now_ms();
+		CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:wrong-password", NULL, NULL,
+				     NULL), 401);
+		CU_ASSERT(tu_now_ms() - t0 >= 900);
+		resp_free(&r);
+	}
+	/* Locked: even the right password fails, at once, until the duration. */
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 401);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", loc, ADMIN, NULL, NULL, NULL), 200);
+	CU_ASSERT(json_has(r.body, "Locked", "true"));
+	resp_free(&r);
+	sleep_ms(3300);   /* locked 4 s from the third failure, answered 1 s after it */
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 200);
+	resp_free(&r);
+	/* An administrator unlocks before the time. */
+	for (int i = 0; i < 3; i++) {
+		http(&r, "GET", "/redfish/v1/Chassis", "lk:wrong-password", NULL, NULL, NULL);
+		resp_free(&r);
+	}
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 401);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc, ADMIN, NULL, "{\"Locked\":false}", NULL), 200);
+	CU_ASSERT(json_has(r.body, "Locked", "false"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 200);
+	resp_free(&r);
+
+	/* A flood of wrong passwords (6 clients) while an administrator reads. */
+	for (int i = 0; i < 6; i++) {
+		w[i] = (struct wrong_logins){ .n = 4 };
+		pthread_create(&th[i], NULL, wrong_logins, &w[i]);
+	}
+	sleep_ms(100);
+	for (int i = 0; i < 20; i++) {
+		t0 = tu_now_ms();
+		CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, ADMIN, NULL, NULL, NULL), 200);
+		resp_free(&r);
+		if (tu_now_ms() - t0 > worst)
+			worst = tu_now_ms() - t0;
+		sleep_ms(50);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		CU_ASSERT_EQUAL(w[i].last, 401);
+	}
+	CU_ASSERT(worst < 300);
+	drop_account(loc);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService", ADMIN, NULL,
+			     "{\"AccountLockoutThreshold\":10,\"AccountLockoutDuration\":60,"
+			     "\"AccountLockoutCounterResetAfter\":60}", NULL), 200);
+	resp_free(&r);
+}
+
+/* The configured account's password file is held to MinPasswordLength. */
+static void test_first_password_length(void)
+{
+	struct httpd_config c = HTTPD_CONFIG_INIT;
+	char pwfile[300], state[300];
+	int err = 0;
+
+	snprintf(pwfile, sizeof(pwfile), "%s/short-pw", dir);
+	snprintf(state, sizeof(state), "%s/state-short", dir);
+	CU_ASSERT_EQUAL_FATAL(write_pw(pwfile, "short", 0600), 0);
+	httpd_config_set(&c, "http", "127.0.0.1:0");
+	httpd_config_set(&c, "http-user", "admin");
+	httpd_config_set(&c, "http-password-file", pwfile);
+	httpd_config_set(&c, "state-dir", state);
+	CU_ASSERT_PTR_NULL(httpd_new(tree, &c, &err));
+	CU_ASSERT_EQUAL(err, -EINVAL);
+	httpd_config_clear(&c);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1544,6 +1742,9 @@ int main(void)
 	CU_add_test(s, "validator rules", test_validator_rules);
 	CU_add_test(s, "slow clients", test_slow_clients);
 	CU_add_test(s, "UTF-8 input", test_utf8_input);
+	CU_add_test(s, "session limits", test_session_limits);
+	CU_add_test(s, "lockout", test_lockout);
+	CU_add_test(s, "first password length", test_first_password_length);
 	CU_add_test(s, "redfishtool and sushy over HTTP", test_clients_http);
 	CU_add_test(s, "HTTPS", test_https);
 	return tu_run_cunit();
