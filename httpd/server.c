@@ -62,6 +62,7 @@ struct httpd {
 	unsigned threads, max_connections, conn_timeout_s;
 	size_t max_body;
 	struct MHD_Daemon *mhd;
+	struct httpd_front *front;  /* /, /metrics, events (front.c) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
@@ -200,7 +201,28 @@ static enum MHD_Result queue(struct req *rq, unsigned status, struct MHD_Respons
 		log_debug("httpd: %s %s: %u", method_name(rq->method), rq->uri ? rq->uri : "", status);
 	ret = MHD_queue_response(rq->conn, status, r);
 	MHD_destroy_response(r);
+	stats_http(status);
 	return ret;
+}
+
+enum MHD_Result httpd_queue(struct MHD_Connection *c, const char *uri, unsigned status,
+			    struct MHD_Response *r)
+{
+	struct req rq = { .conn = c, .method = M_GET, .uri = (char *)uri };
+
+	if (r)
+		add_common(r);
+	return queue(&rq, status, r);
+}
+
+enum MHD_Result httpd_queue_fault(struct MHD_Connection *c, const char *uri,
+				  const struct httpd_fault *f, const char *allow)
+{
+	struct req rq = { .conn = c, .method = M_GET, .uri = (char *)uri };
+	unsigned status;
+	struct MHD_Response *r = fault_response(&rq, f, allow, &status);
+
+	return queue(&rq, status, r);
 }
 
 /* An error of the tree or a back end (-errno). */
@@ -562,23 +584,37 @@ static int b64_decode(const char *in, char *out, size_t cap)
 
 /* Who is asking: X-Auth-Token, else Basic. 0, -ENOKEY, or with cached_only
  * -EAGAIN when the password needs crypt(3) (a worker's job). */
+static int authenticate_conn(struct httpd *h, struct MHD_Connection *conn,
+			     struct httpd_ident *who, bool cached_only);
+
 static int authenticate(struct req *rq, bool cached_only)
 {
-	struct httpd *h = rq->h;
+	return authenticate_conn(rq->h, rq->conn, &rq->who, cached_only);
+}
+
+int httpd_authenticate(struct httpd *h, struct MHD_Connection *conn, struct httpd_ident *who)
+{
+	return authenticate_conn(h, conn, who, false);
+}
+
+static int authenticate_conn(struct httpd *h, struct MHD_Connection *conn,
+			     struct httpd_ident *who, bool cached_only)
+{
+	struct req me = { .h = h, .conn = conn }, *rq = &me;
 	const char *tok, *authz;
 	char buf[256];
 	char *colon;
 	int r;
 
 	if (httpd_auth_disabled(h->auth)) {
-		memset(&rq->who, 0, sizeof(rq->who));
-		snprintf(rq->who.user, sizeof(rq->who.user), "anonymous");
-		rq->who.privs = ~0u;
+		memset(who, 0, sizeof(*who));
+		snprintf(who->user, sizeof(who->user), "anonymous");
+		who->privs = ~0u;
 		return 0;
 	}
 	tok = header(rq, "X-Auth-Token");
 	if (tok)
-		return httpd_auth_token(h->auth, tok, &rq->who);
+		return httpd_auth_token(h->auth, tok, who);
 	authz = header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (!authz || strncasecmp(authz, "Basic ", 6) != 0)
 		return -ENOKEY;
@@ -589,7 +625,7 @@ static int authenticate(struct req *rq, bool cached_only)
 		return -ENOKEY;
 	}
 	*colon = '\0';
-	r = httpd_auth_basic(h->auth, buf, colon + 1, cached_only, &rq->who);
+	r = httpd_auth_basic(h->auth, buf, colon + 1, cached_only, who);
 	explicit_bzero(buf, sizeof(buf));
 	return r;
 }
@@ -1220,7 +1256,11 @@ static enum MHD_Result route(struct req *rq)
 	bool get = rq->method == M_GET || rq->method == M_HEAD;
 	bool meta = strcmp(uri, RF_ROOT "/$metadata") == 0;
 	bool login, accept_bad;
+	enum MHD_Result front;
 
+	if (httpd_front_route(h->front, h, rq->conn, method_name(rq->method), uri, rq->body,
+			      rq->len, &front))
+		return front;
 	v = header(rq, "OData-Version");
 	if (v && strcmp(v, "4.0") != 0)
 		return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 412, "OData-Version", NULL);
@@ -1689,6 +1729,9 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 		if (!(h->auth = httpd_auth_new(t, &o, &r)))
 			goto fail;
 	}
+	if (!(h->front = httpd_front_new(t, state_dir, httpd_metrics_mode(c->metrics,
+									   h->listen.loopback), &r)))
+		goto fail;
 	if (password) {
 		explicit_bzero(password, strlen(password));
 		free(password);
@@ -1732,6 +1775,10 @@ int httpd_start(struct httpd *h)
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
+	if (httpd_front_start(h->front) < 0) {
+		log_error("httpd: starting the event thread failed");
+		return -EIO;
+	}
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 				  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!h->mhd) {
@@ -1776,8 +1823,11 @@ struct httpd *httpd_free(struct httpd *h)
 		pthread_mutex_unlock(&h->conn_lock);
 		pthread_join(h->guard, NULL);
 	}
-	if (h->mhd)
+	if (h->mhd) {
+		httpd_front_stop(h->front);   /* event streams end: none stays suspended */
 		MHD_stop_daemon(h->mhd);
+	}
+	h->front = httpd_front_free(h->front);
 	if (h->fd >= 0)
 		close(h->fd);
 	h->auth = httpd_auth_free(h->auth);
