@@ -34,6 +34,7 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
@@ -88,6 +89,7 @@ struct conn {
 	bool waiting;
 	bool shut;                  /* guard only, under conn_lock */
 	int64_t since_ms;
+	bool bad_uri;               /* the current request's raw path (MHD thread) */
 };
 
 enum method { M_GET, M_HEAD, M_PATCH, M_POST, M_DELETE, M_OTHER };
@@ -112,6 +114,7 @@ struct req {
 	bool auth_done;             /* a worker checked the password: auth_err */
 	int auth_err;
 	int64_t resume_at_ms;       /* on h->delayed */
+	bool bad_uri;               /* %00, %2F or a control character in the path */
 	struct req *delay_next;
 };
 
@@ -1258,6 +1261,8 @@ static enum MHD_Result route(struct req *rq)
 	bool login, accept_bad;
 	enum MHD_Result front;
 
+	if (rq->bad_uri)
+		return not_found(rq);
 	if (httpd_front_route(h->front, h, rq->conn, method_name(rq->method), uri, rq->body,
 			      rq->len, &front))
 		return front;
@@ -1489,6 +1494,46 @@ static void *guard_thread(void *arg)
 	return NULL;
 }
 
+/* MHD passes handlers the percent-decoded path, in which "%00" ends the
+ * string and "%2F" became a separator: "/redfish/v1/Chassis%00" would be
+ * served as Chassis. The raw request target, seen here first, decides: an
+ * encoded NUL, control character or slash names no resource. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+	struct conn *c = conn_of(mc);
+	size_t n = strcspn(uri, "?");
+	bool bad = false;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)uri[i];
+
+		if (ch == '%' && i + 2 < n && isxdigit((unsigned char)uri[i + 1]) &&
+		    isxdigit((unsigned char)uri[i + 2])) {
+			char hex[3] = { uri[i + 1], uri[i + 2], '\0' };
+
+			ch = (unsigned char)strtoul(hex, NULL, 16);
+			bad |= ch == '/' || ch == '\\';
+			i += 2;
+		}
+		bad |= ch < 0x20 || ch == 0x7f;
+	}
+	if (c)
+		c->bad_uri = bad;
+	return NULL;
+}
+
+/* Transfer-Encoding other than chunked: the body's length is unknown. */
+static bool coding_unknown(struct MHD_Connection *conn)
+{
+	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+	if (!te)
+		return false;
+	te += strspn(te, " \t");
+	return strncasecmp(te, "chunked", 7) != 0 || te[7 + strspn(te + 7, " \t")] != '\0';
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -1507,9 +1552,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->conn = conn;
 		rq->method = parse_method(method);
 		rq->uri = normalize(url);
+		rq->bad_uri = conn_of(conn) && conn_of(conn)->bad_uri;
 		*con_cls = rq;
 		if (!rq->uri)
 			return MHD_NO;
+		/* A body coded as MHD cannot read (gzip, ...): answer now, not
+		 * after the idle timeout; the connection closes. */
+		if (coding_unknown(conn))
+			return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 415, "Transfer-Encoding", NULL);
 		/* Refuse an announced oversized body before reading it (this
 		 * closes the connection, which is what we want then). */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -1711,8 +1761,8 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 		log_error("httpd: listening on %s: %s", c->listen, strerror(-r));
 		goto fail;
 	}
-	snprintf(h->url, sizeof(h->url), "%s://%s:%u", h->tls ? "https" : "http",
-		 strcmp(h->listen.host, "0.0.0.0") == 0 ? "127.0.0.1" : h->listen.host,
+	/* The address as bound ("0.0.0.0" for every one), so logs tell the truth. */
+	snprintf(h->url, sizeof(h->url), "%s://%s:%u", h->tls ? "https" : "http", h->listen.host,
 		 h->listen.port);
 	{
 		struct httpd_auth_opts o = {
@@ -1766,6 +1816,7 @@ int httpd_start(struct httpd *h)
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->max_per_ip, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL };
 	if (h->threads > 1)
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL };

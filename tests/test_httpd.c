@@ -1726,6 +1726,87 @@ static void test_first_password_length(void)
 	httpd_config_clear(&c);
 }
 
+/* One raw request on a fresh connection; the reply's first line into line
+ * (cap bytes) within 3 s. Returns the milliseconds it took, -1 on error. */
+static long raw_request(const char *req, char *line, size_t cap)
+{
+	int fd = half_open("127.0.0.1", httpd_port(srv));
+	struct timeval tv = { 3, 0 };
+	int64_t t0 = tu_now_ms();
+	ssize_t n;
+
+	line[0] = '\0';
+	if (fd < 0)
+		return -1;
+	/* half_open sent "GET /redfish/v1 HTTP/1.1\r\nHost: x\r\n": end it
+	 * and send ours on the same keep-alive connection. */
+	send(fd, "\r\n", 2, MSG_NOSIGNAL);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	{
+		char buf[8192];
+		size_t got = 0;
+
+		/* the first reply, whole (its Content-Length is small) */
+		while (got < sizeof(buf) - 1 && (n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0) {
+			got += (size_t)n;
+			buf[got] = '\0';
+			if (strstr(buf, "\r\n\r\n") && strstr(buf, "}"))
+				break;
+		}
+	}
+	t0 = tu_now_ms();
+	send(fd, req, strlen(req), MSG_NOSIGNAL);
+	n = recv(fd, line, cap - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	return (long)(tu_now_ms() - t0);
+}
+
+/* The smaller findings: an encoded NUL or slash is no way to a resource; a
+ * body coded as the server cannot read is answered at once; the log and
+ * URL name the address really bound. */
+static void test_request_edges(void)
+{
+	static const char *const paths[] = {
+		"/redfish/v1/Chassis%00", "/redfish/v1/Chassis%00/Fake", "/redfish/v1%2fChassis",
+		"/redfish/v1/Chassis%2FFake", "/redfish/v1/Chassis%5cFake", "/redfish/v1/Chassis%0a",
+	};
+	struct httpd_config c = cfg;
+	struct resp r;
+	char line[256];
+	long ms;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		CU_ASSERT_EQUAL(http(&r, "GET", paths[i], ADMIN, NULL, NULL, NULL), 404);
+		resp_free(&r);
+	}
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/Fake", ADMIN, NULL, NULL, NULL), 200);
+	resp_free(&r);
+
+	ms = raw_request("POST /redfish/v1/SessionService/Sessions HTTP/1.1\r\nHost: x\r\n"
+			 "Content-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b",
+			 line, sizeof(line));
+	CU_ASSERT(ms >= 0 && ms < 1000);
+	CU_ASSERT_STRING_EQUAL(line, "HTTP/1.1 415 Unsupported Media Type");
+
+	c.listen = "0.0.0.0:0";
+	c.force_plain = 1;
+	srv = httpd_free(srv);
+	srv = start_server(&c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	CU_ASSERT_EQUAL(strncmp(httpd_url(srv), "http://0.0.0.0:", 15), 0);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%u", httpd_port(srv));
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, NULL), 200);
+	resp_free(&r);
+	srv = httpd_free(srv);
+	srv = start_server(&cfg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1754,6 +1835,7 @@ int main(void)
 	CU_add_test(s, "session limits", test_session_limits);
 	CU_add_test(s, "lockout", test_lockout);
 	CU_add_test(s, "first password length", test_first_password_length);
+	CU_add_test(s, "request edges", test_request_edges);
 	CU_add_test(s, "redfishtool and sushy over HTTP", test_clients_http);
 	CU_add_test(s, "HTTPS", test_https);
 	return tu_run_cunit();
