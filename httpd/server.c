@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 #define MAX_WORKERS 32
-#define LOGIN_FAIL_DELAY_MS 1000   /* a failed password check answers after this */
+#define LOGIN_FAIL_DELAY_MS 1000   /* a failed password check answers after this (default) */
 #define CONN_MEMORY_LIMIT (64 * 1024)
 #define JSON_CT "application/json; charset=utf-8"
 
@@ -71,7 +71,7 @@ struct httpd {
 
 	/* The slow-client guard: every open connection, and a thread that
 	 * shuts down those whose request headers are late. */
-	unsigned max_per_ip, header_timeout_s;
+	unsigned max_per_ip, header_timeout_s, login_delay_ms;
 	pthread_mutex_t conn_lock;
 	pthread_cond_t conn_cond;
 	struct conn *conns;
@@ -979,7 +979,7 @@ static void *write_worker(void *arg)
 		/* A wrong password answers late, without holding a thread: the
 		 * guard resumes the connection when the delay is over. */
 		pthread_mutex_lock(&h->conn_lock);
-		rq->resume_at_ms = now_ms() + LOGIN_FAIL_DELAY_MS;
+		rq->resume_at_ms = now_ms() + h->login_delay_ms;
 		rq->delay_next = h->delayed;
 		h->delayed = rq;
 		pthread_cond_signal(&h->conn_cond);
@@ -1713,6 +1713,7 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 	pthread_cond_init(&h->conn_cond, NULL);
 	h->max_per_ip = c->max_per_ip ? c->max_per_ip : HTTPD_DEFAULT_PER_IP;
 	h->header_timeout_s = c->header_timeout_s ? c->header_timeout_s : HTTPD_DEFAULT_HEADER_TIMEOUT;
+	h->login_delay_ms = c->login_delay_ms ? c->login_delay_ms : LOGIN_FAIL_DELAY_MS;
 	h->threads = c->threads ? c->threads : HTTPD_DEFAULT_THREADS;
 	h->max_connections = c->max_connections ? c->max_connections : HTTPD_DEFAULT_MAX_CONN;
 	h->conn_timeout_s = c->conn_timeout_s ? c->conn_timeout_s : HTTPD_DEFAULT_CONN_TIMEOUT;
@@ -1824,6 +1825,13 @@ int httpd_start(struct httpd *h)
 		log_warn("httpd: no header deadline (thread: %s)", strerror(errno));
 	log_info("httpd: serving %s", h->url);
 	return 0;
+}
+
+int httpd_add_connection(struct httpd *h, int fd, const void *addr, size_t addr_len)
+{
+	if (!h->mhd)
+		return -EIO;
+	return MHD_add_connection(h->mhd, fd, addr, (socklen_t)addr_len) == MHD_YES ? 0 : -EIO;
 }
 
 uint16_t httpd_port(const struct httpd *h)
