@@ -35,6 +35,7 @@
 #include "fs.h"
 #include "httpd.h"
 #include "kasa.h"
+#include "provider.h"
 #include "redfish.h"
 
 #ifndef REDFISHFS_VERSION
@@ -217,6 +218,7 @@ static const struct long_opt long_opts[] = {
 	{ "--discover-interval", KEY_DISCOVER_INTERVAL, true, false },
 	{ "--kasa-list", KEY_KASA_LIST, false, true },
 	{ "--bmc-no-expand", KEY_BMC_NO_EXPAND, true, false },
+	{ "--http-metrics", KEY_HTTP, true, false },
 };
 
 /* fuse_opt keys are indices into long_opts; -c is KEY_SHORT_CONFIG. */
@@ -249,6 +251,7 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("--kasa-list", 22),
 	FUSE_OPT_KEY("--kasa-list=", 22),
 	FUSE_OPT_KEY("--bmc-no-expand ", 23),
+	FUSE_OPT_KEY("--http-metrics ", 24),
 	FUSE_OPT_KEY("-c ", KEY_SHORT_CONFIG),
 	FUSE_OPT_END
 };
@@ -302,6 +305,7 @@ static void usage(const char *prog)
 	       "    --state-dir DIR            where accounts are kept\n"
 	       "    --http-no-auth             no login (loopback only; for demos)\n"
 	       "    --http-force-plain         allow plain HTTP on a non-loopback address\n"
+	       "    --http-metrics MODE        /metrics: open (default on loopback), login, off\n"
 	       "    --no-mount                 HTTP only, no file system\n"
 	       "Other:\n"
 	       "    -c, --config FILE          INI configuration: [redfishfs] timeout=, max_age=,\n"
@@ -310,7 +314,8 @@ static void usage(const char *prog)
 	       "                               password_file=, ca=, insecure=, expand=;\n"
 	       "                               [http] http=,\n"
 	       "                               http-cert=, http-key=, http-user=,\n"
-	       "                               http-password-file=, state-dir=, http-no-auth=\n"
+	       "                               http-password-file=, state-dir=, http-no-auth=,\n"
+	       "                               http-metrics=\n"
 	       "    -h, --help                 this help\n"
 	       "    -V, --version              versions\n"
 	       "\n",

@@ -195,6 +195,7 @@ static int kasa_dev_search(struct kasa_dev *d)
 static int kasa_dev_send(struct kasa_dev *d, const char *json, char **ret_reply, size_t *ret_len)
 {
 	size_t len = strlen(json);
+	int64_t t0;
 	int r;
 
 	if (d->link.transport == KASA_TRANSPORT_AUTO) {
@@ -210,9 +211,11 @@ static int kasa_dev_send(struct kasa_dev *d, const char *json, char **ret_reply,
 	}
 	free(d->search_reply);
 	d->search_reply = NULL;
+	t0 = now_us();
 	r = kasa_link_attempt(&d->link, json, len, now_ms() + d->timeout_ms, ret_reply, ret_len);
 	if (r == -ECONNRESET || r == -EKEYEXPIRED)
 		r = kasa_link_attempt(&d->link, json, len, now_ms() + d->timeout_ms, ret_reply, ret_len);
+	stats_round_trip(STATS_KASA, now_us() - t0, r >= 0);
 	if (r == -EKEYEXPIRED)
 		r = -EPROTO;   /* a new session ended at once: the device is confused */
 	if (r < 0 && d->want == KASA_TRANSPORT_AUTO && r != -ETIMEDOUT && r != -EACCES &&

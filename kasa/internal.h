@@ -154,6 +154,7 @@ struct kasa_link {
 	char *host;
 	uint16_t port;
 	int fd;
+	bool connected_once;     /* a later connect is a reconnect (metrics) */
 	struct kasa_cred creds[1 + KASA_N_DEFAULT_CREDS];
 	size_t n_creds;
 	char *user, *password;   /* the configured account (owned), or NULL */

@@ -104,7 +104,7 @@ static json_object *kasa_smart_get(json_object *o, const char *key, json_type t)
 	return v;
 }
 
-/* A string member copied (control characters made '?'), "" when absent;
+/* A string member copied, "" when absent;
  * -EIO when present with another type or too long, or absent and required. */
 static int kasa_smart_str(json_object *o, const char *key, bool required, char **ret)
 {
@@ -120,20 +120,24 @@ static int kasa_smart_str(json_object *o, const char *key, bool required, char *
 	} else if (required) {
 		return -EIO;
 	}
+	/* Not UTF-8 text (common.h text_check): an optional string is dropped
+	 * whole, a required one fails. */
+	if (text_check(s, strlen(s), false) < 0) {
+		if (required)
+			return -EIO;
+		s = "";
+	}
 	if (required && !*s)
 		return -EIO;
 	c = strdup(s);
 	if (!c)
 		return -ENOMEM;
-	for (char *p = c; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
 	*ret = c;
 	return 0;
 }
 
 /* A nickname: base64 of UTF-8 text; a value that is not base64 is kept as
- * it is. Control characters become '?'. */
+ * it is; one that does not decode to text is "". */
 static int kasa_smart_nickname(json_object *o, char **ret)
 {
 	_cleanup_free_ char *raw = NULL;
@@ -144,14 +148,12 @@ static int kasa_smart_nickname(json_object *o, char **ret)
 	r = kasa_smart_str(o, "nickname", false, &raw);
 	if (r < 0)
 		return r;
-	if (kasa_base64_decode(raw, strlen(raw), &dec, &n) == 0 && strlen((char *)dec) == n) {
-		for (uint8_t *p = dec; *p; p++)
-			if (*p < 0x20 || *p == 0x7f)
-				*p = '?';
+	if (kasa_base64_decode(raw, strlen(raw), &dec, &n) == 0) {
+		if (text_check((char *)dec, n, false) < 0)
+			dec[0] = '\0';   /* not text: dropped whole */
 		*ret = (char *)dec;
 		return 0;
 	}
-	free(dec);
 	*ret = raw;
 	raw = NULL;
 	return 0;

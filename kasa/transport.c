@@ -526,14 +526,27 @@ int kasa_link_establish(struct kasa_link *l, int64_t deadline)
 int kasa_link_attempt(struct kasa_link *l, const char *json, size_t len, int64_t deadline,
 		      char **ret_reply, size_t *ret_len)
 {
+	bool was_open = l->fd >= 0;
+	int r;
+
 	switch (l->transport) {
 	case KASA_TRANSPORT_XOR:
-		return kasa_xor_attempt(l, json, len, deadline, ret_reply, ret_len);
+		r = kasa_xor_attempt(l, json, len, deadline, ret_reply, ret_len);
+		break;
 	case KASA_TRANSPORT_KLAP:
-		return kasa_klap_attempt(l, json, len, deadline, ret_reply, ret_len);
+		r = kasa_klap_attempt(l, json, len, deadline, ret_reply, ret_len);
+		break;
 	case KASA_TRANSPORT_AES:
-		return kasa_aes_attempt(l, json, len, deadline, ret_reply, ret_len);
+		r = kasa_aes_attempt(l, json, len, deadline, ret_reply, ret_len);
+		break;
 	default:
 		return -EINVAL;
 	}
+	/* A connection made for this attempt replaces an earlier one (metrics). */
+	if (!was_open && l->fd >= 0) {
+		if (l->connected_once)
+			stats_reconnect(STATS_KASA);
+		l->connected_once = true;
+	}
+	return r;
 }

@@ -382,7 +382,10 @@ static struct json_object *parse_body(const struct rf_http *h, const char *remot
 		o = NULL;
 	}
 	json_tokener_free(tok);
-	if (!json_object_is_type(o, json_type_object) || !(id = rf_json_str(o, "@odata.id")) ||
+	/* JSON is UTF-8 text: a body with invalid bytes or control characters
+	 * (other than TAB, LF, CR) in a string is refused whole. */
+	if (!json_object_is_type(o, json_type_object) ||
+	    rf_json_text_check(o, true, NULL, 0, NULL, 0) < 0 || !(id = rf_json_str(o, "@odata.id")) ||
 	    !(norm = strdup(id)) || strcmp(rf_uri_normalize(norm), remote) != 0) {
 		json_object_put(o);
 		return NULL;
@@ -1811,7 +1814,7 @@ static int reload(struct rf_bmc *b, const char *uri, const char *remote, struct 
 	return fetch(b, v, 1, FETCH_FORCE, ANY_LOADS);
 }
 
-static int bmc_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
+static int bmc_patch(struct rf_provider *p, const char *uri, void *cookie, struct json_object *delta)
 {
 	struct rf_bmc *b = p->userdata;
 	_cleanup_free_ char *remote = NULL, *etag = NULL;
@@ -1890,7 +1893,7 @@ static char *action_target(struct rf_bmc *b, const char *uri, const char *name)
 	return t;
 }
 
-static int bmc_action(struct rf_provider *p, const char *uri, const char *action,
+static int bmc_action(struct rf_provider *p, const char *uri, void *cookie, const char *action,
 		      struct json_object *params)
 {
 	struct rf_bmc *b = p->userdata;

@@ -78,12 +78,16 @@ struct rf_provider_ops {
 	 * May be NULL: the provider pushes updates itself. */
 	int (*refresh)(struct rf_provider *p, const char *uri, int64_t max_age_ms);
 	/* Apply an already validated delta (an object of writable properties
-	 * with canonical values; borrowed). Returns once the back end confirmed
-	 * it; the provider installs the new state before returning. */
-	int (*patch)(struct rf_provider *p, const char *uri, struct json_object *delta);
-	/* Invoke action ("Outlet.PowerControl", no '#') on uri with validated
-	 * params (borrowed object). Same completion rule as patch. */
-	int (*action)(struct rf_provider *p, const char *uri, const char *action,
+	 * with canonical values; borrowed) to uri. cookie: the one uri was
+	 * last installed with (rf_tree_install_cookie), NULL if none. Returns
+	 * once the back end confirmed it; the provider installs the new state
+	 * before returning. */
+	int (*patch)(struct rf_provider *p, const char *uri, void *cookie,
+		     struct json_object *delta);
+	/* Invoke action ("Outlet.PowerControl", no '#') on the resource uri
+	 * (cookie as for patch) with validated params (borrowed object). Same
+	 * completion rule as patch. */
+	int (*action)(struct rf_provider *p, const char *uri, void *cookie, const char *action,
 		      struct json_object *params);
 	/* A reader listed a directory of uri (a resource this provider owns):
 	 * a hint for read-ahead (a walk lists directory after directory).
@@ -108,12 +112,18 @@ struct rf_tree *rf_tree_free(struct rf_tree *t);   /* NULL-safe, returns NULL */
 void rf_tree_set_max_age(struct rf_tree *t, int64_t max_age_ms);
 int64_t rf_tree_max_age(struct rf_tree *t);
 
-/* Listener told of every mount path whose content, attributes or directory
- * listing changed (files, directories, links; a removed path too). Called
+/* Listeners told of every mount path whose content, attributes or directory
+ * listing changed (files, directories, links; a removed path too; a
+ * resource whose document changed names its "DIR/index.json"). Called
  * without the tree lock from the installing thread; must not block long and
- * must not call back into the tree. One listener; NULL to clear. */
+ * must not call back into the tree. This is the one change feed: the
+ * mount's invalidations, events and metrics all hang off it. Up to
+ * RF_TREE_MAX_LISTENERS; add returns 0 or -ENOSPC. Once remove returns,
+ * fn is not running and is not called again. */
+#define RF_TREE_MAX_LISTENERS 8
 typedef void (*rf_change_fn)(void *userdata, const char *path);
-void rf_tree_set_listener(struct rf_tree *t, rf_change_fn fn, void *userdata);
+int rf_tree_add_listener(struct rf_tree *t, rf_change_fn fn, void *userdata);
+void rf_tree_remove_listener(struct rf_tree *t, rf_change_fn fn, void *userdata);
 
 /* ---- writing the tree (providers) ----------------------------------------- */
 
@@ -131,9 +141,21 @@ uint64_t rf_tree_generation(struct rf_tree *t);
 int rf_tree_install(struct rf_tree *t, struct rf_provider *p, const char *uri,
 		    struct json_object *body, const struct rf_writable *writable,
 		    uint64_t based_on);
+/* rf_tree_install with a cookie: the provider's handle for this resource
+ * (borrowed; NULL for none), handed back to p's patch and action for uri,
+ * so a write reaches its object without parsing the URI. It replaces the
+ * cookie of an earlier install (rf_tree_install sets none). A write may
+ * use it after the resource was removed or installed again: it must stay
+ * valid as long as p serves the tree. */
+int rf_tree_install_cookie(struct rf_tree *t, struct rf_provider *p, const char *uri,
+			   struct json_object *body, const struct rf_writable *writable,
+			   void *cookie, uint64_t based_on);
 
 /* Mark uri fresh without changing it (a poll found nothing new). */
 void rf_tree_touch(struct rf_tree *t, const char *uri);
+/* How long ago uri's provider last installed or touched it (its source
+ * last confirmed it), in *ret_ms. 0, or -ENOENT (unknown or a collection). */
+int rf_tree_age(struct rf_tree *t, const char *uri, int64_t *ret_ms);
 
 /* Remove uri and everything below it (resources, aliases). 0 or -ENOENT. */
 int rf_tree_remove(struct rf_tree *t, const char *uri);
@@ -241,6 +263,13 @@ int rf_tree_patch(struct rf_tree *t, const char *uri, struct json_object *delta,
  * (borrowed object, may be NULL) checked against @Redfish.AllowableValues. */
 int rf_tree_post_action(struct rf_tree *t, const char *target_uri, struct json_object *params,
 			const char *if_match, struct rf_error *ret_err);
+
+/* Every string of o (keys and values, any depth) passes text_check
+ * (common.h): 0, or its -EILSEQ/-EINVAL with the first offender's path
+ * ("Oem/TPLink/Alias", "Members/2") and its escaped value written into
+ * ret_path/ret_value (either may be NULL). redfish/text.c */
+int rf_json_text_check(struct json_object *o, bool multiline, char *ret_path, size_t path_cap,
+		       char *ret_value, size_t value_cap);
 
 /* ---- remote BMCs and mockups (redfish/bmc.c, redfish/mockup.c) ----------
  *

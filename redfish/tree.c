@@ -25,6 +25,7 @@ struct rf_resource {
 	struct rf_provider *owner;
 	struct rf_render *render;
 	struct rf_writable_set *writable;
+	void *cookie;            /* the owner's, for its patch/action (borrowed) */
 	uint64_t written_gen;    /* generation of the install that last changed it */
 	int64_t fresh_ms;        /* monotonic time of the last install or touch */
 	bool collection;         /* Members maintained by the tree */
@@ -64,8 +65,11 @@ struct rf_tree {
 	char uuid[40];
 	struct rf_provider self;
 
-	rf_change_fn listener;
-	void *listener_ud;
+	/* Listeners: listeners_lock (read: a flush calls them; write: add or
+	 * remove), so no call is in flight once remove returns. */
+	pthread_rwlock_t listeners_lock;
+	struct { rf_change_fn fn; void *ud; } listeners[RF_TREE_MAX_LISTENERS];
+	size_t n_listeners;
 
 	pthread_mutex_t refresh_mu;
 	pthread_cond_t refresh_cv;
@@ -316,11 +320,13 @@ static void changes_add_uri(struct changes *c, const char *uri)
 
 static void changes_flush(struct rf_tree *t, struct changes *c)
 {
+	pthread_rwlock_rdlock(&t->listeners_lock);
 	for (size_t i = 0; i < c->n; i++) {
-		if (t->listener)
-			t->listener(t->listener_ud, c->paths[i]);
+		for (size_t k = 0; k < t->n_listeners; k++)
+			t->listeners[k].fn(t->listeners[k].ud, c->paths[i]);
 		free(c->paths[i]);
 	}
+	pthread_rwlock_unlock(&t->listeners_lock);
 	free(c->paths);
 	memset(c, 0, sizeof(*c));
 }
@@ -358,6 +364,7 @@ struct rf_tree *rf_tree_new(const char *uuid)
 	if (!t)
 		return NULL;
 	pthread_rwlock_init(&t->lock, NULL);
+	pthread_rwlock_init(&t->listeners_lock, NULL);
 	pthread_mutex_init(&t->refresh_mu, NULL);
 	pthread_cond_init(&t->refresh_cv, NULL);
 	t->res = strmap_new();
@@ -438,6 +445,7 @@ struct rf_tree *rf_tree_free(struct rf_tree *t)
 	free(t->claims);
 	json_object_put(t->root_props);
 	pthread_rwlock_destroy(&t->lock);
+	pthread_rwlock_destroy(&t->listeners_lock);
 	pthread_mutex_destroy(&t->refresh_mu);
 	pthread_cond_destroy(&t->refresh_cv);
 	free(t);
@@ -461,12 +469,33 @@ int64_t rf_tree_max_age(struct rf_tree *t)
 	return v;
 }
 
-void rf_tree_set_listener(struct rf_tree *t, rf_change_fn fn, void *userdata)
+int rf_tree_add_listener(struct rf_tree *t, rf_change_fn fn, void *userdata)
 {
-	pthread_rwlock_wrlock(&t->lock);
-	t->listener = fn;
-	t->listener_ud = userdata;
-	pthread_rwlock_unlock(&t->lock);
+	int r = -ENOSPC;
+
+	pthread_rwlock_wrlock(&t->listeners_lock);
+	if (t->n_listeners < RF_TREE_MAX_LISTENERS) {
+		t->listeners[t->n_listeners].fn = fn;
+		t->listeners[t->n_listeners].ud = userdata;
+		t->n_listeners++;
+		r = 0;
+	}
+	pthread_rwlock_unlock(&t->listeners_lock);
+	return r;
+}
+
+void rf_tree_remove_listener(struct rf_tree *t, rf_change_fn fn, void *userdata)
+{
+	pthread_rwlock_wrlock(&t->listeners_lock);
+	for (size_t k = 0; k < t->n_listeners; k++) {
+		if (t->listeners[k].fn == fn && t->listeners[k].ud == userdata) {
+			memmove(&t->listeners[k], &t->listeners[k + 1],
+				(t->n_listeners - k - 1) * sizeof(t->listeners[0]));
+			t->n_listeners--;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&t->listeners_lock);
 }
 
 uint64_t rf_tree_generation(struct rf_tree *t)
@@ -527,7 +556,7 @@ static bool shown_mtime(struct rf_tree *t, const char *uri, struct timespec *ret
 
 static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, const char *uri,
 				  struct json_object *body, const struct rf_writable *writable,
-				  uint64_t based_on, bool collection)
+				  void *cookie, uint64_t based_on, bool collection)
 {
 	struct rf_resource *res;
 	struct rf_render *prev = NULL, *nr = NULL;
@@ -575,8 +604,10 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 		pthread_rwlock_wrlock(&t->lock);
 		res = strmap_get(t->res, uri);
 		same = res && res->render == prev;
-		if (same)
+		if (same) {
 			res->fresh_ms = now_ms();
+			res->cookie = cookie;   /* not content: no new rendering */
+		}
 		stale = res && res->written_gen > based_on;
 		pthread_rwlock_unlock(&t->lock);
 		if (same || stale) {
@@ -608,6 +639,7 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	if (res && res->render == prev && prev && strcmp(prev->json, nr->json) == 0 &&
 	    writable_equal(res->writable, ws)) {
 		res->fresh_ms = now_ms();
+		res->cookie = cookie;
 		pthread_rwlock_unlock(&t->lock);
 		r = 0;
 		goto out;
@@ -640,6 +672,7 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	res->writable = ws;
 	ws = NULL;
 	res->owner = p;
+	res->cookie = cookie;
 	res->collection = collection || res->collection;
 	res->written_gen = ++t->gen;
 	res->fresh_ms = now_ms();
@@ -665,7 +698,29 @@ int rf_tree_install(struct rf_tree *t, struct rf_provider *p, const char *uri,
 		    struct json_object *body, const struct rf_writable *writable,
 		    uint64_t based_on)
 {
-	return install_locked_checked(t, p, uri, body, writable, based_on, false);
+	return install_locked_checked(t, p, uri, body, writable, NULL, based_on, false);
+}
+
+int rf_tree_install_cookie(struct rf_tree *t, struct rf_provider *p, const char *uri,
+			   struct json_object *body, const struct rf_writable *writable,
+			   void *cookie, uint64_t based_on)
+{
+	return install_locked_checked(t, p, uri, body, writable, cookie, based_on, false);
+}
+
+int rf_tree_age(struct rf_tree *t, const char *uri, int64_t *ret_ms)
+{
+	struct rf_resource *res;
+	int r = -ENOENT;
+
+	pthread_rwlock_rdlock(&t->lock);
+	res = strmap_get(t->res, uri);
+	if (res && !res->collection) {
+		*ret_ms = now_ms() - res->fresh_ms;
+		r = 0;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return r;
 }
 
 void rf_tree_touch(struct rf_tree *t, const char *uri)
@@ -684,6 +739,7 @@ static int rebuild_collection(struct rf_tree *t, const char *uri)
 	struct json_object *body, *members;
 	struct rf_resource *res;
 	struct rf_provider *owner;
+	void *cookie;
 	struct rf_dir *d;
 	size_t n = 0;
 
@@ -698,6 +754,7 @@ static int rebuild_collection(struct rf_tree *t, const char *uri)
 		return -ENOENT;
 	}
 	owner = res->owner;
+	cookie = res->cookie;
 	json_object_object_add(body, "@odata.id", json_object_new_string(uri));
 	json_object_object_add(body, "@odata.type", json_object_new_string(res->coll_type));
 	json_object_object_add(body, "Name", json_object_new_string(res->coll_name));
@@ -716,7 +773,7 @@ static int rebuild_collection(struct rf_tree *t, const char *uri)
 	pthread_rwlock_unlock(&t->lock);
 	json_object_object_add(body, "Members@odata.count", json_object_new_int64((int64_t)n));
 	json_object_object_add(body, "Members", members);
-	return install_locked_checked(t, owner, uri, body, NULL, UINT64_MAX, true);
+	return install_locked_checked(t, owner, uri, body, NULL, cookie, UINT64_MAX, true);
 }
 
 int rf_tree_add_collection(struct rf_tree *t, struct rf_provider *p, const char *uri,
@@ -731,7 +788,7 @@ int rf_tree_add_collection(struct rf_tree *t, struct rf_provider *p, const char 
 	json_object_object_add(body, "Name", json_object_new_string(name));
 	json_object_object_add(body, "Members@odata.count", json_object_new_int(0));
 	json_object_object_add(body, "Members", json_object_new_array());
-	r = install_locked_checked(t, p, uri, body, NULL, UINT64_MAX, true);
+	r = install_locked_checked(t, p, uri, body, NULL, NULL, UINT64_MAX, true);
 	if (r < 0)
 		return r;
 	pthread_rwlock_wrlock(&t->lock);
@@ -773,7 +830,7 @@ static int install_root(struct rf_tree *t)
 	pthread_rwlock_unlock(&t->lock);
 	json_object_object_add(links, "Sessions", link_obj(RF_ROOT "/SessionService/Sessions"));
 	json_object_object_add(body, "Links", links);
-	return install_locked_checked(t, &t->self, RF_ROOT, body, NULL, UINT64_MAX, false);
+	return install_locked_checked(t, &t->self, RF_ROOT, body, NULL, NULL, UINT64_MAX, false);
 }
 
 int rf_tree_set_root_property(struct rf_tree *t, const char *name, struct json_object *value)
@@ -1704,6 +1761,7 @@ static int target_of(struct rf_resource *res, struct rf_target *ret)
 	memset(ret, 0, sizeof(*ret));
 	ret->uri = strdup(res->uri);
 	ret->owner = res->owner;
+	ret->cookie = res->cookie;
 	ret->render = rf_render_ref(res->render);
 	if (res->writable) {
 		/* A copy, so the caller needs no lock. */

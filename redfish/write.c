@@ -383,7 +383,7 @@ static int invoke(const struct rf_target *tg, const char *name, struct json_obje
 {
 	if (!tg->owner || !tg->owner->ops || !tg->owner->ops->action)
 		return -EACCES;
-	return tg->owner->ops->action(tg->owner, tg->uri, name, params);
+	return tg->owner->ops->action(tg->owner, tg->uri, tg->cookie, name, params);
 }
 
 /* The params of the mount's PowerState extension. */
@@ -497,6 +497,8 @@ int rf_tree_write(struct rf_tree *t, const char *path, const char *data, size_t 
 		text[--len] = '\0';
 	if (len && text[len - 1] == '\r')
 		text[--len] = '\0';
+	if (text_check(text, len, false) < 0)
+		return -EINVAL;   /* not UTF-8, or a control character */
 	r = rf_tree_target_for_path(t, path, &tg, &rel);
 	if (r < 0)
 		return r;
@@ -568,7 +570,7 @@ int rf_tree_write(struct rf_tree *t, const char *path, const char *data, size_t 
 			}
 		}
 		r = tg.owner && tg.owner->ops && tg.owner->ops->patch ?
-			tg.owner->ops->patch(tg.owner, tg.uri, delta) : -EACCES;
+			tg.owner->ops->patch(tg.owner, tg.uri, tg.cookie, delta) : -EACCES;
 	} else {
 		r = -EACCES;
 	}
@@ -613,7 +615,7 @@ int rf_tree_patch(struct rf_tree *t, const char *uri, struct json_object *delta,
 		goto out;
 	}
 	r = tg.owner && tg.owner->ops && tg.owner->ops->patch ?
-		tg.owner->ops->patch(tg.owner, tg.uri, canon) : -EACCES;
+		tg.owner->ops->patch(tg.owner, tg.uri, tg.cookie, canon) : -EACCES;
 	if (r < 0)
 		fail(ret_err, RF_ERR_BACKEND, NULL, NULL, r);
 out:
