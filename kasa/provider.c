@@ -139,6 +139,7 @@ struct kasa_strip {
 
 	pthread_t thread;
 	bool thread_running;       /* written under kp->lock before the thread runs */
+	bool removed;              /* kasa_provider_remove: the poller ends (under lock) */
 };
 
 struct kasa_provider {
@@ -150,6 +151,8 @@ struct kasa_provider {
 	pthread_mutex_t lock;
 	struct kasa_strip **strips;
 	size_t n_strips;
+	struct kasa_strip **gone;  /* removed: freed with the provider (a caller may hold one) */
+	size_t n_gone;
 	bool started;
 	kasa_event_fn on_event;    /* set before start; called without our locks */
 	void *event_userdata;
@@ -1161,7 +1164,7 @@ static void *strip_thread(void *arg)
 	struct kasa_provider *kp = s->kp;
 
 	pthread_mutex_lock(&s->lock);
-	while (!kasa_stopping(kp)) {
+	while (!kasa_stopping(kp) && !s->removed) {
 		int64_t now = now_ms();
 		int64_t due = s->next_poll_ms;
 		int64_t pend = s->online ? strip_next_pending(s) : 0;
@@ -1839,6 +1842,9 @@ struct kasa_provider *kasa_provider_free(struct kasa_provider *kp)
 		strip_free(s);
 	}
 	free(kp->strips);
+	for (size_t i = 0; i < kp->n_gone; i++)
+		strip_free(kp->gone[i]);
+	free(kp->gone);
 	close(kp->cancel[0]);
 	close(kp->cancel[1]);
 	strmap_free(kp->reported);
@@ -2216,4 +2222,48 @@ int kasa_provider_start(struct kasa_provider *kp)
 	}
 	pthread_mutex_unlock(&kp->lock);
 	return r;
+}
+
+int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t port)
+{
+	struct kasa_strip *s = NULL, **ng;
+	bool running;
+
+	pthread_mutex_lock(&kp->lock);
+	ng = realloc(kp->gone, (kp->n_gone + 1) * sizeof(*ng));
+	if (!ng) {
+		pthread_mutex_unlock(&kp->lock);
+		return -ENOMEM;
+	}
+	kp->gone = ng;
+	for (size_t i = 0; i < kp->n_strips && !s; i++) {
+		struct kasa_strip *c = kp->strips[i];
+
+		pthread_mutex_lock(&c->lock);
+		if (!c->discovered && c->port == port && strcmp(c->host, host) == 0) {
+			s = c;
+			memmove(&kp->strips[i], &kp->strips[i + 1],
+				(kp->n_strips - i - 1) * sizeof(*kp->strips));
+			kp->n_strips--;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (s)
+		kp->gone[kp->n_gone++] = s;
+	running = s && s->thread_running;
+	pthread_mutex_unlock(&kp->lock);
+	if (!s)
+		return -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	s->removed = true;
+	pthread_cond_broadcast(&s->wake);
+	pthread_cond_broadcast(&s->done);
+	pthread_mutex_unlock(&s->lock);
+	if (running)
+		pthread_join(s->thread, NULL);
+	/* A command in flight finds the strip still allocated; its resources go. */
+	rf_tree_remove(kp->t, s->pdu_uri);
+	rf_tree_remove(kp->t, s->chassis_uri);
+	rf_tree_remove(kp->t, s->manager_uri);
+	return 0;
 }
