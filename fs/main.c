@@ -40,6 +40,7 @@
 #include "fs.h"
 #include "httpd.h"
 #include "kasa.h"
+#include "provider.h"
 #include "redfish.h"
 
 #ifndef REDFISHFS_VERSION

@@ -1149,7 +1149,8 @@ int httpd_session_service_patch(struct httpd_auth *a, struct json_object *body,
 
 /* ---- the provider (writes in the mount) ------------------------------------ */
 
-static int prov_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
+static int prov_patch(struct rf_provider *p, const char *uri, void *cookie,
+		      struct json_object *delta)
 {
 	struct httpd_auth *a = p->userdata;
 	static const struct httpd_ident root = { .user = "", .privs = PRIVS_ALL };

@@ -25,6 +25,9 @@ struct msg_def {
 static const struct msg_def base_msgs[] = {
 	{ "Success", 0, "OK", "The request completed successfully.", "None." },
 	{ "Created", 0, "OK", "The resource was created successfully.", "None." },
+	{ "NoOperation", 0, "Warning",
+	  "The request body submitted contain no data to act upon and no changes to the resource took place.",
+	  "Add properties in the JSON object and resubmit the request." },
 	{ "MalformedJSON", 0, "Critical",
 	  "The request body submitted was malformed JSON and could not be parsed by the receiving service.",
 	  "Ensure that the request body is valid JSON and resubmit the request." },

@@ -775,11 +775,12 @@ static struct MHD_Response *no_content(unsigned *ret_status)
 	return r;
 }
 
-static struct MHD_Response *success_message(unsigned *ret_status)
+/* 200 with one Base message ("Success", "NoOperation"). */
+static struct MHD_Response *message_response(const char *id, unsigned *ret_status)
 {
 	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
 
-	json_object_array_add(arr, httpd_message_object("Success", NULL, 0));
+	json_object_array_add(arr, httpd_message_object(id, NULL, 0));
 	json_object_object_add(o, "@Message.ExtendedInfo", arr);
 	*ret_status = MHD_HTTP_OK;
 	return json_obj_response(o);
@@ -795,6 +796,8 @@ static void run_write(struct req *rq, enum write_kind kind)
 	char token[65];
 	const char *id;
 	int r = 0;
+	/* A PATCH that carried only annotations (stripped by handle_write). */
+	bool noop = rq->method == M_PATCH && rq->json && json_object_object_length(rq->json) == 0;
 
 	switch (kind) {
 	case W_LOGIN:
@@ -825,7 +828,8 @@ static void run_write(struct req *rq, enum write_kind kind)
 		id = member_id(rq->uri, HTTPD_ACCOUNTS);
 		r = httpd_account_patch(h->auth, id, rq->json, rq->if_match, &rq->who, &f);
 		if (r == 0)
-			rq->resp = changed_doc(rq, rq->uri, MHD_HTTP_OK, &rq->status);
+			rq->resp = noop ? message_response("NoOperation", &rq->status)
+					: changed_doc(rq, rq->uri, MHD_HTTP_OK, &rq->status);
 		break;
 	case W_ACCOUNT_DELETE:
 		id = member_id(rq->uri, HTTPD_ACCOUNTS);
@@ -836,9 +840,14 @@ static void run_write(struct req *rq, enum write_kind kind)
 	case W_SESSION_SVC_PATCH:
 		r = httpd_session_service_patch(h->auth, rq->json, rq->if_match, &rq->who, &f);
 		if (r == 0)
-			rq->resp = changed_doc(rq, rq->uri, MHD_HTTP_OK, &rq->status);
+			rq->resp = noop ? message_response("NoOperation", &rq->status)
+					: changed_doc(rq, rq->uri, MHD_HTTP_OK, &rq->status);
 		break;
 	case W_TREE_PATCH:
+		if (noop) {   /* the privilege was checked before dispatch */
+			rq->resp = message_response("NoOperation", &rq->status);
+			break;
+		}
 		r = rf_tree_patch(h->tree, rq->uri, rq->json, rq->if_match, &f.e);
 		f.err = r;
 		if (r == 0)
@@ -849,7 +858,7 @@ static void run_write(struct req *rq, enum write_kind kind)
 		f.err = r;
 		f.what = strrchr(rq->uri, '/') + 1;
 		if (r == 0)
-			rq->resp = success_message(&rq->status);
+			rq->resp = message_response("Success", &rq->status);
 		break;
 	case W_NONE:
 		r = -EINVAL;
@@ -911,6 +920,32 @@ static int parse_body(struct req *rq)
 	json_tokener_free(tok);
 	rq->json = o;
 	return 0;
+}
+
+/* A PATCH ignores OData and Redfish annotations ("@odata.etag",
+ * "Prop@Redfish.AllowableValues") wherever they are: clients echo them
+ * from a GET. An object left empty by that is dropped too. */
+static void strip_annotations(struct json_object *o)
+{
+	struct json_object_iter it;
+	char *drop[64];
+	size_t n;
+
+	do {
+		n = 0;
+		json_object_object_foreachC(o, it) {
+			bool obj = json_object_is_type(it.val, json_type_object);
+			bool had = obj && json_object_object_length(it.val) > 0;
+
+			if (obj)
+				strip_annotations(it.val);
+			if (n < ARRAY_SIZE(drop) &&
+			    (strchr(it.key, '@') || (had && json_object_object_length(it.val) == 0)))
+				drop[n++] = it.key;
+		}
+		for (size_t i = 0; i < n; i++)
+			json_object_object_del(o, drop[i]);
+	} while (n == ARRAY_SIZE(drop));
 }
 
 /* 405 (with Allow) when uri exists, else 404. */
@@ -990,6 +1025,8 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 			return fail(rq, -EMEDIUMTYPE, "Content-Type", NULL);
 		if ((r = parse_body(rq)) < 0)
 			return fail(rq, r, NULL, NULL);
+		if (m == M_PATCH)
+			strip_annotations(rq->json);
 	}
 	im = header(rq, MHD_HTTP_HEADER_IF_MATCH);
 	if (im && !(rq->if_match = strdup(im)))
@@ -1038,6 +1075,31 @@ static enum MHD_Result open_only_get(struct req *rq)
 	return fail(rq, -EOPNOTSUPP, NULL, "GET, HEAD");
 }
 
+/* The URIs served without a login. */
+static bool open_uri(const char *uri)
+{
+	return strcmp(uri, "/redfish") == 0 || strcmp(uri, RF_ROOT) == 0 ||
+	       strcmp(uri, RF_ROOT "/$metadata") == 0 || strcmp(uri, RF_ROOT "/odata") == 0;
+}
+
+/* Whether GET of uri would find something (a document, an alias, an action
+ * target or the Members of Sessions). */
+static bool known_uri(struct httpd *h, const char *uri)
+{
+	_cleanup_free_ char *alias = rf_tree_alias_target(h->tree, uri);
+	struct rf_doc *d;
+	int err = 0;
+	bool found;
+
+	if (alias || strcmp(uri, HTTPD_SESSIONS "/Members") == 0)
+		return true;
+
+	d = rf_tree_get_doc(h->tree, uri, &err);
+	found = d != NULL;
+	rf_doc_unref(d);
+	return found || (err && err != -ENOENT) || is_action_target(h, uri);
+}
+
 static enum MHD_Result route(struct req *rq)
 {
 	struct httpd *h = rq->h;
@@ -1047,7 +1109,7 @@ static enum MHD_Result route(struct req *rq)
 	const char *uri = rq->uri;
 	bool get = rq->method == M_GET || rq->method == M_HEAD;
 	bool meta = strcmp(uri, RF_ROOT "/$metadata") == 0;
-	bool login;
+	bool login, accept_bad;
 
 	v = header(rq, "OData-Version");
 	if (v && strcmp(v, "4.0") != 0)
@@ -1061,8 +1123,14 @@ static enum MHD_Result route(struct req *rq)
 
 		return queue(rq, status, r);
 	}
-	if (!accept_ok(rq, meta))
+	/* Accept is checked where a document exists: a URI the service does
+	 * not have is a 404 whatever the client accepts. */
+	accept_bad = !accept_ok(rq, meta);
+	if (accept_bad && (open_uri(uri) || !get))
 		return fail(rq, -EPROTONOSUPPORT, "Accept", NULL);
+	/* An open URI (DSP0266) this service does not implement. */
+	if (strcmp(uri, RF_ROOT "/openapi.yaml") == 0)
+		return not_found(rq);
 
 	if (strcmp(uri, "/redfish") == 0)
 		return get ? serve_open_static(rq, "{\"v1\":\"/redfish/v1/\"}") : open_only_get(rq);
@@ -1110,6 +1178,9 @@ static enum MHD_Result route(struct req *rq)
 	if (get) {
 		if (!(rq->who.privs & HTTPD_PRIV_LOGIN))
 			return fail(rq, -EPERM, NULL, NULL);
+		if (accept_bad)
+			return known_uri(h, uri) ? fail(rq, -EPROTONOSUPPORT, "Accept", NULL)
+						 : not_found(rq);
 		return serve_get(rq);
 	}
 	return handle_write(rq, login);

@@ -1811,7 +1811,7 @@ static int reload(struct rf_bmc *b, const char *uri, const char *remote, struct 
 	return fetch(b, v, 1, FETCH_FORCE, ANY_LOADS);
 }
 
-static int bmc_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
+static int bmc_patch(struct rf_provider *p, const char *uri, void *cookie, struct json_object *delta)
 {
 	struct rf_bmc *b = p->userdata;
 	_cleanup_free_ char *remote = NULL, *etag = NULL;
@@ -1890,7 +1890,7 @@ static char *action_target(struct rf_bmc *b, const char *uri, const char *name)
 	return t;
 }
 
-static int bmc_action(struct rf_provider *p, const char *uri, const char *action,
+static int bmc_action(struct rf_provider *p, const char *uri, void *cookie, const char *action,
 		      struct json_object *params)
 {
 	struct rf_bmc *b = p->userdata;

@@ -91,6 +91,7 @@ bool rf_power_state_writable(struct json_object *body, const char *rel);
 struct rf_target {
 	char *uri;
 	struct rf_provider *owner;
+	void *cookie;                      /* the install's, for owner's patch/action */
 	struct rf_render *render;          /* reference */
 	struct rf_writable_set *writable;  /* copy */
 };

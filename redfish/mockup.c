@@ -573,7 +573,8 @@ static void merge(struct json_object *dst, struct json_object *delta)
 	}
 }
 
-static int mockup_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
+static int mockup_patch(struct rf_provider *p, const char *uri, void *cookie,
+			struct json_object *delta)
 {
 	struct rf_mockup *m = p->userdata;
 	struct json_object *body, *copy = NULL;
@@ -638,7 +639,7 @@ static const char *power_after(const char *type, const char *cur)
 	return NULL;
 }
 
-static int mockup_action(struct rf_provider *p, const char *uri, const char *action,
+static int mockup_action(struct rf_provider *p, const char *uri, void *cookie, const char *action,
 			 struct json_object *params)
 {
 	struct rf_mockup *m = p->userdata;

@@ -78,12 +78,16 @@ struct rf_provider_ops {
 	 * May be NULL: the provider pushes updates itself. */
 	int (*refresh)(struct rf_provider *p, const char *uri, int64_t max_age_ms);
 	/* Apply an already validated delta (an object of writable properties
-	 * with canonical values; borrowed). Returns once the back end confirmed
-	 * it; the provider installs the new state before returning. */
-	int (*patch)(struct rf_provider *p, const char *uri, struct json_object *delta);
-	/* Invoke action ("Outlet.PowerControl", no '#') on uri with validated
-	 * params (borrowed object). Same completion rule as patch. */
-	int (*action)(struct rf_provider *p, const char *uri, const char *action,
+	 * with canonical values; borrowed) to uri. cookie: the one uri was
+	 * last installed with (rf_tree_install_cookie), NULL if none. Returns
+	 * once the back end confirmed it; the provider installs the new state
+	 * before returning. */
+	int (*patch)(struct rf_provider *p, const char *uri, void *cookie,
+		     struct json_object *delta);
+	/* Invoke action ("Outlet.PowerControl", no '#') on the resource uri
+	 * (cookie as for patch) with validated params (borrowed object). Same
+	 * completion rule as patch. */
+	int (*action)(struct rf_provider *p, const char *uri, void *cookie, const char *action,
 		      struct json_object *params);
 	/* A reader listed a directory of uri (a resource this provider owns):
 	 * a hint for read-ahead (a walk lists directory after directory).
@@ -131,6 +135,15 @@ uint64_t rf_tree_generation(struct rf_tree *t);
 int rf_tree_install(struct rf_tree *t, struct rf_provider *p, const char *uri,
 		    struct json_object *body, const struct rf_writable *writable,
 		    uint64_t based_on);
+/* rf_tree_install with a cookie: the provider's handle for this resource
+ * (borrowed; NULL for none), handed back to p's patch and action for uri,
+ * so a write reaches its object without parsing the URI. It replaces the
+ * cookie of an earlier install (rf_tree_install sets none). A write may
+ * use it after the resource was removed or installed again: it must stay
+ * valid as long as p serves the tree. */
+int rf_tree_install_cookie(struct rf_tree *t, struct rf_provider *p, const char *uri,
+			   struct json_object *body, const struct rf_writable *writable,
+			   void *cookie, uint64_t based_on);
 
 /* Mark uri fresh without changing it (a poll found nothing new). */
 void rf_tree_touch(struct rf_tree *t, const char *uri);

@@ -25,6 +25,7 @@ struct rf_resource {
 	struct rf_provider *owner;
 	struct rf_render *render;
 	struct rf_writable_set *writable;
+	void *cookie;            /* the owner's, for its patch/action (borrowed) */
 	uint64_t written_gen;    /* generation of the install that last changed it */
 	int64_t fresh_ms;        /* monotonic time of the last install or touch */
 	bool collection;         /* Members maintained by the tree */
@@ -527,7 +528,7 @@ static bool shown_mtime(struct rf_tree *t, const char *uri, struct timespec *ret
 
 static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, const char *uri,
 				  struct json_object *body, const struct rf_writable *writable,
-				  uint64_t based_on, bool collection)
+				  void *cookie, uint64_t based_on, bool collection)
 {
 	struct rf_resource *res;
 	struct rf_render *prev = NULL, *nr = NULL;
@@ -575,8 +576,10 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 		pthread_rwlock_wrlock(&t->lock);
 		res = strmap_get(t->res, uri);
 		same = res && res->render == prev;
-		if (same)
+		if (same) {
 			res->fresh_ms = now_ms();
+			res->cookie = cookie;   /* not content: no new rendering */
+		}
 		stale = res && res->written_gen > based_on;
 		pthread_rwlock_unlock(&t->lock);
 		if (same || stale) {
@@ -608,6 +611,7 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	if (res && res->render == prev && prev && strcmp(prev->json, nr->json) == 0 &&
 	    writable_equal(res->writable, ws)) {
 		res->fresh_ms = now_ms();
+		res->cookie = cookie;
 		pthread_rwlock_unlock(&t->lock);
 		r = 0;
 		goto out;
@@ -640,6 +644,7 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	res->writable = ws;
 	ws = NULL;
 	res->owner = p;
+	res->cookie = cookie;
 	res->collection = collection || res->collection;
 	res->written_gen = ++t->gen;
 	res->fresh_ms = now_ms();
@@ -665,7 +670,14 @@ int rf_tree_install(struct rf_tree *t, struct rf_provider *p, const char *uri,
 		    struct json_object *body, const struct rf_writable *writable,
 		    uint64_t based_on)
 {
-	return install_locked_checked(t, p, uri, body, writable, based_on, false);
+	return install_locked_checked(t, p, uri, body, writable, NULL, based_on, false);
+}
+
+int rf_tree_install_cookie(struct rf_tree *t, struct rf_provider *p, const char *uri,
+			   struct json_object *body, const struct rf_writable *writable,
+			   void *cookie, uint64_t based_on)
+{
+	return install_locked_checked(t, p, uri, body, writable, cookie, based_on, false);
 }
 
 void rf_tree_touch(struct rf_tree *t, const char *uri)
@@ -684,6 +696,7 @@ static int rebuild_collection(struct rf_tree *t, const char *uri)
 	struct json_object *body, *members;
 	struct rf_resource *res;
 	struct rf_provider *owner;
+	void *cookie;
 	struct rf_dir *d;
 	size_t n = 0;
 
@@ -698,6 +711,7 @@ static int rebuild_collection(struct rf_tree *t, const char *uri)
 		return -ENOENT;
 	}
 	owner = res->owner;
+	cookie = res->cookie;
 	json_object_object_add(body, "@odata.id", json_object_new_string(uri));
 	json_object_object_add(body, "@odata.type", json_object_new_string(res->coll_type));
 	json_object_object_add(body, "Name", json_object_new_string(res->coll_name));
@@ -716,7 +730,7 @@ static int rebuild_collection(struct rf_tree *t, const char *uri)
 	pthread_rwlock_unlock(&t->lock);
 	json_object_object_add(body, "Members@odata.count", json_object_new_int64((int64_t)n));
 	json_object_object_add(body, "Members", members);
-	return install_locked_checked(t, owner, uri, body, NULL, UINT64_MAX, true);
+	return install_locked_checked(t, owner, uri, body, NULL, cookie, UINT64_MAX, true);
 }
 
 int rf_tree_add_collection(struct rf_tree *t, struct rf_provider *p, const char *uri,
@@ -731,7 +745,7 @@ int rf_tree_add_collection(struct rf_tree *t, struct rf_provider *p, const char 
 	json_object_object_add(body, "Name", json_object_new_string(name));
 	json_object_object_add(body, "Members@odata.count", json_object_new_int(0));
 	json_object_object_add(body, "Members", json_object_new_array());
-	r = install_locked_checked(t, p, uri, body, NULL, UINT64_MAX, true);
+	r = install_locked_checked(t, p, uri, body, NULL, NULL, UINT64_MAX, true);
 	if (r < 0)
 		return r;
 	pthread_rwlock_wrlock(&t->lock);
@@ -773,7 +787,7 @@ static int install_root(struct rf_tree *t)
 	pthread_rwlock_unlock(&t->lock);
 	json_object_object_add(links, "Sessions", link_obj(RF_ROOT "/SessionService/Sessions"));
 	json_object_object_add(body, "Links", links);
-	return install_locked_checked(t, &t->self, RF_ROOT, body, NULL, UINT64_MAX, false);
+	return install_locked_checked(t, &t->self, RF_ROOT, body, NULL, NULL, UINT64_MAX, false);
 }
 
 int rf_tree_set_root_property(struct rf_tree *t, const char *name, struct json_object *value)
@@ -1704,6 +1718,7 @@ static int target_of(struct rf_resource *res, struct rf_target *ret)
 	memset(ret, 0, sizeof(*ret));
 	ret->uri = strdup(res->uri);
 	ret->owner = res->owner;
+	ret->cookie = res->cookie;
 	ret->render = rf_render_ref(res->render);
 	if (res->writable) {
 		/* A copy, so the caller needs no lock. */

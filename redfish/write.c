@@ -383,7 +383,7 @@ static int invoke(const struct rf_target *tg, const char *name, struct json_obje
 {
 	if (!tg->owner || !tg->owner->ops || !tg->owner->ops->action)
 		return -EACCES;
-	return tg->owner->ops->action(tg->owner, tg->uri, name, params);
+	return tg->owner->ops->action(tg->owner, tg->uri, tg->cookie, name, params);
 }
 
 /* The params of the mount's PowerState extension. */
@@ -568,7 +568,7 @@ int rf_tree_write(struct rf_tree *t, const char *path, const char *data, size_t 
 			}
 		}
 		r = tg.owner && tg.owner->ops && tg.owner->ops->patch ?
-			tg.owner->ops->patch(tg.owner, tg.uri, delta) : -EACCES;
+			tg.owner->ops->patch(tg.owner, tg.uri, tg.cookie, delta) : -EACCES;
 	} else {
 		r = -EACCES;
 	}
@@ -613,7 +613,7 @@ int rf_tree_patch(struct rf_tree *t, const char *uri, struct json_object *delta,
 		goto out;
 	}
 	r = tg.owner && tg.owner->ops && tg.owner->ops->patch ?
-		tg.owner->ops->patch(tg.owner, tg.uri, canon) : -EACCES;
+		tg.owner->ops->patch(tg.owner, tg.uri, tg.cookie, canon) : -EACCES;
 	if (r < 0)
 		fail(ret_err, RF_ERR_BACKEND, NULL, NULL, r);
 out:

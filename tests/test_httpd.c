@@ -7,6 +7,7 @@
  * HTTP and over HTTPS with a certificate made by openssl at test time. */
 #include "httpd.h"
 #include "kasa.h"
+#include "provider.h"
 #include "redfish.h"
 #include "testutil.h"
 
@@ -70,7 +71,7 @@ static void sleep_ms(int ms)
 	usleep((useconds_t)ms * 1000);
 }
 
-static int fake_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
+static int fake_patch(struct rf_provider *p, const char *uri, void *cookie, struct json_object *delta)
 {
 	struct json_object *v;
 
@@ -82,7 +83,7 @@ static int fake_patch(struct rf_provider *p, const char *uri, struct json_object
 	return 0;
 }
 
-static int fake_action(struct rf_provider *p, const char *uri, const char *action,
+static int fake_action(struct rf_provider *p, const char *uri, void *cookie, const char *action,
 		       struct json_object *params)
 {
 	sleep_ms(fake_delay_ms);
@@ -478,67 +479,87 @@ static void test_etag(void)
 	resp_free(&r);
 }
 
+/* One request and what must come back: the status, the Base MessageId of
+ * the error body, and a header's value (or just its presence when want is
+ * NULL). fake_err is what the fake provider returns for the request. */
+struct req_case {
+	const char *method, *path, *userpw, *body, *hdr;
+	int fake_err;
+	long status;
+	const char *id;
+	const char *resp_hdr, *resp_val;
+};
+
+static void run_cases(const struct req_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++, c++) {
+		const char *hdrs[] = { c->hdr, NULL };
+		struct resp r;
+		long st;
+
+		fake_err = c->fake_err;
+		st = http(&r, c->method, c->path, c->userpw, NULL, c->body, hdrs);
+		fake_err = 0;
+		if (st != c->status)
+			fprintf(stderr, "\n%s %s: %ld, want %ld\n", c->method, c->path, st, c->status);
+		CU_ASSERT_EQUAL(st, c->status);
+		if (c->id)
+			CU_ASSERT(is_error(&r, c->id));
+		if (c->resp_hdr) {
+			const char *v = hval(&r, c->resp_hdr);
+
+			CU_ASSERT_PTR_NOT_NULL(v);
+			if (v && c->resp_val)
+				CU_ASSERT_STRING_EQUAL(v, c->resp_val);
+		}
+		resp_free(&r);
+	}
+}
+
+#define RESET FAKE "/Actions/Chassis.Reset"
+#define ON "{\"ResetType\":\"On\"}"
+
+static const struct req_case error_cases[] = {
+	{ "GET", "/redfish/v1/Chassis/Nope", ADMIN, NULL, NULL, 0, 404, "ResourceNotFound", NULL, NULL },
+	{ "GET", "/nothing", NULL, NULL, NULL, 0, 404, NULL, NULL, NULL },
+	{ "PATCH", "/redfish/v1", ADMIN, "{}", NULL, 0, 405, "OperationNotAllowed", "Allow", "GET, HEAD" },
+	{ "POST", "/redfish/v1", ADMIN, "{}", NULL, 0, 405, NULL, NULL, NULL },
+	{ "DELETE", "/redfish/v1", ADMIN, NULL, NULL, 0, 405, NULL, NULL, NULL },
+	{ "DELETE", "/redfish/v1/Chassis", ADMIN, NULL, NULL, 0, 405, NULL, "Allow", NULL },
+	{ "PUT", FAKE, ADMIN, "{}", NULL, 0, 405, "OperationNotAllowed", NULL, NULL },
+	{ "BREW", FAKE, ADMIN, NULL, NULL, 0, 405, NULL, NULL, NULL },
+	{ "GET", RESET, ADMIN, NULL, NULL, 0, 405, NULL, "Allow", "POST" },
+	{ "GET", "/redfish/v1", NULL, NULL, "OData-Version: 3.0", 0, 412, "HeaderInvalid", NULL, NULL },
+	{ "GET", "/redfish/v1/Chassis?$top=1", ADMIN, NULL, NULL, 0, 501, "QueryParameterUnsupported",
+	  NULL, NULL },
+	{ "GET", "/redfish/v1/Chassis?$select=Name", ADMIN, NULL, NULL, 0, 501, NULL, NULL, NULL },
+	{ "GET", "/redfish/v1", NULL, NULL, "Accept: text/plain", 0, 406, NULL, NULL, NULL },
+	{ "PATCH", FAKE, ADMIN, "{\"AssetTag\":\"x\"}", "Content-Type: text/plain", 0, 415,
+	  "HeaderInvalid", NULL, NULL },
+	{ "PATCH", FAKE, ADMIN, "{\"AssetTag\":", NULL, 0, 400, "MalformedJSON", NULL, NULL },
+	{ "PATCH", FAKE, ADMIN, "[1]", NULL, 0, 400, "MalformedJSON", NULL, NULL },
+	{ "PATCH", FAKE, ADMIN, "{\"Nope\":1}", NULL, 0, 400, "PropertyUnknown", NULL, NULL },
+	{ "PATCH", FAKE, ADMIN, "{\"ChassisType\":\"Rack\"}", NULL, 0, 400, "PropertyNotWritable",
+	  NULL, NULL },
+	{ "PATCH", FAKE, ADMIN, "{\"AssetTag\":\"y\"}", "If-Match: \"999999\"", 0, 412,
+	  "PreconditionFailed", NULL, NULL },
+	/* A device that is not answering: 503 with Retry-After. */
+	{ "POST", RESET, ADMIN, ON, NULL, -EHOSTUNREACH, 503, "ServiceTemporarilyUnavailable",
+	  "Retry-After", NULL },
+	{ "POST", RESET, ADMIN, "{\"ResetType\":\"Bogus\"}", NULL, 0, 400,
+	  "ActionParameterValueNotInList", NULL, NULL },
+	{ "POST", FAKE "/Actions/Chassis.Nope", ADMIN, "{}", NULL, 0, 404, NULL, NULL, NULL },
+	/* The alias answers 308 to the canonical URI. */
+	{ "GET", "/redfish/v1/Chassis/PowerStrip/Outlets/2", ADMIN, NULL, NULL, 0, 308, NULL,
+	  "Location", OUTLET2 },
+};
+
 static void test_errors(void)
 {
 	struct resp r;
-	const char *odata3[] = { "OData-Version: 3.0", NULL };
-	const char *plain[] = { "Content-Type: text/plain", NULL };
-	const char *acc[] = { "Accept: text/plain", NULL };
-	const char *stale[] = { "If-Match: \"999999\"", NULL };
 	char *big;
 
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/Nope", ADMIN, NULL, NULL, NULL), 404);
-	CU_ASSERT(is_error(&r, "ResourceNotFound"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/nothing", NULL, NULL, NULL, NULL), 404);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1", ADMIN, NULL, "{}", NULL), 405);
-	CU_ASSERT(is_error(&r, "OperationNotAllowed"));
-	CU_ASSERT_STRING_EQUAL(hval(&r, "Allow"), "GET, HEAD");
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1", ADMIN, NULL, "{}", NULL), 405);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "DELETE", "/redfish/v1", ADMIN, NULL, NULL, NULL), 405);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "DELETE", "/redfish/v1/Chassis", ADMIN, NULL, NULL, NULL), 405);
-	CU_ASSERT_PTR_NOT_NULL(hval(&r, "Allow"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "PUT", FAKE, ADMIN, NULL, "{}", NULL), 405);
-	CU_ASSERT(is_error(&r, "OperationNotAllowed"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "BREW", FAKE, ADMIN, NULL, NULL, NULL), 405);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", FAKE "/Actions/Chassis.Reset", ADMIN, NULL, NULL, NULL), 405);
-	CU_ASSERT_STRING_EQUAL(hval(&r, "Allow"), "POST");
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, odata3), 412);
-	CU_ASSERT(is_error(&r, "HeaderInvalid"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis?$top=1", ADMIN, NULL, NULL, NULL), 501);
-	CU_ASSERT(is_error(&r, "QueryParameterUnsupported"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis?$select=Name", ADMIN, NULL, NULL, NULL), 501);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, acc), 406);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":\"x\"}", plain), 415);
-	CU_ASSERT(is_error(&r, "HeaderInvalid"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":", NULL), 400);
-	CU_ASSERT(is_error(&r, "MalformedJSON"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "[1]", NULL), 400);
-	CU_ASSERT(is_error(&r, "MalformedJSON"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"Nope\":1}", NULL), 400);
-	CU_ASSERT(is_error(&r, "PropertyUnknown"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"ChassisType\":\"Rack\"}", NULL), 400);
-	CU_ASSERT(is_error(&r, "PropertyNotWritable"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":\"y\"}", stale), 412);
-	CU_ASSERT(is_error(&r, "PreconditionFailed"));
-	resp_free(&r);
+	run_cases(error_cases, sizeof(error_cases) / sizeof(error_cases[0]));
 	big = malloc(200 * 1024);
 	memset(big, ' ', 200 * 1024 - 1);
 	big[0] = '{';
@@ -548,25 +569,6 @@ static void test_errors(void)
 	CU_ASSERT(is_error(&r, "PayloadTooLarge"));
 	resp_free(&r);
 	free(big);
-	/* A device that is not answering: 503 with Retry-After. */
-	fake_err = -EHOSTUNREACH;
-	CU_ASSERT_EQUAL(http(&r, "POST", FAKE "/Actions/Chassis.Reset", ADMIN, NULL,
-			     "{\"ResetType\":\"On\"}", NULL), 503);
-	CU_ASSERT_PTR_NOT_NULL(hval(&r, "Retry-After"));
-	CU_ASSERT(is_error(&r, "ServiceTemporarilyUnavailable"));
-	resp_free(&r);
-	fake_err = 0;
-	CU_ASSERT_EQUAL(http(&r, "POST", FAKE "/Actions/Chassis.Reset", ADMIN, NULL,
-			     "{\"ResetType\":\"Bogus\"}", NULL), 400);
-	CU_ASSERT(is_error(&r, "ActionParameterValueNotInList"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "POST", FAKE "/Actions/Chassis.Nope", ADMIN, NULL, "{}", NULL), 404);
-	resp_free(&r);
-	/* The alias answers 308 to the canonical URI. */
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/PowerStrip/Outlets/2", ADMIN, NULL,
-			     NULL, NULL), 308);
-	CU_ASSERT_STRING_EQUAL(hval(&r, "Location"), OUTLET2);
-	resp_free(&r);
 }
 
 /* One level of $expand (kind '*', '.' or '~'): exp is plain with every
@@ -1132,6 +1134,68 @@ static void test_https(void)
 	httpd_config_clear(&c);
 }
 
+/* ---- hardening (issue 10) ---------------------------------------------------- */
+
+/* What DMTF's Protocol and Service Validators check: a URI the service does
+ * not have is a 404 whatever Accept says (openapi.yaml included, without a
+ * login); a PATCH ignores annotations and answers NoOperation when nothing
+ * else was asked; OEM objects carry @odata.type. */
+static void test_validator_rules(void)
+{
+	static const char *const yaml[] = { "Accept: application/yaml", NULL };
+	struct resp r;
+	struct json_object *o, *v;
+	char *tag, *tag0 = tree_file("Chassis/Fake/AssetTag");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(tag0);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/openapi.yaml", NULL, NULL, NULL, yaml), 404);
+	CU_ASSERT(is_error(&r, "ResourceNotFound"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/openapi.yaml", ADMIN, NULL, NULL, yaml), 404);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/NoSuchThing", ADMIN, NULL, NULL, yaml), 404);
+	CU_ASSERT(is_error(&r, "ResourceNotFound"));
+	resp_free(&r);
+	/* A document that exists is still not served as YAML. */
+	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, ADMIN, NULL, NULL, yaml), 406);
+	CU_ASSERT(is_error(&r, "HeaderInvalid"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/$metadata", NULL, NULL, NULL, yaml), 406);
+	resp_free(&r);
+
+	/* Only annotations: success with NoOperation, nothing changed. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService/Accounts/1", ADMIN, NULL,
+			     "{\"@odata.id\":\"/redfish/v1/AccountService/Accounts/1\","
+			     "\"@odata.type\":\"#ManagerAccount.v1_0_0.ManagerAccount\"}", NULL), 200);
+	CU_ASSERT(r.body && strstr(r.body, ".NoOperation\""));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL,
+			     "{\"@odata.etag\":\"x\",\"AssetTag@Redfish.AllowableValues\":[\"a\"],"
+			     "\"Status\":{\"@odata.type\":\"#Resource.Status\"}}", NULL), 200);
+	CU_ASSERT(r.body && strstr(r.body, ".NoOperation\""));
+	resp_free(&r);
+	tag = tree_file("Chassis/Fake/AssetTag");
+	CU_ASSERT_STRING_EQUAL(tag ? tag : "", tag0);
+	free(tag);
+	free(tag0);
+	/* Mixed with a real property, annotations are ignored too. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL,
+			     "{\"@odata.id\":\"" FAKE "\",\"AssetTag\":\"tag9\"}", NULL), 200);
+	CU_ASSERT(json_has(r.body, "AssetTag", "\"tag9\""));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":\"tag0\"}", NULL), 200);
+	resp_free(&r);
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Managers/PowerStrip", ADMIN, NULL, NULL, NULL), 200);
+	o = r.body ? json_tokener_parse(r.body) : NULL;
+	CU_ASSERT(o && json_object_object_get_ex(o, "Oem", &v) &&
+		  json_object_object_get_ex(v, "TPLink", &v) &&
+		  json_object_object_get_ex(v, "@odata.type", &v) &&
+		  json_object_get_string(v)[0] == '#');
+	json_object_put(o);
+	resp_free(&r);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1151,6 +1215,7 @@ int main(void)
 	CU_add_test(s, "session expiry", test_session_expiry);
 	CU_add_test(s, "accounts and roles", test_accounts_roles);
 	CU_add_test(s, "config", test_config);
+	CU_add_test(s, "validator rules", test_validator_rules);
 	CU_add_test(s, "redfishtool and sushy over HTTP", test_clients_http);
 	CU_add_test(s, "HTTPS", test_https);
 	return tu_run_cunit();

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "kasa.h"
+#include "provider.h"
 #include "redfish.h"
 #include "testutil.h"
 

@@ -23,6 +23,7 @@ struct fake {
 	int patches, actions;
 	char last_action[64];
 	char last_json[512];
+	void *last_cookie;
 	int fail_with;
 };
 
@@ -37,20 +38,23 @@ static int fake_refresh(struct rf_provider *p, const char *uri, int64_t max_age)
 	return 0;
 }
 
-static int fake_patch(struct rf_provider *p, const char *uri, struct json_object *delta)
+static int fake_patch(struct rf_provider *p, const char *uri, void *cookie, struct json_object *delta)
 {
 	struct fake *f = p->userdata;
 
 	f->patches++;
+	f->last_cookie = cookie;
 	snprintf(f->last_json, sizeof(f->last_json), "%s", json_object_to_json_string_ext(delta, JSON_C_TO_STRING_PLAIN));
 	return f->fail_with;
 }
 
-static int fake_action(struct rf_provider *p, const char *uri, const char *action, struct json_object *params)
+static int fake_action(struct rf_provider *p, const char *uri, void *cookie, const char *action,
+		       struct json_object *params)
 {
 	struct fake *f = p->userdata;
 
 	f->actions++;
+	f->last_cookie = cookie;
 	snprintf(f->last_action, sizeof(f->last_action), "%s", action);
 	snprintf(f->last_json, sizeof(f->last_json), "%s", json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN));
 	return f->fail_with;
@@ -551,6 +555,55 @@ static void test_patch_and_post(void)
 	rf_tree_free(t);
 }
 
+/* An install's cookie comes back with every write to that resource, from
+ * both front ends; a later install replaces it without a new rendering. */
+static void test_cookies(void)
+{
+	struct fake f;
+	struct rf_tree *t = tree_with_outlet(&f);
+	struct rf_error e;
+	struct json_object *d = json_tokener_parse("{\"UserLabel\":\"Desk\"}");
+	const char *ps = "PowerEquipment/RackPDUs/S/Outlets/2/PowerState";
+	int one = 1, two = 2, err;
+	struct rf_doc *doc;
+	uint64_t etag;
+
+	/* installed without one: NULL */
+	f.last_cookie = &two;
+	CU_ASSERT_EQUAL(rf_tree_write(t, ps, "Off", 3), 0);
+	CU_ASSERT_PTR_NULL(f.last_cookie);
+	CU_ASSERT_EQUAL(rf_tree_install_cookie(t, &f.p, OUTLET, outlet_body("On", 1), outlet_writable,
+					       &one, rf_tree_generation(t)), 1);
+	CU_ASSERT_EQUAL(rf_tree_write(t, ps, "Off", 3), 0);
+	CU_ASSERT_PTR_EQUAL(f.last_cookie, &one);
+	f.last_cookie = NULL;
+	CU_ASSERT_EQUAL(rf_tree_patch(t, OUTLET, d, NULL, &e), 0);
+	CU_ASSERT_PTR_EQUAL(f.last_cookie, &one);
+	f.last_cookie = NULL;
+	CU_ASSERT_EQUAL(rf_tree_post_action(t, OUTLET "/Actions/Outlet.ResetMetrics", NULL, NULL, &e), 0);
+	CU_ASSERT_PTR_EQUAL(f.last_cookie, &one);
+	/* the same body with another cookie: unchanged document, new cookie */
+	doc = rf_tree_get_doc(t, OUTLET, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	etag = doc->etag;
+	rf_doc_unref(doc);
+	CU_ASSERT_EQUAL(rf_tree_install_cookie(t, &f.p, OUTLET, outlet_body("On", 1), outlet_writable,
+					       &two, rf_tree_generation(t)), 0);
+	doc = rf_tree_get_doc(t, OUTLET, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	CU_ASSERT_EQUAL(doc->etag, etag);
+	rf_doc_unref(doc);
+	CU_ASSERT_EQUAL(rf_tree_write(t, ps, "On", 2), 0);
+	CU_ASSERT_PTR_EQUAL(f.last_cookie, &two);
+	/* a stale install changes nothing, the cookie neither */
+	CU_ASSERT_EQUAL(rf_tree_install_cookie(t, &f.p, OUTLET, outlet_body("Off", 1), outlet_writable,
+					       &one, 0), -ESTALE);
+	CU_ASSERT_EQUAL(rf_tree_write(t, ps, "On", 2), 0);
+	CU_ASSERT_PTR_EQUAL(f.last_cookie, &two);
+	json_object_put(d);
+	rf_tree_free(t);
+}
+
 /* A system whose Reset is described by an ActionInfo resource (as
  * OpenBMC's is), not by annotations. */
 static void test_action_info(void)
@@ -675,6 +728,7 @@ int main(void)
 	CU_add_test(s, "peek: no refresh", test_peek);
 	CU_add_test(s, "mount writes", test_writes);
 	CU_add_test(s, "patch and actions", test_patch_and_post);
+	CU_add_test(s, "install cookies reach patch and actions", test_cookies);
 	CU_add_test(s, "uris and types", test_relative_links);
 	CU_add_test(s, "actions described by an ActionInfo", test_action_info);
 	return tu_run_cunit();

@@ -1,0 +1,412 @@
+/* provider_docs.c — the Redfish documents of a strip, built from its
+ * cached state (last sysinfo, meter readings, online or not).
+ *
+ * Pure functions of a struct kasa_strip, called with s->lock held by
+ * provider_install.c; no I/O, no tree calls. Each returns a whole new body
+ * (or NULL when memory ran out) that the installer hands to the tree,
+ * which keeps identical renderings unchanged.
+ *
+ * Shapes: PowerDistribution.v1_6_0 (EquipmentType RackPDU), Outlet.v1_4_4,
+ * PowerDistributionMetrics.v1_4_0, Chassis.v1_28_0 (PowerStrip),
+ * Manager.v1_24_0; live values are null while the device does not answer,
+ * and Status shows UnavailableOffline. Properties come only from what the
+ * device reports, or from what its model tells truthfully (receptacles). */
+#include "provider_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/* ---- JSON building ------------------------------------------------------------
+ * json-c returns NULL on allocation failure and json_object_object_add(o, k,
+ * NULL) would store a JSON null: so every add goes through put(), which
+ * records the failure, and intentional nulls use put_null(). */
+
+struct jb {
+	bool oom;
+};
+
+static void put(struct jb *b, struct json_object *o, const char *key, struct json_object *v)
+{
+	if (!o || !v || json_object_object_add(o, key, v) < 0) {
+		json_object_put(v);
+		b->oom = true;
+	}
+}
+
+static void put_null(struct jb *b, struct json_object *o, const char *key)
+{
+	if (!o || json_object_object_add(o, key, NULL) < 0)
+		b->oom = true;
+}
+
+static void put_str(struct jb *b, struct json_object *o, const char *key, const char *v)
+{
+	put(b, o, key, json_object_new_string(v ? v : ""));
+}
+
+static struct json_object *new_link(const char *uri)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *s = json_object_new_string(uri);
+
+	if (!o || !s || json_object_object_add(o, "@odata.id", s) < 0) {
+		json_object_put(o);
+		json_object_put(s);
+		return NULL;
+	}
+	return o;
+}
+
+static void put_link(struct jb *b, struct json_object *o, const char *key, const char *uri)
+{
+	put(b, o, key, new_link(uri));
+}
+
+/* key: [ {"@odata.id": uri} ] */
+static void put_links1(struct jb *b, struct json_object *o, const char *key, const char *uri)
+{
+	struct json_object *a = json_object_new_array();
+	struct json_object *l = new_link(uri);
+
+	if (!a || !l || json_object_array_add(a, l) < 0) {
+		json_object_put(a);
+		json_object_put(l);
+		b->oom = true;
+		return;
+	}
+	put(b, o, key, a);
+}
+
+/* A reading rounded to 0.001, serialised as written ("120.11", not
+ * "120.11000000000001"). */
+static struct json_object *new_reading(double v)
+{
+	char buf[64];
+	size_t n;
+
+	snprintf(buf, sizeof(buf), "%.3f", v);
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '.')
+		buf[--n] = '\0';
+	if (!strcmp(buf, "-0"))
+		strcpy(buf, "0");
+	return json_object_new_double_s(strtod(buf, NULL), buf);
+}
+
+/* key: {"Reading": v} or {"Reading": null} */
+static void put_sensor(struct jb *b, struct json_object *o, const char *key, bool valid, double v)
+{
+	struct json_object *s = json_object_new_object();
+
+	if (valid)
+		put(b, s, "Reading", new_reading(v));
+	else
+		put_null(b, s, "Reading");
+	put(b, o, key, s);
+}
+
+static void put_status(struct jb *b, struct json_object *o, bool online)
+{
+	struct json_object *s = json_object_new_object();
+
+	put_str(b, s, "State", online ? "Enabled" : "UnavailableOffline");
+	if (online)
+		put_str(b, s, "Health", "OK");
+	else
+		put_null(b, s, "Health");   /* unknown while it does not answer */
+	put(b, o, "Status", s);
+}
+
+static struct json_object *new_body(struct jb *b, const char *uri, const char *type,
+				    const char *id, const char *name)
+{
+	struct json_object *o = json_object_new_object();
+
+	put_str(b, o, "@odata.id", uri);
+	put_str(b, o, "@odata.type", type);
+	put_str(b, o, "Id", id);
+	put_str(b, o, "Name", name);
+	return o;
+}
+
+static struct json_object *finish(struct jb *b, struct json_object *o)
+{
+	if (b->oom) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ---- bodies (called under s->lock) ------------------------------------------- */
+
+char *kasa_outlet_uri(const struct kasa_strip *s, size_t i)
+{
+	char *u = NULL;
+
+	if (asprintf(&u, "%s/%zu", s->outlets_uri, i + 1) < 0)
+		return NULL;
+	return u;
+}
+
+bool kasa_strip_metered(const struct kasa_strip *s)
+{
+	return s->have_si && s->si.has_emeter;
+}
+
+static const char *strip_title(const struct kasa_strip *s)
+{
+	return s->have_si && s->si.alias && *s->si.alias ? s->si.alias : s->name;
+}
+
+struct json_object *kasa_doc_pdu(const struct kasa_strip *s)
+{
+	struct jb b = { 0 };
+	struct json_object *o, *links;
+
+	o = new_body(&b, s->pdu_uri, "#PowerDistribution.v1_6_0.PowerDistribution", s->name,
+		     strip_title(s));
+	put_str(&b, o, "EquipmentType", "RackPDU");
+	put_str(&b, o, "Manufacturer", KASA_MANUFACTURER);
+	if (s->have_si) {
+		put_str(&b, o, "Model", s->si.model);
+		put_str(&b, o, "FirmwareVersion", s->si.sw_ver);
+		if (s->si.hw_ver && *s->si.hw_ver)
+			put_str(&b, o, "Version", s->si.hw_ver);
+		put_str(&b, o, "UserLabel", s->si.alias);
+	} else {
+		put_null(&b, o, "Model");
+	}
+	/* No SerialNumber: deviceId is an identifier, not a serial. */
+	put_status(&b, o, s->online);
+	put_link(&b, o, "Outlets", s->outlets_uri);
+	if (kasa_strip_metered(s))
+		put_link(&b, o, "Metrics", s->metrics_uri);
+	links = json_object_new_object();
+	put_links1(&b, links, "Chassis", s->chassis_uri);
+	put_links1(&b, links, "ManagedBy", s->manager_uri);
+	put(&b, o, "Links", links);
+	return finish(&b, o);
+}
+
+/* Receptacle facts only where the model's region tells them truthfully. */
+static void put_receptacle(struct jb *b, struct json_object *o, const char *model)
+{
+	const char *type = NULL, *volt = NULL;
+
+	if (!model)
+		return;
+	if (strstr(model, "(US)")) {
+		type = "NEMA_5_15R";
+		volt = "AC120V";
+	} else if (strstr(model, "(UK)")) {
+		type = "BS_1363_Type_G";
+		volt = "AC230V";
+	}
+	if (!type)
+		return;
+	put_str(b, o, "OutletType", type);
+	put_str(b, o, "NominalVoltage", volt);
+	put_str(b, o, "PhaseWiringType", "OnePhase3Wire");
+	put_str(b, o, "VoltageType", "AC");
+}
+
+struct json_object *kasa_doc_outlet(const struct kasa_strip *s, size_t i, const char *uri)
+{
+	const struct kasa_outlet *ol = &s->outlets[i];
+	bool live = s->online;
+	bool metered = kasa_strip_metered(s);
+	char id[24], name[40], target[512];
+	const char *alias = kasa_si_outlet_alias(&s->si, i);
+	struct jb b = { 0 };
+	struct json_object *o, *links, *actions, *act, *vals;
+
+	snprintf(id, sizeof(id), "%zu", i + 1);
+	snprintf(name, sizeof(name), "Outlet %zu", i + 1);
+	o = new_body(&b, uri, "#Outlet.v1_4_4.Outlet", id, *alias ? alias : name);
+	put_str(&b, o, "UserLabel", alias);
+	put_status(&b, o, live);
+	if (live)
+		put_str(&b, o, "PowerState", kasa_si_outlet_on(&s->si, i) ? "On" : "Off");
+	else
+		put_null(&b, o, "PowerState");
+	put(&b, o, "PowerStateInTransition", json_object_new_boolean(ol->pending_on_ms != 0));
+	put(&b, o, "PowerCycleDelaySeconds", json_object_new_int(KASA_CYCLE_DELAY_S));
+	put_receptacle(&b, o, s->si.model);
+	if (metered) {
+		bool v = live && ol->have_em;
+
+		put_sensor(&b, o, "PowerWatts", v, ol->em.power_w);
+		put_sensor(&b, o, "CurrentAmps", v, ol->em.current_a);
+		put_sensor(&b, o, "Voltage", v, ol->em.voltage_v);
+		put_sensor(&b, o, "EnergykWh", v, ol->em.total_kwh);
+	}
+	links = json_object_new_object();
+	put_links1(&b, links, "Chassis", s->chassis_uri);
+	put(&b, o, "Links", links);
+
+	actions = json_object_new_object();
+	act = json_object_new_object();
+	snprintf(target, sizeof(target), "%s/Actions/Outlet.PowerControl", uri);
+	put_str(&b, act, "target", target);
+	vals = json_object_new_array();
+	if (vals) {
+		static const char *const ps[] = { "On", "Off", "PowerCycle" };
+
+		for (size_t k = 0; k < ARRAY_SIZE(ps); k++) {
+			struct json_object *v = json_object_new_string(ps[k]);
+
+			if (!v || json_object_array_add(vals, v) < 0) {
+				json_object_put(v);
+				b.oom = true;
+			}
+		}
+	}
+	put(&b, act, "PowerState@Redfish.AllowableValues", vals);
+	put(&b, actions, "#Outlet.PowerControl", act);
+	if (metered) {
+		act = json_object_new_object();
+		snprintf(target, sizeof(target), "%s/Actions/Outlet.ResetMetrics", uri);
+		put_str(&b, act, "target", target);
+		put(&b, actions, "#Outlet.ResetMetrics", act);
+	}
+	put(&b, o, "Actions", actions);
+	return finish(&b, o);
+}
+
+struct json_object *kasa_doc_metrics(const struct kasa_strip *s)
+{
+	bool all = s->online && s->n_outlets > 0;
+	double watts = 0, kwh = 0;
+	char target[512];
+	struct jb b = { 0 };
+	struct json_object *o, *actions, *act;
+
+	for (size_t i = 0; i < s->n_outlets; i++) {
+		if (!s->outlets[i].have_em) {
+			all = false;
+			break;
+		}
+		watts += s->outlets[i].em.power_w;
+		kwh += s->outlets[i].em.total_kwh;
+	}
+	o = new_body(&b, s->metrics_uri, "#PowerDistributionMetrics.v1_4_0.PowerDistributionMetrics",
+		     "Metrics", "Power distribution metrics");
+	put_sensor(&b, o, "PowerWatts", all, watts);
+	put_sensor(&b, o, "EnergykWh", all, kwh);
+	actions = json_object_new_object();
+	act = json_object_new_object();
+	snprintf(target, sizeof(target), "%s/Actions/PowerDistributionMetrics.ResetMetrics",
+		 s->metrics_uri);
+	put_str(&b, act, "target", target);
+	put(&b, actions, "#PowerDistributionMetrics.ResetMetrics", act);
+	put(&b, o, "Actions", actions);
+	return finish(&b, o);
+}
+
+struct json_object *kasa_doc_chassis(const struct kasa_strip *s)
+{
+	struct jb b = { 0 };
+	struct json_object *o, *links, *outlets;
+
+	o = new_body(&b, s->chassis_uri, "#Chassis.v1_28_0.Chassis", s->name, strip_title(s));
+	put_str(&b, o, "ChassisType", "PowerStrip");
+	put_str(&b, o, "Manufacturer", KASA_MANUFACTURER);
+	if (s->have_si)
+		put_str(&b, o, "Model", s->si.model);
+	else
+		put_null(&b, o, "Model");
+	put_status(&b, o, s->online);
+	if (s->online)
+		put_str(&b, o, "PowerState", "On");   /* it answers, so it has power */
+	else
+		put_null(&b, o, "PowerState");
+	links = json_object_new_object();
+	outlets = json_object_new_array();
+	for (size_t i = 0; outlets && i < s->n_outlets; i++) {
+		_cleanup_free_ char *u = kasa_outlet_uri(s, i);
+		struct json_object *l = u ? new_link(u) : NULL;
+
+		if (!l || json_object_array_add(outlets, l) < 0) {
+			json_object_put(l);
+			b.oom = true;
+		}
+	}
+	put(&b, links, "PowerOutlets", outlets);
+	put_links1(&b, links, "ManagedBy", s->manager_uri);
+	put_link(&b, links, "PowerDistribution", s->pdu_uri);
+	put(&b, o, "Links", links);
+	return finish(&b, o);
+}
+
+struct json_object *kasa_doc_manager(const struct kasa_strip *s)
+{
+	struct jb b = { 0 };
+	struct json_object *o, *links, *actions, *act, *vals, *oem, *tp;
+	char target[512];
+
+	o = new_body(&b, s->manager_uri, "#Manager.v1_24_0.Manager", s->name, strip_title(s));
+	/* ManagementController: "a controller that primarily monitors or manages
+	 * the operation of a device or system" — the strip's own controller.
+	 * (EnclosureManager aggregates other BMCs; Service is software.) */
+	put_str(&b, o, "ManagerType", "ManagementController");
+	put_str(&b, o, "Manufacturer", KASA_MANUFACTURER);
+	if (s->have_si) {
+		put_str(&b, o, "Model", s->si.model);
+		put_str(&b, o, "FirmwareVersion", s->si.sw_ver);
+	} else {
+		put_null(&b, o, "Model");
+		put_null(&b, o, "FirmwareVersion");
+	}
+	put_status(&b, o, s->online);
+	if (s->online)
+		put_str(&b, o, "PowerState", "On");
+	else
+		put_null(&b, o, "PowerState");
+
+	actions = json_object_new_object();
+	act = json_object_new_object();
+	snprintf(target, sizeof(target), "%s/Actions/Manager.Reset", s->manager_uri);
+	put_str(&b, act, "target", target);
+	vals = json_object_new_array();
+	if (vals) {
+		struct json_object *v = json_object_new_string("GracefulRestart");
+
+		if (!v || json_object_array_add(vals, v) < 0) {
+			json_object_put(v);
+			b.oom = true;
+		}
+	}
+	put(&b, act, "ResetType@Redfish.AllowableValues", vals);
+	put(&b, actions, "#Manager.Reset", act);
+	put(&b, o, "Actions", actions);
+
+	links = json_object_new_object();
+	put_links1(&b, links, "ManagerForChassis", s->chassis_uri);
+	put_link(&b, links, "ManagerInChassis", s->chassis_uri);
+	put(&b, o, "Links", links);
+
+	/* The Manager schema has no place for a MAC outside EthernetInterfaces,
+	 * which a Kasa device cannot describe (no addressing, no link state). */
+	if (s->have_si) {
+		oem = json_object_new_object();
+		tp = json_object_new_object();
+		/* OEM objects name their type (the Service Validator warns otherwise). */
+		put_str(&b, tp, "@odata.type", "#TPLinkManager.v1_0_0.TPLinkManager");
+		put_str(&b, tp, "MACAddress", s->si.mac);
+		put_str(&b, tp, "DeviceId", s->si.device_id);
+		if (s->online)
+			put(&b, tp, "LedOn", json_object_new_boolean(!s->si.led_off));
+		else
+			put_null(&b, tp, "LedOn");
+		put(&b, oem, "TPLink", tp);
+		put(&b, o, "Oem", oem);
+	}
+	return finish(&b, o);
+}
+
