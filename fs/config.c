@@ -10,6 +10,10 @@
  * key is a key, never an inih continuation line), rejects overlong lines,
  * and sees every [section] header first, so an unknown or empty section is
  * reported at its own line. After the first error the reader ends the input.
+ *
+ * Keys are looked up in the option table (options.c), so each is spelled
+ * one way and '-' and '_' are the same; keys of sections main owns go to
+ * the ext callback in their canonical spelling.
  */
 #include "fs.h"
 

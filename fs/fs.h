@@ -163,11 +163,14 @@ void fs_config_init(struct fs_config *c);
 void fs_config_clear(struct fs_config *c);
 
 /* Read an INI file into c (values it sets override c's; strips are
- * appended):
- *   [redfishfs]   timeout = MS   max_age = MS   poll = SECONDS
+ * appended). Keys are those of fs_options (written with '-', '_' taken
+ * as the same):
+ *   [redfishfs]   timeout = MS   max-age = MS   poll = SECONDS
  *                 discover = ADDR[:PORT][, ADDR[:PORT]...]   (repeatable)
- *                 discover_interval = SECONDS
+ *                 discover-interval = SECONDS
+ *                 (log-level, no-mount go to ext with section "redfishfs")
  *   [kasa NAME]   host = HOST[:PORT]          (one section per strip)
+ * Other sections' keys go to ext in their canonical spelling.
  * Unknown sections or keys, bad or out-of-range numbers, a key given twice,
  * a repeated [kasa NAME], a [kasa NAME] without host, overlong lines and
  * syntax errors are errors: -EINVAL and "FILE:LINE: what" in err. A file

@@ -1,23 +1,31 @@
 /* main.c — the redfishfs daemon: options, configuration, wiring, the loop.
  *
  *   redfishfs [options] MOUNTPOINT
+ *   redfishfs [options] CONFIG MOUNTPOINT      (mount -t fuse.redfishfs, fstab)
  *
  * Start order (STYLE.md): parse options and the config file and validate
- * everything -> curl_global_init -> build the tree -> fuse_session_new (which checks
- * the -o options, before any slow probe) -> add every strip (each is probed
- * while we are still on the terminal, so an unreachable strip is reported
- * there) -> fuse_session_mount -> daemonize -> start
- * threads (invalidation, Kasa pollers and discovery) -> loop. Discovery
- * runs its first round when the threads start, so discovered strips join
- * the tree right after mounting. --kasa-list runs one round and exits. Any bad input ends the
- * process with a message and exit status 1 before anything is mounted;
- * threads are started only after the fork. SIGTERM, SIGINT, SIGHUP and an
- * unmount end the loop; teardown runs in reverse.
+ * everything -> check the mount point (a live redfishfs mount there or a
+ * non-empty directory is refused; a dead one a killed daemon left is
+ * detached) -> curl_global_init -> build the tree -> fuse_session_new (which
+ * checks the -o options, before any slow probe) -> add every back end (each
+ * probed while we are still on the terminal, so an unreachable one is
+ * reported there) -> fuse_session_mount (auto_unmount unless -o
+ * noauto_unmount) -> daemonize -> start threads (invalidation, Kasa pollers
+ * and discovery, BMCs, HTTP, reload, the READY=1 watcher) -> loop. Any bad
+ * input ends the process with a message and exit status 1 before anything
+ * is mounted; threads are started only after the fork. SIGTERM, SIGINT and
+ * an unmount end the loop (STOPPING=1); teardown runs in reverse.
  *
- * Options are parsed with fuse_opt from one table; our own go first and are
- * removed, then fuse_parse_cmdline takes the standard ones (-f -d -s -h -V,
- * -o clone_fd, the mount point), and fuse_session_new the remaining -o
- * options.
+ * Options: fs_options (options.c) is the one table; fuse_opt's templates are
+ * built from it and opt_proc dispatches on the entry's id, the libfuse ones
+ * (-f -d -s -o) pass to fuse_parse_cmdline and fuse_session_new. The file's
+ * keys (config.c) come through the same table.
+ *
+ * SIGHUP is blocked in every thread and taken by the reload thread (or the
+ * signal wait without a mount): the command line and the file are read again
+ * into a fresh configuration, and only if both are good the back ends that
+ * changed are added or removed (service_apply); otherwise the running
+ * configuration stays and the error (FILE:LINE) is logged.
  */
 #include <ctype.h>
 #include <inttypes.h>

@@ -7,7 +7,7 @@
  * realpath, its own name appended, since a dead FUSE mount cannot itself be
  * resolved). A redfishfs mount is one of type fuse.redfishfs (main passes
  * subtype=redfishfs). A mount whose daemon was killed answers every call
- * with ENOTCONN; if it is ours, it is detached (umount2 MNT_DETACH as root,
+ * with ENOTCONN (statfs tells: it is never cached); if it is ours, it is detached (umount2 MNT_DETACH as root,
  * else fusermount3 -u -z) so that a restart works. Single-threaded; writes
  * nothing but messages into the caller's buffer.
  */
@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -100,10 +101,11 @@ static int mount_type_at(const char *path, char *ret_type, size_t len)
 		char *save = NULL, *tok, *mp = NULL, *sep;
 		int field = 0;
 
-		for (tok = strtok_r(line, " ", &save); tok && field < 5;
-		     tok = strtok_r(NULL, " ", &save))
-			if (++field == 5)
+		for (tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			if (++field == 5) {
 				mp = tok;
+				break;
+			}
 		if (!mp)
 			continue;
 		unescape(mp);
@@ -153,6 +155,7 @@ int fs_mountpoint_check(const char *dir, bool nonempty, bool *ret_recovered, cha
 	_cleanup_free_ char *path = NULL;
 	char type[64];
 	struct stat st;
+	struct statfs sfs;
 	DIR *d;
 	struct dirent *e;
 	bool empty = true;
@@ -169,7 +172,9 @@ int fs_mountpoint_check(const char *dir, bool nonempty, bool *ret_recovered, cha
 		say(msg, msglen, "cannot read the mount table: %s", strerror(-r));
 		return r;
 	}
-	if (stat(path, &st) < 0) {
+	/* statfs always asks the daemon (stat may be answered from the
+	 * kernel's attribute cache for a while after the daemon died). */
+	if (stat(path, &st) < 0 || (*type && statfs(path, &sfs) < 0)) {
 		r = -errno;
 		if (r == -ENOTCONN && strcmp(type, "fuse.redfishfs") == 0) {
 			r = detach(path);
