@@ -224,7 +224,7 @@ static struct account *account_by_id(struct httpd_auth *a, const char *id)
 }
 
 /* account_by_id for a request naming the account: when there is none, f
- * says so (ManagerAccount id not found, f->err = -ENOENT). a->lock held. */
+ * says so (ResourceNotFound: ManagerAccount id). a->lock held. */
 static struct account *account_find(struct httpd_auth *a, const char *id, struct httpd_fault *f)
 {
 	struct account *acc = account_by_id(a, id);
@@ -232,7 +232,7 @@ static struct account *account_find(struct httpd_auth *a, const char *id, struct
 	if (!acc) {
 		f->what = "ManagerAccount";
 		snprintf(f->e.property, sizeof(f->e.property), "%s", id);
-		f->err = -ENOENT;
+		httpd_fault_set(f, HTTPD_MSG_RESOURCE_NOT_FOUND, -ENOENT);
 	}
 	return acc;
 }
@@ -754,18 +754,19 @@ int httpd_session_create(struct httpd_auth *a, struct json_object *body, char *r
 	int r;
 
 	if (!user || !password) {
-		f->err = -EDOM;
 		snprintf(f->e.property, sizeof(f->e.property), "%s", user ? "Password" : "UserName");
-		return f->err;
+		return httpd_fault_set(f, HTTPD_MSG_PROPERTY_MISSING, -EINVAL);
 	}
-	if ((r = login_check(a, user, password, &acc)) < 0)
+	if ((r = login_check(a, user, password, &acc)) == -ENOKEY)
+		return httpd_fault_set(f, HTTPD_MSG_NO_VALID_SESSION, r);
+	if (r < 0)
 		return f->err = r;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return f->err = -ENOMEM;
 	if (random_hex(s->token, 32) < 0 || random_hex(s->id, 8) < 0) {
 		free(s);
-		return f->err = -EIO;
+		return httpd_fault_set(f, HTTPD_MSG_INTERNAL_ERROR, -EIO);
 	}
 	snprintf(s->account_id, sizeof(s->account_id), "%s", acc.id);
 	explicit_bzero(&acc, sizeof(acc));
@@ -776,7 +777,7 @@ int httpd_session_create(struct httpd_auth *a, struct json_object *body, char *r
 	pthread_mutex_lock(&a->lock);
 	sessions_sweep(a, true);
 	if (strmap_size(a->sessions) >= MAX_SESSIONS) {
-		r = -EUSERS;
+		r = httpd_fault_set(f, HTTPD_MSG_SESSION_LIMIT_EXCEEDED, -EUSERS);
 	} else if ((r = strmap_put(a->sessions, s->token, s)) == 0) {
 		r = install_session(a, s);
 		if (r < 0)
@@ -806,12 +807,12 @@ int httpd_session_delete(struct httpd_auth *a, const char *id, const struct http
 	pthread_mutex_lock(&a->lock);
 	s = session_by_id(a, id);
 	if (!s) {
-		r = -ENOENT;
 		f->what = "Session";
 		snprintf(f->e.property, sizeof(f->e.property), "%s", id);
+		r = httpd_fault_set(f, HTTPD_MSG_RESOURCE_NOT_FOUND, -ENOENT);
 	} else if (strcmp(who->session_id, id) != 0 &&
 		   !(who->privs & HTTPD_PRIV_CONFIGURE_MANAGER)) {
-		r = -EPERM;
+		r = httpd_fault_set(f, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, -EPERM);
 	} else {
 		session_drop(a, s);
 	}
@@ -895,6 +896,7 @@ static int account_validate(struct httpd_auth *a, const struct account *self,
 
 			if (other && other != self) {
 				f->what = "ManagerAccount";
+				f->msg = HTTPD_MSG_RESOURCE_ALREADY_EXISTS;
 				return fault_prop(f, -EEXIST, RF_ERR_NONE, key, val);
 			}
 		} else if (strcmp(key, "Password") == 0) {
@@ -902,7 +904,8 @@ static int account_validate(struct httpd_auth *a, const struct account *self,
 				return fault_prop(f, -EINVAL, RF_ERR_PROP_TYPE, key, NULL);
 			c->password = json_object_get_string(val);
 			if (strlen(c->password) < MIN_PASSWORD || strlen(c->password) > MAX_PASSWORD)
-				return f->err = -EKEYREJECTED;
+				return httpd_fault_set(f, HTTPD_MSG_PASSWORD_INCORRECT_LENGTH,
+						       -EINVAL);
 		} else if (strcmp(key, "RoleId") == 0) {
 			if (!json_object_is_type(val, json_type_string))
 				return fault_prop(f, -EINVAL, RF_ERR_PROP_TYPE, key, val);
@@ -938,11 +941,11 @@ static int account_apply(struct httpd_auth *a, struct account *acc, const struct
 	/* Never leave the service without an enabled Administrator. */
 	if (acc->role == &roles[0] && acc->enabled &&
 	    ((c->role && c->role != &roles[0]) || c->enabled == 0) && enabled_admins(a) <= 1)
-		return f->err = -EBUSY;
+		return httpd_fault_set(f, HTTPD_MSG_RESOURCE_IN_USE, -EBUSY);
 	if (c->password) {
 		r = hash_password(c->password, acc->hash);
 		if (r < 0)
-			return f->err = r;
+			return httpd_fault_set(f, HTTPD_MSG_INTERNAL_ERROR, r);
 		acc->verified_ok = false;
 	}
 	if (c->user)
@@ -955,7 +958,7 @@ static int account_apply(struct httpd_auth *a, struct account *acc, const struct
 	if (r < 0) {
 		*acc = old;
 		explicit_bzero(&old, sizeof(old));
-		return f->err = -EIO;
+		return httpd_fault_set(f, HTTPD_MSG_INTERNAL_ERROR, -EIO);
 	}
 	explicit_bzero(&old, sizeof(old));
 	if (c->user || c->enabled == 0 || c->password)
@@ -984,11 +987,11 @@ int httpd_account_patch(struct httpd_auth *a, const char *id, struct json_object
 	if (!(who->privs & HTTPD_PRIV_CONFIGURE_USERS) &&
 	    (strcmp(who->user, acc->user) != 0 || !(who->privs & HTTPD_PRIV_CONFIGURE_SELF) ||
 	     c.user || c.role || c.enabled >= 0)) {
-		r = f->err = -EPERM;
+		r = httpd_fault_set(f, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, -EPERM);
 		goto out;
 	}
 	if ((r = check_if_match(a, uri, if_match)) < 0) {
-		f->err = r;
+		httpd_fault_set(f, HTTPD_MSG_PRECONDITION_FAILED, r);
 		goto out;
 	}
 	r = account_apply(a, acc, &c, f);
@@ -1005,18 +1008,18 @@ int httpd_account_create(struct httpd_auth *a, struct json_object *body,
 	int r;
 
 	if (!(who->privs & HTTPD_PRIV_CONFIGURE_USERS))
-		return f->err = -EPERM;
+		return httpd_fault_set(f, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, -EPERM);
 	pthread_mutex_lock(&a->lock);
 	if ((r = account_validate(a, NULL, body, &c, f)) < 0)
 		goto out;
 	if (!c.user || !c.password || !c.role) {
-		f->err = r = -EDOM;
+		r = httpd_fault_set(f, HTTPD_MSG_PROPERTY_MISSING, -EINVAL);
 		snprintf(f->e.property, sizeof(f->e.property), "%s",
 			 !c.user ? "UserName" : !c.password ? "Password" : "RoleId");
 		goto out;
 	}
 	if (a->n_accounts == MAX_ACCOUNTS) {
-		r = f->err = -EUSERS;
+		r = httpd_fault_set(f, HTTPD_MSG_CREATE_LIMIT_REACHED_FOR_RESOURCE, -ENOSPC);
 		goto out;
 	}
 	acc = calloc(1, sizeof(*acc));
@@ -1029,7 +1032,7 @@ int httpd_account_create(struct httpd_auth *a, struct json_object *body,
 	acc->role = c.role;
 	acc->enabled = c.enabled != 0;
 	if ((r = hash_password(c.password, acc->hash)) < 0) {
-		f->err = r;
+		httpd_fault_set(f, HTTPD_MSG_INTERNAL_ERROR, r);
 		goto out;
 	}
 	a->accounts[a->n_accounts++] = acc;
@@ -1037,7 +1040,7 @@ int httpd_account_create(struct httpd_auth *a, struct json_object *body,
 	if ((r = state_save(a)) < 0) {
 		a->accounts[--a->n_accounts] = NULL;
 		a->next_id--;
-		r = f->err = -EIO;
+		r = httpd_fault_set(f, HTTPD_MSG_INTERNAL_ERROR, -EIO);
 		goto out;
 	}
 	if ((r = install_account(a, acc)) < 0) {
@@ -1065,7 +1068,7 @@ int httpd_account_delete(struct httpd_auth *a, const char *id, const char *if_ma
 	int r;
 
 	if (!(who->privs & HTTPD_PRIV_CONFIGURE_USERS))
-		return f->err = -EPERM;
+		return httpd_fault_set(f, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, -EPERM);
 	snprintf(uri, sizeof(uri), HTTPD_ACCOUNTS "/%s", id);
 	pthread_mutex_lock(&a->lock);
 	acc = account_find(a, id, f);
@@ -1074,11 +1077,11 @@ int httpd_account_delete(struct httpd_auth *a, const char *id, const char *if_ma
 		goto out;
 	}
 	if ((r = check_if_match(a, uri, if_match)) < 0) {
-		f->err = r;
+		httpd_fault_set(f, HTTPD_MSG_PRECONDITION_FAILED, r);
 		goto out;
 	}
 	if (acc->role == &roles[0] && acc->enabled && enabled_admins(a) <= 1) {
-		r = f->err = -EBUSY;
+		r = httpd_fault_set(f, HTTPD_MSG_RESOURCE_IN_USE, -EBUSY);
 		goto out;
 	}
 	for (i = 0; a->accounts[i] != acc; i++)
@@ -1087,7 +1090,7 @@ int httpd_account_delete(struct httpd_auth *a, const char *id, const char *if_ma
 	a->accounts[a->n_accounts] = NULL;
 	if ((r = state_save(a)) < 0) {
 		a->accounts[a->n_accounts++] = acc;
-		r = f->err = -EIO;
+		r = httpd_fault_set(f, HTTPD_MSG_INTERNAL_ERROR, -EIO);
 		goto out;
 	}
 	explicit_bzero(acc, sizeof(*acc));
@@ -1110,7 +1113,7 @@ int httpd_session_service_patch(struct httpd_auth *a, struct json_object *body,
 	int r = 0;
 
 	if (!(who->privs & HTTPD_PRIV_CONFIGURE_MANAGER))
-		return f->err = -EPERM;
+		return httpd_fault_set(f, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, -EPERM);
 	json_object_object_foreach(body, key, val) {
 		bool ro = false;
 
@@ -1132,13 +1135,13 @@ int httpd_session_service_patch(struct httpd_auth *a, struct json_object *body,
 	}
 	pthread_mutex_lock(&a->lock);
 	if ((r = check_if_match(a, HTTPD_SESSION_SVC, if_match)) < 0) {
-		f->err = r;
+		httpd_fault_set(f, HTTPD_MSG_PRECONDITION_FAILED, r);
 	} else if (timeout) {
 		old = a->session_timeout_s;
 		a->session_timeout_s = timeout;
 		if ((r = state_save(a)) < 0) {
 			a->session_timeout_s = old;
-			r = f->err = -EIO;
+			r = httpd_fault_set(f, HTTPD_MSG_INTERNAL_ERROR, -EIO);
 		} else {
 			r = install_session_service(a);
 		}
@@ -1164,7 +1167,7 @@ static int prov_patch(struct rf_provider *p, const char *uri, void *cookie,
 	r = httpd_account_patch(a, id, delta, NULL, &root, &f);
 	if (r < 0 && f.e.kind == RF_ERR_PROP_VALUE)
 		r = -EINVAL;
-	if (r == -EKEYREJECTED || r == -EEXIST || r == -EBUSY)
+	if (r == -EEXIST || r == -EBUSY)
 		r = -EINVAL;
 	return r;
 }

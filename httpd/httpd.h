@@ -54,6 +54,8 @@ struct httpd_config {
 	unsigned threads;          /* epoll threads (default 2) */
 	unsigned max_connections;  /* default 256 */
 	unsigned conn_timeout_s;   /* idle connection timeout (default 30) */
+	unsigned max_per_ip;       /* connections from one client address (64) */
+	unsigned header_timeout_s; /* a request's headers must be in by then (10) */
 	size_t max_body;           /* request body cap, bytes (default 64 KiB) */
 	unsigned session_timeout_s; /* SessionTimeout when the state has none (1800) */
 };

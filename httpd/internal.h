@@ -31,6 +31,8 @@
 #define HTTPD_DEFAULT_THREADS 2
 #define HTTPD_DEFAULT_MAX_CONN 256
 #define HTTPD_DEFAULT_CONN_TIMEOUT 30
+#define HTTPD_DEFAULT_PER_IP 64
+#define HTTPD_DEFAULT_HEADER_TIMEOUT 10
 #define HTTPD_DEFAULT_MAX_BODY (64 * 1024)
 #define HTTPD_DEFAULT_SESSION_TIMEOUT 1800
 #define HTTPD_RETRY_AFTER_S 5
@@ -53,38 +55,86 @@ int httpd_read_password_file(const char *path, char **ret, char *msg, size_t msg
 
 /* ---- messages.c ---------------------------------------------------------- */
 
-/* What went wrong, as the one mapping function takes it: an -errno, plus the
- * tree's struct rf_error (kind, property, value) when there is one, plus
- * what: the context a message names (resource type, action, header, query
- * parameter). Pseudo-errnos used by httpd itself for HTTP conditions:
- *   -ENOKEY 401 NoValidSession        -EPERM 403 InsufficientPrivilege
- *   -EOPNOTSUPP 405 OperationNotAllowed -EMSGSIZE 413 PayloadTooLarge
- *   -EMEDIUMTYPE 415 HeaderInvalid     -EPROTO 412 HeaderInvalid (OData-Version)
- *   -EPROTONOSUPPORT 406 HeaderInvalid (Accept)
- *   -ENOSYS 501 QueryParameterUnsupported -EBADMSG 400 MalformedJSON
- *   -EEXIST 409 ResourceAlreadyExists  -EDOM 400 PropertyMissing
- *   -EKEYREJECTED 400 PasswordIncorrectLength -EBUSY 409 ResourceInUse
- *   -EUSERS 503 SessionLimitExceeded
- *   -EILSEQ 400 QueryParameterValueFormatError (e.value, what)
- *   -ERANGE 400 QueryParameterOutOfRange (e.value, what, e.property) */
+/* The Base registry messages httpd sends (messages.c: id, usual status,
+ * texts, argument order). */
+enum httpd_msg {
+	HTTPD_MSG_NONE,         /* not httpd's own: the tree's kind or the errno decides */
+	HTTPD_MSG_SUCCESS,
+	HTTPD_MSG_CREATED,
+	HTTPD_MSG_NO_OPERATION,
+	HTTPD_MSG_MALFORMED_JSON,
+	HTTPD_MSG_PROPERTY_VALUE_NOT_IN_LIST,
+	HTTPD_MSG_PROPERTY_VALUE_TYPE_ERROR,
+	HTTPD_MSG_PROPERTY_NOT_WRITABLE,
+	HTTPD_MSG_PROPERTY_UNKNOWN,
+	HTTPD_MSG_PROPERTY_MISSING,
+	HTTPD_MSG_ACTION_PARAMETER_MISSING,
+	HTTPD_MSG_ACTION_PARAMETER_VALUE_NOT_IN_LIST,
+	HTTPD_MSG_ACTION_PARAMETER_VALUE_TYPE_ERROR,
+	HTTPD_MSG_ACTION_PARAMETER_UNKNOWN,
+	HTTPD_MSG_RESOURCE_NOT_FOUND,
+	HTTPD_MSG_OPERATION_NOT_ALLOWED,
+	HTTPD_MSG_NO_VALID_SESSION,
+	HTTPD_MSG_INSUFFICIENT_PRIVILEGE,
+	HTTPD_MSG_PRECONDITION_FAILED,
+	HTTPD_MSG_HEADER_INVALID,
+	HTTPD_MSG_PAYLOAD_TOO_LARGE,
+	HTTPD_MSG_QUERY_PARAMETER_UNSUPPORTED,
+	HTTPD_MSG_QUERY_PARAMETER_VALUE_FORMAT_ERROR,
+	HTTPD_MSG_QUERY_PARAMETER_OUT_OF_RANGE,
+	HTTPD_MSG_SERVICE_TEMPORARILY_UNAVAILABLE,
+	HTTPD_MSG_OPERATION_TIMEOUT,
+	HTTPD_MSG_OPERATION_FAILED,
+	HTTPD_MSG_INTERNAL_ERROR,
+	HTTPD_MSG_GENERAL_ERROR,
+	HTTPD_MSG_RESOURCE_ALREADY_EXISTS,
+	HTTPD_MSG_RESOURCE_IN_USE,
+	HTTPD_MSG_PASSWORD_INCORRECT_LENGTH,
+	HTTPD_MSG_SESSION_LIMIT_EXCEEDED,
+	HTTPD_MSG_SESSION_TERMINATED,
+	HTTPD_MSG_CREATE_LIMIT_REACHED_FOR_RESOURCE,
+	HTTPD_MSG_COUNT,
+};
+
+/* What went wrong, as the one mapping function takes it. Either httpd's own
+ * condition (msg, with status when not the message's usual one, e.g.
+ * HeaderInvalid as 406, 412 or 415), or an error of the tree or a back end:
+ * -errno, plus the tree's struct rf_error (kind, property, value) when
+ * there is one. what: the context a message names (resource type, action,
+ * header, query parameter). Message arguments come from e.value,
+ * e.property and what, in the order messages.c's table gives. */
 struct httpd_fault {
+	enum httpd_msg msg;
+	unsigned status;
 	int err;
 	struct rf_error e;
 	const char *what;
 };
 
+/* f says msg (its usual status); returns err, the -errno the caller returns. */
+static inline int httpd_fault_set(struct httpd_fault *f, enum httpd_msg msg, int err)
+{
+	f->msg = msg;
+	f->err = err;
+	return err;
+}
+
 struct httpd_status {
 	unsigned status;        /* HTTP status */
 	bool retry_after;       /* add Retry-After */
+	const char *id;         /* the MessageId (static), for the log */
 	char *body;             /* malloc'd Redfish error body */
 	size_t len;
 };
 
-/* The errno/kind -> status + Base MessageId function. 0 or -ENOMEM. */
+/* The fault -> status + Base message function. 0 or -ENOMEM. */
 int httpd_fault_render(const struct httpd_fault *f, struct httpd_status *ret);
 
-/* A Base message object (for 200 bodies: "Success", "Created"), new ref. */
-struct json_object *httpd_message_object(const char *id, const char *const *args, size_t n);
+/* A Base message object (for 200 bodies: Success, Created), new reference.
+ * args in the registry's order (extra ones are dropped). */
+struct json_object *httpd_message_object(enum httpd_msg id, const char *const *args, size_t n);
+/* "PropertyMissing" for HTTPD_MSG_PROPERTY_MISSING; NULL outside the enum. */
+const char *httpd_msg_id(enum httpd_msg m);
 
 /* ---- expand.c ------------------------------------------------------------ */
 

@@ -22,8 +22,15 @@
  * Every error goes through httpd_fault_render (messages.c). A failure is
  * logged once here: 5xx as warnings, the rest at debug level.
  *
- * Locks: h->lock guards the worker count and the Allow cache; the tree and
- * accounts.c have their own. */
+ * Slow clients: MHD limits connections in all and per client address; a
+ * guard thread ends a connection whose request headers are not complete
+ * header_timeout_s after it opened or after its last response (MHD's own
+ * idle timeout restarts with every byte, so a header trickle would outlive
+ * it). The guard only shutdown(2)s the socket; MHD closes it on its thread.
+ *
+ * Locks: h->lock guards the worker count and the Allow cache; h->conn_lock
+ * the connection list (the MHD threads link and unlink, the guard walks it);
+ * the tree and accounts.c have their own. */
 #include "internal.h"
 
 #include <arpa/inet.h>
@@ -58,6 +65,26 @@ struct httpd {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned workers;
+
+	/* The slow-client guard: every open connection, and a thread that
+	 * shuts down those whose request headers are late. */
+	unsigned max_per_ip, header_timeout_s;
+	pthread_mutex_t conn_lock;
+	pthread_cond_t conn_cond;
+	struct conn *conns;
+	bool guard_running, guard_stop;
+	pthread_t guard;
+};
+
+/* One TCP connection (MHD's socket context). waiting: between requests or
+ * inside a request's headers, since since_ms; both are written by the MHD
+ * thread that owns the connection and read by the guard (atomics). */
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	bool waiting;
+	bool shut;                  /* guard only, under conn_lock */
+	int64_t since_ms;
 };
 
 enum method { M_GET, M_HEAD, M_PATCH, M_POST, M_DELETE, M_OTHER };
@@ -134,8 +161,8 @@ static struct MHD_Response *fault_response(struct req *rq, const struct httpd_fa
 	}
 	*ret_status = st.status;
 	if (st.status >= 500 && st.status != 501)
-		log_warn("httpd: %s %s: %u (%s)", method_name(rq->method), rq->uri ? rq->uri : "",
-			 st.status, strerror(-f->err));
+		log_warn("httpd: %s %s: %u %s (%s)", method_name(rq->method),
+			 rq->uri ? rq->uri : "", st.status, st.id, f->err ? strerror(-f->err) : "");
 	else
 		log_debug("httpd: %s %s: %u", method_name(rq->method), rq->uri ? rq->uri : "",
 			  st.status);
@@ -170,6 +197,7 @@ static enum MHD_Result queue(struct req *rq, unsigned status, struct MHD_Respons
 	return ret;
 }
 
+/* An error of the tree or a back end (-errno). */
 static enum MHD_Result fail(struct req *rq, int err, const char *what, const char *allow)
 {
 	struct httpd_fault f = { .err = err, .what = what };
@@ -177,6 +205,17 @@ static enum MHD_Result fail(struct req *rq, int err, const char *what, const cha
 	struct MHD_Response *r = fault_response(rq, &f, allow, &status);
 
 	return queue(rq, status, r);
+}
+
+/* httpd's own condition: a Base message, its usual status unless status. */
+static enum MHD_Result fail_msg(struct req *rq, enum httpd_msg msg, unsigned status,
+				const char *what, const char *allow)
+{
+	struct httpd_fault f = { .msg = msg, .status = status, .what = what };
+	unsigned st;
+	struct MHD_Response *r = fault_response(rq, &f, allow, &st);
+
+	return queue(rq, st, r);
 }
 
 /* ---- the service documents that are not tree resources ---------------------- */
@@ -460,12 +499,14 @@ static int parse_expand(struct req *rq, const struct query *q, struct httpd_faul
 	if (!q->expand)
 		return 0;
 	if (q->twice || (r = httpd_expand_parse(q->expand, &rq->ex)) == -EILSEQ) {
-		*f = (struct httpd_fault){ .err = -EILSEQ, .what = "$expand" };
+		*f = (struct httpd_fault){ .msg = HTTPD_MSG_QUERY_PARAMETER_VALUE_FORMAT_ERROR,
+					   .what = "$expand" };
 		snprintf(f->e.value, sizeof(f->e.value), "%s", q->expand);
 		return -EILSEQ;
 	}
 	if (r < 0) {
-		*f = (struct httpd_fault){ .err = r, .what = "$expand" };
+		*f = (struct httpd_fault){ .msg = HTTPD_MSG_QUERY_PARAMETER_OUT_OF_RANGE,
+					   .what = "$expand" };
 		snprintf(f->e.value, sizeof(f->e.value), "%s", q->expand);
 		snprintf(f->e.property, sizeof(f->e.property), "1 to %d", HTTPD_EXPAND_MAX_LEVELS);
 		return r;
@@ -625,7 +666,7 @@ static void not_found_fault(const char *uri, struct httpd_fault *f, char *type, 
 {
 	const char *last = strrchr(uri, '/');
 
-	*f = (struct httpd_fault){ .err = -ENOENT, .what = type };
+	*f = (struct httpd_fault){ .msg = HTTPD_MSG_RESOURCE_NOT_FOUND, .what = type };
 	snprintf(type, cap, "Resource");
 	if (last && last != uri) {
 		const char *prev = last - 1;
@@ -698,7 +739,7 @@ static enum MHD_Result serve_get(struct req *rq)
 		if (err == -ENOENT || err == 0) {
 			if (strcmp(rq->uri, HTTPD_SESSIONS "/Members") == 0 ||
 			    is_action_target(h, rq->uri))
-				return fail(rq, -EOPNOTSUPP, NULL, "POST");
+				return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "POST");
 			return not_found(rq);
 		}
 		return fail(rq, err, NULL, NULL);
@@ -776,7 +817,7 @@ static struct MHD_Response *no_content(unsigned *ret_status)
 }
 
 /* 200 with one Base message ("Success", "NoOperation"). */
-static struct MHD_Response *message_response(const char *id, unsigned *ret_status)
+static struct MHD_Response *message_response(enum httpd_msg id, unsigned *ret_status)
 {
 	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
 
@@ -828,7 +869,7 @@ static void run_write(struct req *rq, enum write_kind kind)
 		id = member_id(rq->uri, HTTPD_ACCOUNTS);
 		r = httpd_account_patch(h->auth, id, rq->json, rq->if_match, &rq->who, &f);
 		if (r == 0)
-			rq->resp = noop ? message_response("NoOperation", &rq->status)
+			rq->resp = noop ? message_response(HTTPD_MSG_NO_OPERATION, &rq->status)
 					: changed_doc(rq, rq->uri, MHD_HTTP_OK, &rq->status);
 		break;
 	case W_ACCOUNT_DELETE:
@@ -840,12 +881,12 @@ static void run_write(struct req *rq, enum write_kind kind)
 	case W_SESSION_SVC_PATCH:
 		r = httpd_session_service_patch(h->auth, rq->json, rq->if_match, &rq->who, &f);
 		if (r == 0)
-			rq->resp = noop ? message_response("NoOperation", &rq->status)
+			rq->resp = noop ? message_response(HTTPD_MSG_NO_OPERATION, &rq->status)
 					: changed_doc(rq, rq->uri, MHD_HTTP_OK, &rq->status);
 		break;
 	case W_TREE_PATCH:
 		if (noop) {   /* the privilege was checked before dispatch */
-			rq->resp = message_response("NoOperation", &rq->status);
+			rq->resp = message_response(HTTPD_MSG_NO_OPERATION, &rq->status);
 			break;
 		}
 		r = rf_tree_patch(h->tree, rq->uri, rq->json, rq->if_match, &f.e);
@@ -858,7 +899,7 @@ static void run_write(struct req *rq, enum write_kind kind)
 		f.err = r;
 		f.what = strrchr(rq->uri, '/') + 1;
 		if (r == 0)
-			rq->resp = message_response("Success", &rq->status);
+			rq->resp = message_response(HTTPD_MSG_SUCCESS, &rq->status);
 		break;
 	case W_NONE:
 		r = -EINVAL;
@@ -957,18 +998,18 @@ static enum MHD_Result not_allowed(struct req *rq)
 	int err = 0;
 
 	if (strcmp(rq->uri, HTTPD_SESSIONS "/Members") == 0)
-		return fail(rq, -EOPNOTSUPP, NULL, "POST");
+		return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "POST");
 	d = rf_tree_get_doc(h->tree, rq->uri, &err);
 	if (!d) {
 		if (is_action_target(h, rq->uri))
-			return fail(rq, -EOPNOTSUPP, NULL, "POST");
+			return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "POST");
 		if (err && err != -ENOENT)
 			return fail(rq, err, NULL, NULL);
 		return not_found(rq);
 	}
 	allow = allow_for(h, rq->uri, d);
 	rf_doc_unref(d);
-	return fail(rq, -EOPNOTSUPP, NULL, allow);
+	return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, allow);
 }
 
 static enum MHD_Result handle_write(struct req *rq, bool login)
@@ -1017,13 +1058,15 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 			return not_allowed(rq);
 	}
 	if (need && !(rq->who.privs & need))
-		return fail(rq, -EPERM, NULL, NULL);
+		return fail_msg(rq, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, 0, NULL, NULL);
 	if (rq->too_large)
-		return fail(rq, -EMSGSIZE, NULL, NULL);
+		return fail_msg(rq, HTTPD_MSG_PAYLOAD_TOO_LARGE, 0, NULL, NULL);
 	if (m != M_DELETE && (rq->len > 0 || k != W_ACTION)) {
 		if (!content_type_ok(rq))
-			return fail(rq, -EMEDIUMTYPE, "Content-Type", NULL);
-		if ((r = parse_body(rq)) < 0)
+			return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 415, "Content-Type", NULL);
+		if ((r = parse_body(rq)) == -EBADMSG)
+			return fail_msg(rq, HTTPD_MSG_MALFORMED_JSON, 0, NULL, NULL);
+		if (r < 0)
 			return fail(rq, r, NULL, NULL);
 		if (m == M_PATCH)
 			strip_annotations(rq->json);
@@ -1072,7 +1115,7 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 
 static enum MHD_Result open_only_get(struct req *rq)
 {
-	return fail(rq, -EOPNOTSUPP, NULL, "GET, HEAD");
+	return fail_msg(rq, HTTPD_MSG_OPERATION_NOT_ALLOWED, 0, NULL, "GET, HEAD");
 }
 
 /* The URIs served without a login. */
@@ -1113,10 +1156,10 @@ static enum MHD_Result route(struct req *rq)
 
 	v = header(rq, "OData-Version");
 	if (v && strcmp(v, "4.0") != 0)
-		return fail(rq, -EPROTO, "OData-Version", NULL);
+		return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 412, "OData-Version", NULL);
 	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_query, &q);
 	if (q.bad)
-		return fail(rq, -ENOSYS, q.bad, NULL);
+		return fail_msg(rq, HTTPD_MSG_QUERY_PARAMETER_UNSUPPORTED, 0, q.bad, NULL);
 	if (parse_expand(rq, &q, &qf) < 0) {
 		unsigned status;
 		struct MHD_Response *r = fault_response(rq, &qf, NULL, &status);
@@ -1127,7 +1170,7 @@ static enum MHD_Result route(struct req *rq)
 	 * not have is a 404 whatever the client accepts. */
 	accept_bad = !accept_ok(rq, meta);
 	if (accept_bad && (open_uri(uri) || !get))
-		return fail(rq, -EPROTONOSUPPORT, "Accept", NULL);
+		return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 406, "Accept", NULL);
 	/* An open URI (DSP0266) this service does not implement. */
 	if (strcmp(uri, RF_ROOT "/openapi.yaml") == 0)
 		return not_found(rq);
@@ -1174,12 +1217,12 @@ static enum MHD_Result route(struct req *rq)
 	login = rq->method == M_POST && (strcmp(uri, HTTPD_SESSIONS) == 0 ||
 					 strcmp(uri, HTTPD_SESSIONS "/Members") == 0);
 	if (!login && authenticate(rq) < 0)
-		return fail(rq, -ENOKEY, NULL, NULL);
+		return fail_msg(rq, HTTPD_MSG_NO_VALID_SESSION, 0, NULL, NULL);
 	if (get) {
 		if (!(rq->who.privs & HTTPD_PRIV_LOGIN))
-			return fail(rq, -EPERM, NULL, NULL);
+			return fail_msg(rq, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, 0, NULL, NULL);
 		if (accept_bad)
-			return known_uri(h, uri) ? fail(rq, -EPROTONOSUPPORT, "Accept", NULL)
+			return known_uri(h, uri) ? fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 406, "Accept", NULL)
 						 : not_found(rq);
 		return serve_get(rq);
 	}
@@ -1213,6 +1256,98 @@ static char *normalize(const char *url)
 	return n ? strndup(url, n) : strdup("/");
 }
 
+/* ---- slow clients -------------------------------------------------------------- */
+
+static struct conn *conn_of(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void conn_mark(struct MHD_Connection *mc, bool waiting)
+{
+	struct conn *c = conn_of(mc);
+
+	if (!c)
+		return;
+	__atomic_store_n(&c->since_ms, now_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&c->waiting, waiting, __ATOMIC_RELEASE);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct httpd *h = cls;
+	struct conn *c = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (!ci || !(c = calloc(1, sizeof(*c))))
+			return;   /* unguarded; the idle timeout still ends it */
+		c->fd = ci->connect_fd;
+		c->waiting = true;
+		c->since_ms = now_ms();
+		pthread_mutex_lock(&h->conn_lock);
+		c->next = h->conns;
+		if (h->conns)
+			h->conns->prev = c;
+		h->conns = c;
+		pthread_mutex_unlock(&h->conn_lock);
+		*socket_context = c;
+	} else if (c) {
+		/* MHD closes the socket after this call, so the guard never
+		 * shuts down a descriptor that was reused. */
+		pthread_mutex_lock(&h->conn_lock);
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			h->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		pthread_mutex_unlock(&h->conn_lock);
+		free(c);
+		*socket_context = NULL;
+	}
+}
+
+/* Once a second: a connection that has been waiting for request headers
+ * longer than header_timeout_s is shut down; MHD then sees the end of the
+ * stream on its own thread and closes it. A trickle of header bytes does not
+ * reset this deadline (it does reset MHD's idle timeout). */
+static void *guard_thread(void *arg)
+{
+	struct httpd *h = arg;
+	int64_t limit = (int64_t)h->header_timeout_s * 1000;
+
+	pthread_mutex_lock(&h->conn_lock);
+	while (!h->guard_stop) {
+		struct timespec ts;
+		int64_t now = now_ms();
+		unsigned n = 0;
+
+		for (struct conn *c = h->conns; c; c = c->next) {
+			if (c->shut || !__atomic_load_n(&c->waiting, __ATOMIC_ACQUIRE) ||
+			    now - __atomic_load_n(&c->since_ms, __ATOMIC_RELAXED) <= limit)
+				continue;
+			shutdown(c->fd, SHUT_RDWR);
+			c->shut = true;
+			n++;
+		}
+		if (n)
+			log_debug("httpd: closed %u connection%s without request headers after %u s", n,
+				  n == 1 ? "" : "s", h->header_timeout_s);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&h->conn_cond, &h->conn_lock, &ts);
+	}
+	pthread_mutex_unlock(&h->conn_lock);
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -1223,6 +1358,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!rq) {
 		const char *cl;
 
+		conn_mark(conn, false);   /* the headers are in */
 		rq = calloc(1, sizeof(*rq));
 		if (!rq)
 			return MHD_NO;
@@ -1238,7 +1374,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > h->max_body)
-			return fail(rq, -EMSGSIZE, NULL, NULL);
+			return fail_msg(rq, HTTPD_MSG_PAYLOAD_TOO_LARGE, 0, NULL, NULL);
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -1283,6 +1419,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct req *rq = *con_cls;
 
+	conn_mark(conn, true);   /* keep-alive: the next request's headers are due */
 	if (!rq)
 		return;
 	if (rq->resp)
@@ -1400,6 +1537,10 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 	h->tree = t;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->idle, NULL);
+	pthread_mutex_init(&h->conn_lock, NULL);
+	pthread_cond_init(&h->conn_cond, NULL);
+	h->max_per_ip = c->max_per_ip ? c->max_per_ip : HTTPD_DEFAULT_PER_IP;
+	h->header_timeout_s = c->header_timeout_s ? c->header_timeout_s : HTTPD_DEFAULT_HEADER_TIMEOUT;
 	h->threads = c->threads ? c->threads : HTTPD_DEFAULT_THREADS;
 	h->max_connections = c->max_connections ? c->max_connections : HTTPD_DEFAULT_MAX_CONN;
 	h->conn_timeout_s = c->conn_timeout_s ? c->conn_timeout_s : HTTPD_DEFAULT_CONN_TIMEOUT;
@@ -1478,7 +1619,9 @@ int httpd_start(struct httpd *h)
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, h->max_connections, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, h->conn_timeout_s, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->max_per_ip, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL };
 	if (h->threads > 1)
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL };
@@ -1495,6 +1638,10 @@ int httpd_start(struct httpd *h)
 		return -EIO;
 	}
 	h->fd = -1;   /* MHD owns and closes it now */
+	if (pthread_create(&h->guard, NULL, guard_thread, h) == 0)
+		h->guard_running = true;
+	else
+		log_warn("httpd: no header deadline (thread: %s)", strerror(errno));
 	log_info("httpd: serving %s", h->url);
 	return 0;
 }
@@ -1513,6 +1660,13 @@ struct httpd *httpd_free(struct httpd *h)
 {
 	if (!h)
 		return NULL;
+	if (h->guard_running) {
+		pthread_mutex_lock(&h->conn_lock);
+		h->guard_stop = true;
+		pthread_cond_signal(&h->conn_cond);
+		pthread_mutex_unlock(&h->conn_lock);
+		pthread_join(h->guard, NULL);
+	}
 	if (h->mhd) {
 		/* Workers resume their connections when done; wait for them. */
 		pthread_mutex_lock(&h->lock);
@@ -1531,6 +1685,8 @@ struct httpd *httpd_free(struct httpd *h)
 	free(h->cert_pem);
 	pthread_cond_destroy(&h->idle);
 	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->conn_cond);
+	pthread_mutex_destroy(&h->conn_lock);
 	free(h);
 	return NULL;
 }

@@ -4,8 +4,13 @@
  * provider ("/redfish/v1/Chassis/Fake") whose answers the tests control
  * (errors, a slow device). The server listens on 127.0.0.1 port 0; libcurl
  * is the client. Then redfishtool and python3-sushy run against it, over
- * HTTP and over HTTPS with a certificate made by openssl at test time. */
+ * HTTP and over HTTPS with a certificate made by openssl at test time.
+ * The fault table (messages.c) is checked row by row: every back-end errno
+ * and tree kind to its status and MessageId, in process and over HTTP
+ * through the fake provider, and every message httpd sends against the
+ * DMTF Base registry in ../shared (text, severity, resolution, arguments). */
 #include "httpd.h"
+#include "internal.h"     /* httpd's fault table, tested row by row */
 #include "kasa.h"
 #include "provider.h"
 #include "redfish.h"
@@ -19,6 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -569,6 +578,166 @@ static void test_errors(void)
 	CU_ASSERT(is_error(&r, "PayloadTooLarge"));
 	resp_free(&r);
 	free(big);
+}
+
+/* ---- the fault table, row by row ------------------------------------------ */
+
+/* Every errno row of messages.c, and what must come out. */
+static const struct {
+	int err;
+	unsigned status;
+	const char *id;
+} errno_rows[] = {
+	{ -ENOENT, 404, "ResourceNotFound" },
+	{ -EACCES, 405, "OperationNotAllowed" },
+	{ -EOPNOTSUPP, 405, "OperationNotAllowed" },
+	{ -EPERM, 403, "InsufficientPrivilege" },
+	{ -EINVAL, 400, "GeneralError" },
+	{ -ESTALE, 412, "PreconditionFailed" },
+	{ -EBUSY, 409, "ResourceInUse" },
+	{ -EHOSTUNREACH, 503, "ServiceTemporarilyUnavailable" },
+	{ -EHOSTDOWN, 503, "ServiceTemporarilyUnavailable" },
+	{ -ENETUNREACH, 503, "ServiceTemporarilyUnavailable" },
+	{ -ECONNREFUSED, 503, "ServiceTemporarilyUnavailable" },
+	{ -EAGAIN, 503, "ServiceTemporarilyUnavailable" },
+	{ -ECANCELED, 503, "ServiceTemporarilyUnavailable" },
+	{ -ETIMEDOUT, 504, "OperationTimeout" },
+	{ -EIO, 502, "OperationFailed" },
+	{ -EBADMSG, 502, "OperationFailed" },
+	{ -EPROTO, 502, "OperationFailed" },          /* a BMC's TLS failure: not 412 */
+	{ -EPROTONOSUPPORT, 502, "OperationFailed" }, /* not 406 */
+	{ -ECONNRESET, 502, "OperationFailed" },
+	{ -EPIPE, 502, "OperationFailed" },
+	{ -EFBIG, 502, "OperationFailed" },
+	{ -ENAMETOOLONG, 502, "OperationFailed" },
+	{ -ENOSPC, 502, "OperationFailed" },
+	{ -ENOMEM, 500, "InternalError" },            /* not in the table: this service's fault */
+	{ -EDOM, 500, "InternalError" },
+};
+
+static const struct {
+	enum rf_err_kind kind;
+	unsigned status;
+	const char *id;
+} kind_rows[] = {
+	{ RF_ERR_NOT_FOUND, 404, "ResourceNotFound" },
+	{ RF_ERR_PROP_UNKNOWN, 400, "PropertyUnknown" },
+	{ RF_ERR_PROP_NOT_WRITABLE, 400, "PropertyNotWritable" },
+	{ RF_ERR_PROP_VALUE, 400, "PropertyValueNotInList" },
+	{ RF_ERR_PROP_TYPE, 400, "PropertyValueTypeError" },
+	{ RF_ERR_PARAM_MISSING, 400, "ActionParameterMissing" },
+	{ RF_ERR_PARAM_VALUE, 400, "ActionParameterValueNotInList" },
+	{ RF_ERR_PARAM_TYPE, 400, "ActionParameterValueTypeError" },
+	{ RF_ERR_PARAM_UNKNOWN, 400, "ActionParameterUnknown" },
+	{ RF_ERR_MALFORMED, 400, "MalformedJSON" },
+	{ RF_ERR_STALE, 412, "PreconditionFailed" },
+};
+
+/* The MessageId of a rendered fault body ("Base.1.22.1.X" -> "X"). */
+static bool rendered_is(const struct httpd_fault *f, unsigned status, const char *id)
+{
+	struct httpd_status st = { 0 };
+	struct json_object *o, *e, *code;
+	const char *c, *dot;
+	bool ok;
+
+	if (httpd_fault_render(f, &st) < 0)
+		return false;
+	o = json_tokener_parse(st.body);
+	ok = o && json_object_object_get_ex(o, "error", &e) &&
+	     json_object_object_get_ex(e, "code", &code);
+	c = ok ? json_object_get_string(code) : "";
+	dot = strrchr(c, '.');
+	ok = ok && st.status == status && dot && strcmp(dot + 1, id) == 0 &&
+	     strcmp(st.id, id) == 0 && st.retry_after == (status == 503 &&
+							 strstr(id, "Unavailable") != NULL);
+	if (!ok)
+		fprintf(stderr, "\nfault err=%d kind=%d msg=%d: %u %s, want %u %s\n", f->err,
+			(int)f->e.kind, (int)f->msg, st.status, c, status, id);
+	json_object_put(o);
+	free(st.body);
+	return ok;
+}
+
+static void test_fault_rows(void)
+{
+	for (size_t i = 0; i < sizeof(errno_rows) / sizeof(errno_rows[0]); i++) {
+		struct httpd_fault f = { .err = errno_rows[i].err };
+
+		CU_ASSERT(rendered_is(&f, errno_rows[i].status, errno_rows[i].id));
+	}
+	for (size_t i = 0; i < sizeof(kind_rows) / sizeof(kind_rows[0]); i++) {
+		struct httpd_fault f = { .err = -EINVAL, .e.kind = kind_rows[i].kind };
+
+		CU_ASSERT(rendered_is(&f, kind_rows[i].status, kind_rows[i].id));
+	}
+	/* httpd's own conditions: the message decides, whatever the errno says. */
+	{
+		struct httpd_fault f = { .msg = HTTPD_MSG_HEADER_INVALID, .status = 412,
+					 .err = -EPROTO, .what = "OData-Version" };
+		struct httpd_fault g = { .msg = HTTPD_MSG_PROPERTY_MISSING, .err = -EINVAL };
+		struct httpd_fault h = { .err = -EACCES };
+
+		CU_ASSERT(rendered_is(&f, 412, "HeaderInvalid"));
+		CU_ASSERT(rendered_is(&g, 400, "PropertyMissing"));
+		snprintf(h.e.property, sizeof(h.e.property), "PowerState");
+		CU_ASSERT(rendered_is(&h, 400, "PropertyNotWritable"));
+	}
+}
+
+/* The same back-end errnos through the fake provider, over HTTP. */
+static void test_fault_rows_http(void)
+{
+	for (size_t i = 0; i < sizeof(errno_rows) / sizeof(errno_rows[0]); i++) {
+		const struct req_case c = { "POST", RESET, ADMIN, ON, NULL, errno_rows[i].err,
+					    errno_rows[i].status, errno_rows[i].id,
+					    errno_rows[i].status == 503 ? "Retry-After" : NULL, NULL };
+
+		if (errno_rows[i].err == -ENOENT)
+			continue;   /* an action the provider does not know: 404 naming it */
+		run_cases(&c, 1);
+	}
+}
+
+/* Every message httpd sends, against the DMTF Base registry: the text (with
+ * %N left in place), severity, resolution and the number of arguments. */
+static void test_messages_registry(void)
+{
+	const char *shared = getenv("SHARED_DIR") ? getenv("SHARED_DIR") : "../shared";
+	char path[512];
+	struct json_object *reg, *msgs = NULL;
+	static const char *const pct[] = { "%1", "%2", "%3" };
+
+	snprintf(path, sizeof(path), "%s/redfish-schemas/registries/Base.1.22.1.json", shared);
+	reg = json_object_from_file(path);
+	CU_ASSERT_FATAL(reg && json_object_object_get_ex(reg, "Messages", &msgs));
+	for (int m = HTTPD_MSG_NONE + 1; m < HTTPD_MSG_COUNT; m++) {
+		const char *id = httpd_msg_id((enum httpd_msg)m);
+		struct json_object *o = httpd_message_object((enum httpd_msg)m, pct, 3);
+		struct json_object *want, *v, *args;
+		bool ok;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(id);
+		ok = o && json_object_object_get_ex(msgs, id, &want) &&
+		     json_object_object_get_ex(o, "MessageArgs", &args) &&
+		     json_object_object_get_ex(want, "NumberOfArgs", &v) &&
+		     json_object_get_int(v) == (int)json_object_array_length(args);
+		for (size_t k = 0; ok && k < 3; k++) {
+			static const char *const keys[] = { "Message", "MessageSeverity", "Resolution" };
+			struct json_object *mine;
+
+			ok = json_object_object_get_ex(want, keys[k], &v) &&
+			     json_object_object_get_ex(o, keys[k], &mine) &&
+			     strcmp(json_object_get_string(v), json_object_get_string(mine)) == 0;
+		}
+		if (!ok)
+			fprintf(stderr, "\n%s differs from the Base registry\n", id);
+		CU_ASSERT(ok);
+		json_object_put(o);
+	}
+	CU_ASSERT_PTR_NULL(httpd_msg_id(HTTPD_MSG_NONE));
+	CU_ASSERT_PTR_NULL(httpd_msg_id(HTTPD_MSG_COUNT));
+	json_object_put(reg);
 }
 
 /* One level of $expand (kind '*', '.' or '~'): exp is plain with every
@@ -1196,6 +1365,103 @@ static void test_validator_rules(void)
 	resp_free(&r);
 }
 
+/* A TCP connection from src (a 127.x address) to the server that sent the
+ * start of a request and no end of its headers; -1 on error. */
+static int half_open(const char *src, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET }, to = { .sin_family = AF_INET };
+	struct timeval tv = { 2, 0 };
+	static const char start[] = "GET /redfish/v1 HTTP/1.1\r\nHost: x\r\n";
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	inet_pton(AF_INET, src, &a.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	to.sin_port = htons(port);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0 ||
+	    send(fd, start, sizeof(start) - 1, MSG_NOSIGNAL) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Whether the server ended fd's connection (end of stream or reset). */
+static bool server_closed(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	return poll(&p, 1, 0) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* Slowloris: 40 connections from 127.0.0.2 trickling header lines. With a
+ * per-address limit (8 here) and a header deadline (2 s here) a client from
+ * 127.0.0.1 is answered at once throughout, and the slow connections end at
+ * the deadline although they keep sending; connections closed by their
+ * client in the middle of the headers do not linger in CLOSE_WAIT. */
+static void test_slow_clients(void)
+{
+	struct httpd_config c = cfg;
+	int fds[40], n = 0;
+	unsigned closed = 0;
+	uint16_t port;
+	char *out = NULL;
+	struct resp r;
+	int64_t t0;
+
+	c.max_connections = 32;
+	c.max_per_ip = 8;
+	c.header_timeout_s = 2;
+	srv = httpd_free(srv);
+	srv = start_server(&c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+	port = httpd_port(srv);
+
+	for (int i = 0; i < 40; i++)
+		if ((fds[n] = half_open("127.0.0.2", port)) >= 0)
+			n++;
+	CU_ASSERT(n >= 32);
+	for (int round = 0; round < 8; round++) {
+		t0 = tu_now_ms();
+		CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, NULL), 200);
+		CU_ASSERT(tu_now_ms() - t0 < 1000);
+		resp_free(&r);
+		for (int i = 0; i < n; i++)
+			send(fds[i], "X-Slow: 1\r\n", 11, MSG_NOSIGNAL | MSG_DONTWAIT);
+		sleep_ms(500);
+	}
+	/* 4 s of trickling, past the 2 s deadline: every one was ended. */
+	for (int i = 0; i < n; i++) {
+		closed += server_closed(fds[i]);
+		close(fds[i]);
+	}
+	CU_ASSERT_EQUAL(closed, (unsigned)n);
+
+	/* Closed by the client mid-headers: gone from the server side at once. */
+	n = 0;
+	for (int i = 0; i < 20; i++)
+		if ((fds[n] = half_open("127.0.0.3", port)) >= 0)
+			n++;
+	sleep_ms(200);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	sleep_ms(1000);
+	CU_ASSERT_EQUAL(tu_sh_out(&out, "ss -Htn state close-wait '( sport = :%u )' | wc -l", port), 0);
+	CU_ASSERT_STRING_EQUAL(out ? out : "", "0\n");
+	free(out);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, NULL), 200);
+	resp_free(&r);
+
+	srv = httpd_free(srv);
+	srv = start_server(&cfg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1208,6 +1474,9 @@ int main(void)
 	CU_add_test(s, "every resource == index.json", test_every_resource);
 	CU_add_test(s, "ETag and 304", test_etag);
 	CU_add_test(s, "error statuses", test_errors);
+	CU_add_test(s, "fault table, every row", test_fault_rows);
+	CU_add_test(s, "back-end errnos over HTTP", test_fault_rows_http);
+	CU_add_test(s, "messages match the Base registry", test_messages_registry);
 	CU_add_test(s, "$expand", test_expand);
 	CU_add_test(s, "outlet action and patch", test_outlet_changes);
 	CU_add_test(s, "slow device", test_slow_device);
@@ -1216,6 +1485,7 @@ int main(void)
 	CU_add_test(s, "accounts and roles", test_accounts_roles);
 	CU_add_test(s, "config", test_config);
 	CU_add_test(s, "validator rules", test_validator_rules);
+	CU_add_test(s, "slow clients", test_slow_clients);
 	CU_add_test(s, "redfishtool and sushy over HTTP", test_clients_http);
 	CU_add_test(s, "HTTPS", test_https);
 	return tu_run_cunit();
