@@ -1588,25 +1588,25 @@ int main(int argc, char *argv[])
 	if (!fo.foreground)
 		log_to_syslog("redfishfs");
 	/* Threads started from here on inherit the blocked set: SIGHUP is
-	 * taken by sigwait only; without a mount, so are TERM and INT. */
+	 * taken by sigwait only. TERM and INT: by sigwait without a mount; with
+	 * one, by libfuse's handler in the main thread (or the FUSE workers it
+	 * starts), which wakes the loop; a thread of ours taking it would not. */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGHUP);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	if (se) {
 		if (fuse_set_signal_handlers(se) != 0) {
 			log_error("cannot install signal handlers");
 			goto out;
 		}
 		signals = true;
-		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 		r = fs_start(fs, se);
 		if (r < 0) {
 			log_error("cannot start the invalidation thread: %s", strerror(-r));
 			goto out;
 		}
-	} else {
-		sigaddset(&stop_signals, SIGTERM);
-		sigaddset(&stop_signals, SIGINT);
-		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	}
 	if (service_start_threads(&sv) < 0)
 		goto out;
@@ -1626,6 +1626,14 @@ int main(int argc, char *argv[])
 		sd_notify(0, "READY=1");
 	}
 	service_log_serving(&sv);
+	if (se) {
+		sigset_t term;
+
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		sigaddset(&term, SIGINT);
+		pthread_sigmask(SIG_UNBLOCK, &term, NULL);
+	}
 
 	r = se ? run_loop(se, &fo) : wait_for_signal(&stop_signals, &sv);
 	sd_notify(0, "STOPPING=1");

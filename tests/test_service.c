@@ -296,6 +296,194 @@ static void test_kill9_stale_recovered(void)
 	tu_mount_stop(&m);
 }
 
+
+/* ---- systemd ----------------------------------------------------------------------- */
+
+/* A NOTIFY_SOCKET of the test's own, bound to path. */
+static int notify_socket(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		close(fd);
+		return -1;
+	}
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	unlink(path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The next datagram within ms, NUL-terminated into buf; false on timeout. */
+static bool notify_recv(int fd, char *buf, size_t len, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	if (poll(&p, 1, ms) != 1)
+		return false;
+	n = recv(fd, buf, len - 1, 0);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+/* READY=1 only once the mount answers and HTTP listens; STOPPING=1 on TERM. */
+static void test_sd_notify(void)
+{
+	char dir[] = "/tmp/redfishfs-notify-XXXXXX", sock[128], mnt[128], log[128], msg[512];
+	char index[160], *body;
+	pid_t pid;
+	int fd, st;
+	uint16_t port = tu_free_port(0);
+	char listen[32];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/notify", dir);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+	snprintf(log, sizeof(log), "%s/log", dir);
+	snprintf(index, sizeof(index), "%s/index.json", mnt);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)port);
+	CU_ASSERT_EQUAL_FATAL(mkdir(mnt, 0755), 0);
+	fd = notify_socket(sock);
+	CU_ASSERT_FATAL(fd >= 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(lfd, STDERR_FILENO);
+		setenv("NOTIFY_SOCKET", sock, 1);
+		execl(exe, exe, "-f", "--mockup", mockup, "--http", listen, "--http-no-auth", mnt,
+		      (char *)NULL);
+		_exit(127);
+	}
+	CU_ASSERT(notify_recv(fd, msg, sizeof(msg), 10000));
+	CU_ASSERT_STRING_EQUAL(msg, "READY=1");
+	/* at READY both front ends answer */
+	body = tu_read_file(index, NULL);
+	CU_ASSERT(body && strstr(body, "ServiceRoot"));
+	free(body);
+	CU_ASSERT_EQUAL(tu_sh("curl -sf http://%s/redfish/v1/ >/dev/null", listen), 0);
+	/* SIGHUP: RELOADING=1, then READY=1 */
+	kill(pid, SIGHUP);
+	CU_ASSERT(notify_recv(fd, msg, sizeof(msg), 10000));
+	CU_ASSERT(strncmp(msg, "RELOADING=1\nMONOTONIC_USEC=", 27) == 0);
+	CU_ASSERT(notify_recv(fd, msg, sizeof(msg), 10000));
+	CU_ASSERT_STRING_EQUAL(msg, "READY=1");
+	kill(pid, SIGTERM);
+	CU_ASSERT(notify_recv(fd, msg, sizeof(msg), 10000));
+	CU_ASSERT_STRING_EQUAL(msg, "STOPPING=1");
+	CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CU_ASSERT(!tu_is_mounted(mnt));
+	close(fd);
+	tu_rm_rf(dir);
+}
+
+/* With JOURNAL_STREAM naming stderr every line starts with its priority;
+ * without it, plain lines. */
+static void test_journal_prefix(void)
+{
+	char *out = NULL;
+	int st;
+
+	st = tu_sh_out(&out, "exec 2>/tmp/redfishfs-jrn.log; export JOURNAL_STREAM=$(stat -c %%d:%%i "
+		       "/tmp/redfishfs-jrn.log); '%s' --bogus; '%s' --no-mount --log-level bogus; "
+		       "'%s' -f --no-mount --http 127.0.0.1:%u --http-no-auth --mockup '%s' "
+		       "--log-level debug & p=$!; sleep 1; kill $p; wait $p; cat /tmp/redfishfs-jrn.log",
+		       exe, exe, exe, (unsigned)tu_free_port(0), mockup);
+	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT(strstr(out, "<3>unknown option '--bogus'") != NULL);
+	CU_ASSERT(strstr(out, "<3>--log-level bogus") != NULL);
+	CU_ASSERT(strstr(out, "\n<6>Redfish service at http://127.0.0.1:") != NULL);
+	CU_ASSERT(strstr(out, "redfishfs: ") == NULL);
+	for (char *l = out; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l))
+		CU_ASSERT(l[0] == '<' && l[1] >= '3' && l[1] <= '7' && l[2] == '>');
+	free(out);
+	/* a JOURNAL_STREAM of another file: plain lines */
+	st = tu_sh_out(&out, "JOURNAL_STREAM=1:2 '%s' --bogus 2>&1", exe);
+	CU_ASSERT(out && strstr(out, "redfishfs: error: unknown option '--bogus'"));
+	free(out);
+	unlink("/tmp/redfishfs-jrn.log");
+}
+
+/* ---- meson install ------------------------------------------------------------------ */
+
+static void test_install(void)
+{
+	const char *build = getenv("BUILD_DIR");
+	const char *dest = "/tmp/redfishfs-destdir";
+	static const char *const want[] = {
+		"/bin/redfishfs", "/bin/redfishfs-kasa",
+		"/lib/systemd/system/redfishfs.service", "/lib/systemd/system/redfishfs@.service",
+		"/share/doc/redfishfs/examples/redfishfs.conf.example",
+		"/share/man/man1/redfishfs.1", "/share/man/man5/redfishfs.conf.5",
+	};
+	char *prefix = NULL, *list = NULL, *out = NULL, expect[1024] = "";
+	int st;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(build);
+	tu_rm_rf(dest);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("meson install -C '%s' --no-rebuild --quiet --destdir %s "
+				    ">/dev/null", build, dest), 0);
+	/* where bin/redfishfs went is the prefix; nothing else is installed */
+	CU_ASSERT_EQUAL_FATAL(tu_sh_out(&prefix, "cd %s && find . -path '*/bin/redfishfs' | "
+					"sed 's|^\\.||; s|/bin/redfishfs$||'", dest), 0);
+	CU_ASSERT_FATAL(prefix && *prefix);
+	prefix[strcspn(prefix, "\n")] = '\0';
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		size_t n = strlen(expect);
+
+		snprintf(expect + n, sizeof(expect) - n, "%s%s\n", prefix, want[i]);
+	}
+	CU_ASSERT_EQUAL(tu_sh_out(&list, "cd %s && find . -type f -o -type l | sed 's|^\\.||' | "
+				  "LC_ALL=C sort", dest), 0);
+	if (!list || strcmp(list, expect) != 0)
+		fprintf(stderr, "\n  installed:\n%s  expected:\n%s", list ? list : "", expect);
+	CU_ASSERT(list && strcmp(list, expect) == 0);
+	/* lint-clean man pages */
+	st = tu_sh_out(&out, "mandoc -T lint -W warning %s%s/share/man/man1/redfishfs.1 "
+		       "%s%s/share/man/man5/redfishfs.conf.5 2>&1", dest, prefix, dest, prefix);
+	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT(out && !*out);
+	if (out && *out)
+		fprintf(stderr, "\n%s", out);
+	free(out);
+	/* the units verify with the installed program; the root holds what
+	 * they need besides it: the targets they name, mkdir and kill */
+	CU_ASSERT_EQUAL(tu_sh("cd %s && mkdir -p bin usr/lib/systemd/system && cp /bin/mkdir /bin/kill bin/ && "
+			      "for u in sysinit.target basic.target shutdown.target network-online.target "
+			      "multi-user.target system.slice; do printf '[Unit]\\nDescription=%%s\\n' $u "
+			      "> usr/lib/systemd/system/$u; done", dest), 0);
+	st = tu_sh_out(&out, "systemd-analyze verify --man=no --root=%s %s/lib/systemd/system/redfishfs.service "
+		       "%s/lib/systemd/system/redfishfs@example.service 2>&1", dest, prefix, prefix);
+	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT(out && !*out);
+	if (out && *out)
+		fprintf(stderr, "\n%s", out);
+	free(out);
+	CU_ASSERT_EQUAL(tu_sh("grep -q '^ExecStart=%s/bin/redfishfs -f -c /etc/redfishfs/redfishfs.conf ' "
+			      "%s%s/lib/systemd/system/redfishfs.service", prefix, dest, prefix), 0);
+	CU_ASSERT_EQUAL(tu_sh("grep -q '^Type=notify$' %s%s/lib/systemd/system/redfishfs@.service", dest,
+			      prefix), 0);
+	/* the example configuration is one the daemon reads */
+	st = tu_sh_out(&out, "'%s' -c %s%s/share/doc/redfishfs/examples/redfishfs.conf.example "
+		       "--no-mount 2>&1", exe, dest, prefix);
+	CU_ASSERT(out && strstr(out, "--no-mount needs --http"));
+	free(out);
+	free(list);
+	free(prefix);
+	tu_rm_rf(dest);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -318,5 +506,10 @@ int main(void)
 	CU_add_test(s, "a second mount, a non-empty directory", test_mount_twice_and_nonempty);
 	CU_add_test(s, "kill -9: auto_unmount", test_kill9_auto_unmount);
 	CU_add_test(s, "kill -9 -o noauto_unmount: recovered on start", test_kill9_stale_recovered);
+	s = CU_add_suite("systemd", NULL, NULL);
+	CU_add_test(s, "READY=1, RELOADING=1, STOPPING=1", test_sd_notify);
+	CU_add_test(s, "journal priority prefixes", test_journal_prefix);
+	s = CU_add_suite("install", NULL, NULL);
+	CU_add_test(s, "meson install DESTDIR: files, mandoc, systemd-analyze", test_install);
 	return tu_run_cunit();
 }
