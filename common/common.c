@@ -2,7 +2,8 @@
  *
  * Logging is process-wide: a level and a sink (stderr or syslog), set once in
  * main() before threads start. The hash map uses linear probing with
- * tombstones; it grows at 70% load. */
+ * tombstones; it grows at 70% load. text_check is the one place that decides
+ * whether outside text is acceptable (libunistring does the UTF-8 part). */
 #include "common.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <unistr.h>
 
 int parse_bool(const char *s, bool *ret)
 {
@@ -37,6 +39,14 @@ int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 struct timespec now_realtime(void)
@@ -274,4 +284,47 @@ bool strmap_next(const struct strmap *m, size_t *iter, const char **ret_key, voi
 		}
 	}
 	return false;
+}
+
+/* ---- text ------------------------------------------------------------------ */
+
+int text_check(const char *s, size_t n, bool multiline)
+{
+	const uint8_t *p = (const uint8_t *)s, *end = p + n;
+
+	if (u8_check(p, n))
+		return -EILSEQ;
+	while (p < end) {
+		ucs4_t c;
+		int len = u8_mbtouc(&c, p, (size_t)(end - p));
+
+		if (len <= 0)
+			return -EILSEQ;
+		if ((c < 0x20 && !(multiline && (c == '\t' || c == '\n' || c == '\r'))) ||
+		    (c >= 0x7f && c < 0xa0))
+			return -EINVAL;
+		p += len;
+	}
+	return 0;
+}
+
+char *text_escape(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (!cap)
+		return out;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t need = c >= 0x20 && c < 0x7f ? 1 : 4;
+
+		if (o + need >= cap)
+			break;
+		if (need == 1)
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+	}
+	out[o] = '\0';
+	return out;
 }

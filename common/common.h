@@ -25,8 +25,19 @@ static inline void freep(void *p) { free(*(void **)p); }
  * 0 or -EINVAL (*ret untouched). */
 int parse_bool(const char *s, bool *ret);
 
+/* The one text check for outside input (HTTP bodies, mount writes, names
+ * from devices and BMCs): valid UTF-8 (no overlong forms, surrogates or code
+ * points past U+10FFFF, by libunistring) and no control character (C0 with
+ * NUL, DEL, C1), except TAB, LF and CR when multiline. Never truncates: the
+ * whole of s[0..n) is judged. 0, -EILSEQ (not UTF-8) or -EINVAL (a control). */
+int text_check(const char *s, size_t n, bool multiline);
+/* s[0..n) for a message or a log line: printable ASCII kept, every other
+ * byte as \xNN, cut to fit cap (NUL-terminated). Returns out. */
+char *text_escape(const char *s, size_t n, char *out, size_t cap);
+
 /* Clocks. Monotonic for timeouts and ages, realtime for mtimes. */
 int64_t now_ms(void);
+int64_t now_us(void);
 struct timespec now_realtime(void);
 
 /* Logging: to stderr until log_to_syslog() is called (after daemonizing),
@@ -57,6 +68,35 @@ void *strmap_remove(struct strmap *m, const char *key);         /* returns the o
 size_t strmap_size(const struct strmap *m);
 /* Iterate: *iter starts at 0; returns false at the end. */
 bool strmap_next(const struct strmap *m, size_t *iter, const char **ret_key, void **ret_value);
+
+/* Daemon counters for /metrics (common/stats.c): lock-free, process-wide,
+ * bumped by whoever does the thing (httpd, fs, kasa, the BMC client). */
+enum stats_fuse_op {
+	STATS_FUSE_LOOKUP, STATS_FUSE_GETATTR, STATS_FUSE_SETATTR, STATS_FUSE_READLINK,
+	STATS_FUSE_OPEN, STATS_FUSE_READ, STATS_FUSE_WRITE, STATS_FUSE_READDIR,
+	STATS_FUSE_READDIRPLUS, STATS_FUSE_ACCESS, STATS_FUSE_POLL, STATS_FUSE_OP_COUNT,
+};
+enum stats_backend { STATS_KASA, STATS_BMC, STATS_BACKEND_COUNT };
+#define STATS_RTT_BUCKETS 12        /* upper bounds in stats_rtt_bounds_s, then +Inf */
+extern const double stats_rtt_bounds_s[STATS_RTT_BUCKETS];
+
+void stats_http(unsigned status);                       /* one response sent */
+void stats_fuse(enum stats_fuse_op op);                 /* one request served */
+void stats_round_trip(enum stats_backend b, int64_t usec, bool ok);
+void stats_reconnect(enum stats_backend b);             /* a connection replaced */
+
+struct stats_snapshot {
+	uint64_t http[600];                     /* by status 0..599 */
+	uint64_t fuse[STATS_FUSE_OP_COUNT];
+	struct {
+		uint64_t ok, failed, reconnects;
+		uint64_t bucket[STATS_RTT_BUCKETS + 1];  /* not cumulative; last: +Inf */
+		uint64_t sum_usec;
+	} dev[STATS_BACKEND_COUNT];
+};
+void stats_read(struct stats_snapshot *ret);
+const char *stats_fuse_op_name(enum stats_fuse_op op);  /* "lookup", ... */
+const char *stats_backend_name(enum stats_backend b);   /* "kasa", "bmc" */
 
 uint64_t hash_fnv1a64(const void *data, size_t len);
 

@@ -475,6 +475,7 @@ static int cmdline_apply(struct cmdline *cl, int id, const char *v)
 	case FS_OPT_STATE_DIR:
 	case FS_OPT_HTTP_NO_AUTH:
 	case FS_OPT_HTTP_FORCE_PLAIN:
+	case FS_OPT_HTTP_METRICS:
 		r = httpd_config_set(&cl->http, o->key, v ? v : "true");
 		if (r < 0)
 			log_error("--%s %s: %s", o->name, v ? v : "",
@@ -815,6 +816,7 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 	take_string(&cl->http.user, &fx.http.user);
 	take_string(&cl->http.password_file, &fx.http.password_file);
 	take_string(&cl->http.state_dir, &fx.http.state_dir);
+	take_string(&cl->http.metrics, &fx.http.metrics);
 	cl->http.no_auth |= fx.http.no_auth;
 	cl->http.force_plain |= fx.http.force_plain;
 	/* Command-line BMCs take --bmc-user/-password-file/-ca/-insecure. */

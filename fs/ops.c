@@ -31,7 +31,7 @@
  * the GETATTR that a READ's atime update costs the next stat. A file read
  * before its prefill arrives is simply READ.
  *
- * Notices. The tree tells us every changed path (rf_tree_set_listener);
+ * Notices. The tree tells us every changed path (rf_tree_add_listener);
  * the listener only queues the path, and one thread invalidates the node
  * of each (notify_inval_inode: attributes, pages, a cached listing),
  * outside any request handler: a notify from inside a handler, or from the
@@ -295,6 +295,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct node *n;
 	int r;
 
+	stats_fuse(STATS_FUSE_LOOKUP);
 	if (!pp)
 		return;
 	if (!(path = child_path(pp, name))) {
@@ -355,6 +356,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	_cleanup_free_ char *path = req_path(req, ino);
 
+	stats_fuse(STATS_FUSE_GETATTR);
 	if (path)
 		reply_stat(req, path);
 }
@@ -383,6 +385,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	_cleanup_free_ char *path = req_path(req, ino);
 	int r = 0;
 
+	stats_fuse(STATS_FUSE_SETATTR);
 	if (!path)
 		return;
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
@@ -408,6 +411,7 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	char buf[4096];
 	int r;
 
+	stats_fuse(STATS_FUSE_READLINK);
 	if (!path)
 		return;
 	r = rf_tree_readlink(fs->tree, path, buf, sizeof(buf));
@@ -421,6 +425,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 
+	stats_fuse(STATS_FUSE_OPEN);
 	if (fs->no_open) {
 		fuse_reply_err(req, ENOSYS);   /* once: the kernel stops sending OPEN/RELEASE */
 		return;
@@ -436,6 +441,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	_cleanup_free_ char *path = req_path(req, ino), *buf = NULL;
 	ssize_t n;
 
+	stats_fuse(STATS_FUSE_READ);
 	if (!path)
 		return;
 	if (!(buf = malloc(size ? size : 1))) {
@@ -456,6 +462,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	_cleanup_free_ char *path = req_path(req, ino);
 	int r;
 
+	stats_fuse(STATS_FUSE_WRITE);
 	if (!path)
 		return;
 	if (off != 0) {
@@ -575,12 +582,14 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	stats_fuse(STATS_FUSE_READDIR);
 	readdir_common(req, ino, size, off, false);
 }
 
 static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
+	stats_fuse(STATS_FUSE_READDIRPLUS);
 	readdir_common(req, ino, size, off, true);
 }
 
@@ -591,6 +600,7 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	struct rf_stat rs;
 	int r;
 
+	stats_fuse(STATS_FUSE_ACCESS);
 	if (!path)
 		return;
 	r = rf_tree_stat(fs->tree, path, &rs);
@@ -963,15 +973,17 @@ int fs_start(struct fs *fs, struct fuse_session *se)
 	pthread_mutex_lock(&fs->lock);
 	fs->running = true;
 	pthread_mutex_unlock(&fs->lock);
-	rf_tree_set_listener(fs->tree, fs_on_change, fs);
-	return 0;
+	r = rf_tree_add_listener(fs->tree, fs_on_change, fs);
+	if (r < 0)
+		fs_stop(fs);
+	return r;
 }
 
 void fs_stop(struct fs *fs)
 {
 	if (!fs || !fs->running)
 		return;
-	rf_tree_set_listener(fs->tree, NULL, NULL);
+	rf_tree_remove_listener(fs->tree, fs_on_change, fs);
 	pthread_mutex_lock(&fs->lock);
 	fs->stopping = true;
 	pthread_cond_signal(&fs->cond);

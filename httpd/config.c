@@ -50,6 +50,7 @@ int httpd_config_set(struct httpd_config *c, const char *key, const char *value)
 		{ "http-user", offsetof(struct httpd_config, user) },
 		{ "http-password-file", offsetof(struct httpd_config, password_file) },
 		{ "state-dir", offsetof(struct httpd_config, state_dir) },
+		{ "http-metrics", offsetof(struct httpd_config, metrics) },
 	};
 
 	if (!value)
@@ -75,6 +76,7 @@ void httpd_config_clear(struct httpd_config *c)
 	free(c->user);
 	free(c->password_file);
 	free(c->state_dir);
+	free(c->metrics);
 	*c = (struct httpd_config)HTTPD_CONFIG_INIT;
 }
 
@@ -255,6 +257,10 @@ int httpd_config_check(const struct httpd_config *c, char *msg, size_t msg_size)
 		snprintf(msg, msg_size,
 			 "--http %s: plain HTTP off loopback exposes passwords; give "
 			 "--http-cert/--http-key, or --http-force-plain", c->listen);
+		return -EINVAL;
+	}
+	if (c->metrics && httpd_metrics_mode(c->metrics, l.loopback) < 0) {
+		snprintf(msg, msg_size, "--http-metrics %s: expected open, login or off", c->metrics);
 		return -EINVAL;
 	}
 	if (c->no_auth && !l.loopback) {

@@ -50,6 +50,8 @@ struct httpd_config {
 	int no_auth;           /* --http-no-auth: no login at all (loopback only) */
 	int force_plain;       /* --http-force-plain: allow plain HTTP on a
 				* non-loopback address */
+	char *metrics;         /* --http-metrics MODE: "open" (no login), "login",
+				* "off" (404); NULL: open on loopback, else login */
 	/* Tuning; not options (tests and benchmarks set them). */
 	unsigned threads;          /* epoll threads (default 2) */
 	unsigned max_connections;  /* default 256 */
@@ -80,11 +82,13 @@ struct httpd_config {
 	{ "--state-dir=%s", offsetof(T, m.state_dir), 0 }, \
 	{ "--state-dir %s", offsetof(T, m.state_dir), 0 }, \
 	{ "--http-no-auth", offsetof(T, m.no_auth), 1 }, \
-	{ "--http-force-plain", offsetof(T, m.force_plain), 1 }
+	{ "--http-force-plain", offsetof(T, m.force_plain), 1 }, \
+	{ "--http-metrics=%s", offsetof(T, m.metrics), 0 }, \
+	{ "--http-metrics %s", offsetof(T, m.metrics), 0 }
 
 /* Set one option by its long name without the dashes, as a config file says
  * it: "http", "http-cert", "http-key", "http-user", "http-password-file",
- * "state-dir", "http-no-auth" and "http-force-plain" (value "true"/"false",
+ * "state-dir", "http-metrics", "http-no-auth" and "http-force-plain" (value "true"/"false",
  * "yes"/"no", "1"/"0"). Returns 0, -ENOENT for a key that is not httpd's (so
  * main can try its own), -EINVAL for a bad value, -ENOMEM. */
 int httpd_config_set(struct httpd_config *c, const char *key, const char *value);

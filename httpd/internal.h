@@ -6,6 +6,9 @@
  *               own resources in the tree (a provider of its own)
  *   server.c    libmicrohttpd: requests, routing, headers, responses
  *   expand.c    the $expand query
+ *   front.c     what is not a tree document: the web page at /, /metrics
+ *               (metrics.c), the EventService's streams and deliveries
+ *               (events.c)
  */
 #ifndef REDFISHFS_HTTPD_INTERNAL_H
 #define REDFISHFS_HTTPD_INTERNAL_H
@@ -15,6 +18,7 @@
 #include "common.h"
 
 #include <json-c/json.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -65,6 +69,7 @@ enum httpd_msg {
 	HTTPD_MSG_MALFORMED_JSON,
 	HTTPD_MSG_PROPERTY_VALUE_NOT_IN_LIST,
 	HTTPD_MSG_PROPERTY_VALUE_TYPE_ERROR,
+	HTTPD_MSG_PROPERTY_VALUE_FORMAT_ERROR,   /* a string that is not UTF-8 text */
 	HTTPD_MSG_PROPERTY_NOT_WRITABLE,
 	HTTPD_MSG_PROPERTY_UNKNOWN,
 	HTTPD_MSG_PROPERTY_MISSING,
@@ -208,5 +213,49 @@ int httpd_account_patch(struct httpd_auth *a, const char *id, struct json_object
 			const char *if_match, const struct httpd_ident *who, struct httpd_fault *f);
 int httpd_account_delete(struct httpd_auth *a, const char *id, const char *if_match,
 			 const struct httpd_ident *who, struct httpd_fault *f);
+
+/* ---- server.c, for front.c ---------------------------------------------- */
+
+/* Who is asking (X-Auth-Token or Basic). 0 or -ENOKEY. */
+int httpd_authenticate(struct httpd *h, struct MHD_Connection *c, struct httpd_ident *ret);
+/* Queue r (taken; NULL gives MHD_NO) with OData-Version, counted for
+ * /metrics and logged at debug level; uri only names it in the log. */
+enum MHD_Result httpd_queue(struct MHD_Connection *c, const char *uri, unsigned status,
+			    struct MHD_Response *r);
+/* The Redfish error reply for f (through httpd_fault_render). */
+enum MHD_Result httpd_queue_fault(struct MHD_Connection *c, const char *uri,
+				  const struct httpd_fault *f, const char *allow);
+
+/* ---- front.c, metrics.c, events.c ------------------------------------------ */
+
+enum httpd_metrics_mode {
+	HTTPD_METRICS_OPEN,     /* no login */
+	HTTPD_METRICS_LOGIN,    /* Login privilege, as any Redfish GET */
+	HTTPD_METRICS_OFF,      /* 404 */
+};
+/* "open", "login", "off"; NULL: open on loopback, login elsewhere. -EINVAL. */
+int httpd_metrics_mode(const char *s, bool loopback);
+
+struct httpd_front;
+/* No threads yet (httpd_new runs before the fork). NULL with *ret_err. */
+struct httpd_front *httpd_front_new(struct rf_tree *t, const char *state_dir,
+				    int metrics_mode, int *ret_err);
+int httpd_front_start(struct httpd_front *f);
+/* End every event stream (resumed, so none stays suspended) and the
+ * deliveries: before MHD_stop_daemon. */
+void httpd_front_stop(struct httpd_front *f);
+struct httpd_front *httpd_front_free(struct httpd_front *f);   /* NULL-safe */
+/* Serve the request if it is the front's (*ret set, true); else false and
+ * server.c routes it. body/len: the request body collected so far. */
+bool httpd_front_route(struct httpd_front *f, struct httpd *h, struct MHD_Connection *c,
+		       const char *method, const char *uri, const char *body, size_t len,
+		       enum MHD_Result *ret);
+
+/* metrics.c: the Prometheus text of the tree and the daemon's counters. */
+struct httpd_metrics;
+struct httpd_metrics *httpd_metrics_new(struct rf_tree *t);
+struct httpd_metrics *httpd_metrics_free(struct httpd_metrics *m);
+/* malloc'd text, *ret_len set; NULL when out of memory. */
+char *httpd_metrics_render(struct httpd_metrics *m, size_t *ret_len);
 
 #endif

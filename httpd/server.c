@@ -61,6 +61,7 @@ struct httpd {
 	unsigned threads, max_connections, conn_timeout_s;
 	size_t max_body;
 	struct MHD_Daemon *mhd;
+	struct httpd_front *front;  /* /, /metrics, events (front.c) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
@@ -194,7 +195,28 @@ static enum MHD_Result queue(struct req *rq, unsigned status, struct MHD_Respons
 		log_debug("httpd: %s %s: %u", method_name(rq->method), rq->uri ? rq->uri : "", status);
 	ret = MHD_queue_response(rq->conn, status, r);
 	MHD_destroy_response(r);
+	stats_http(status);
 	return ret;
+}
+
+enum MHD_Result httpd_queue(struct MHD_Connection *c, const char *uri, unsigned status,
+			    struct MHD_Response *r)
+{
+	struct req rq = { .conn = c, .method = M_GET, .uri = (char *)uri };
+
+	if (r)
+		add_common(r);
+	return queue(&rq, status, r);
+}
+
+enum MHD_Result httpd_queue_fault(struct MHD_Connection *c, const char *uri,
+				  const struct httpd_fault *f, const char *allow)
+{
+	struct req rq = { .conn = c, .method = M_GET, .uri = (char *)uri };
+	unsigned status;
+	struct MHD_Response *r = fault_response(&rq, f, allow, &status);
+
+	return queue(&rq, status, r);
 }
 
 /* An error of the tree or a back end (-errno). */
@@ -557,21 +579,26 @@ static int b64_decode(const char *in, char *out, size_t cap)
 /* Who is asking: X-Auth-Token, else Basic. 0 or -ENOKEY. */
 static int authenticate(struct req *rq)
 {
-	struct httpd *h = rq->h;
+	return httpd_authenticate(rq->h, rq->conn, &rq->who);
+}
+
+int httpd_authenticate(struct httpd *h, struct MHD_Connection *conn, struct httpd_ident *who)
+{
+	struct req me = { .h = h, .conn = conn }, *rq = &me;
 	const char *tok, *authz;
 	char buf[256];
 	char *colon;
 	int r;
 
 	if (httpd_auth_disabled(h->auth)) {
-		memset(&rq->who, 0, sizeof(rq->who));
-		snprintf(rq->who.user, sizeof(rq->who.user), "anonymous");
-		rq->who.privs = ~0u;
+		memset(who, 0, sizeof(*who));
+		snprintf(who->user, sizeof(who->user), "anonymous");
+		who->privs = ~0u;
 		return 0;
 	}
 	tok = header(rq, "X-Auth-Token");
 	if (tok)
-		return httpd_auth_token(h->auth, tok, &rq->who);
+		return httpd_auth_token(h->auth, tok, who);
 	authz = header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (!authz || strncasecmp(authz, "Basic ", 6) != 0)
 		return -ENOKEY;
@@ -582,7 +609,7 @@ static int authenticate(struct req *rq)
 		return -ENOKEY;
 	}
 	*colon = '\0';
-	r = httpd_auth_basic(h->auth, buf, colon + 1, &rq->who);
+	r = httpd_auth_basic(h->auth, buf, colon + 1, who);
 	explicit_bzero(buf, sizeof(buf));
 	return r;
 }
@@ -963,6 +990,22 @@ static int parse_body(struct req *rq)
 	return 0;
 }
 
+/* Every string of the body is UTF-8 text without control characters
+ * (never truncated: "a\u0000b" is refused whole). 0, or -EINVAL/-EILSEQ with the
+ * property and its escaped value in f (no value for a password). */
+static int check_body_text(struct req *rq, struct httpd_fault *f)
+{
+	int r = rf_json_text_check(rq->json, false, f->e.property, sizeof(f->e.property),
+				   f->e.value, sizeof(f->e.value));
+
+	if (r == 0)
+		return 0;
+	httpd_fault_set(f, HTTPD_MSG_PROPERTY_VALUE_FORMAT_ERROR, r);
+	if (strcasestr(f->e.property, "password") || strcasestr(f->e.property, "token"))
+		f->e.value[0] = '\0';
+	return f->err;
+}
+
 /* A PATCH ignores OData and Redfish annotations ("@odata.etag",
  * "Prop@Redfish.AllowableValues") wherever they are: clients echo them
  * from a GET. An object left empty by that is dropped too. */
@@ -1062,12 +1105,16 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 	if (rq->too_large)
 		return fail_msg(rq, HTTPD_MSG_PAYLOAD_TOO_LARGE, 0, NULL, NULL);
 	if (m != M_DELETE && (rq->len > 0 || k != W_ACTION)) {
+		struct httpd_fault tf = { 0 };
+
 		if (!content_type_ok(rq))
 			return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 415, "Content-Type", NULL);
 		if ((r = parse_body(rq)) == -EBADMSG)
 			return fail_msg(rq, HTTPD_MSG_MALFORMED_JSON, 0, NULL, NULL);
 		if (r < 0)
 			return fail(rq, r, NULL, NULL);
+		if (check_body_text(rq, &tf) < 0)
+			return fail_fault(rq, &tf, NULL);
 		if (m == M_PATCH)
 			strip_annotations(rq->json);
 	}
@@ -1153,7 +1200,11 @@ static enum MHD_Result route(struct req *rq)
 	bool get = rq->method == M_GET || rq->method == M_HEAD;
 	bool meta = strcmp(uri, RF_ROOT "/$metadata") == 0;
 	bool login, accept_bad;
+	enum MHD_Result front;
 
+	if (httpd_front_route(h->front, h, rq->conn, method_name(rq->method), uri, rq->body,
+			      rq->len, &front))
+		return front;
 	v = header(rq, "OData-Version");
 	if (v && strcmp(v, "4.0") != 0)
 		return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 412, "OData-Version", NULL);
@@ -1588,6 +1639,9 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 		if (!(h->auth = httpd_auth_new(t, &o, &r)))
 			goto fail;
 	}
+	if (!(h->front = httpd_front_new(t, state_dir, httpd_metrics_mode(c->metrics,
+									   h->listen.loopback), &r)))
+		goto fail;
 	if (password) {
 		explicit_bzero(password, strlen(password));
 		free(password);
@@ -1631,6 +1685,10 @@ int httpd_start(struct httpd *h)
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
+	if (httpd_front_start(h->front) < 0) {
+		log_error("httpd: starting the event thread failed");
+		return -EIO;
+	}
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 				  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!h->mhd) {
@@ -1673,8 +1731,10 @@ struct httpd *httpd_free(struct httpd *h)
 		while (h->workers)
 			pthread_cond_wait(&h->idle, &h->lock);
 		pthread_mutex_unlock(&h->lock);
+		httpd_front_stop(h->front);   /* event streams end: none stays suspended */
 		MHD_stop_daemon(h->mhd);
 	}
+	h->front = httpd_front_free(h->front);
 	if (h->fd >= 0)
 		close(h->fd);
 	h->auth = httpd_auth_free(h->auth);

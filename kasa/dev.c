@@ -55,6 +55,7 @@ struct kasa_dev {
 	int timeout_ms;
 	pthread_mutex_t lock;
 	int fd;               /* -1 when not connected; under lock */
+	bool connected_once;  /* a later connect is a reconnect (metrics) */
 	int err_code;         /* the device's own error in the last reply; under lock */
 	char err_msg[128];
 };
@@ -381,6 +382,9 @@ static int kasa_attempt(struct kasa_dev *d, const uint8_t *frame, size_t frame_l
 		if (r < 0)
 			return r;
 		d->fd = r;
+		if (d->connected_once)
+			stats_reconnect(STATS_KASA);
+		d->connected_once = true;
 	}
 	r = kasa_send_all(d->fd, frame, frame_len, deadline);
 	if (r == -EPIPE)
@@ -403,6 +407,7 @@ int kasa_dev_request(struct kasa_dev *d, const char *json, char **ret_reply)
 {
 	_cleanup_free_ uint8_t *frame = NULL;
 	size_t frame_len;
+	int64_t t0;
 	int r;
 
 	if (!d || !json || !ret_reply)
@@ -413,9 +418,11 @@ int kasa_dev_request(struct kasa_dev *d, const char *json, char **ret_reply)
 	pthread_mutex_lock(&d->lock);
 	d->err_code = 0;
 	d->err_msg[0] = '\0';
+	t0 = now_us();
 	r = kasa_attempt(d, frame, frame_len, ret_reply);
 	if (r == -ECONNRESET)   /* dropped before replying: reconnect once */
 		r = kasa_attempt(d, frame, frame_len, ret_reply);
+	stats_round_trip(STATS_KASA, now_us() - t0, r >= 0);
 	pthread_mutex_unlock(&d->lock);
 	return kasa_error(r);
 }

@@ -5,7 +5,8 @@
  * Required: deviceId and model (non-empty strings), children[] when child_num
  * > 0 (child_num must equal the array length), and id + state for each child.
  * Optional strings (alias, sw_ver, hw_ver, dev_name, mac) are "" when the
- * device omits them, never NULL; present with a wrong type is an error.
+ * device omits them, never NULL; present with a wrong type is an error;
+ * one that is not UTF-8 text (common.h text_check) is "" too.
  * MAC: "mac", else "mic_mac" (bulbs), else "ethernet_mac".
  *
  * has_emeter: the "feature" string is a ':'-separated list of capabilities
@@ -99,8 +100,13 @@ static int kasa_get_str(json_object *o, const char *key, bool required, char **r
 		if (json_object_get_string_len(v) > KASA_MAX_STR)
 			return -EIO;
 		s = json_object_get_string(v);
-		if (strlen(s) != (size_t)json_object_get_string_len(v))
-			return -EIO;  /* embedded NUL */
+		/* Not UTF-8 text (invalid bytes, NUL, terminal escapes): an
+		 * optional name is dropped whole, a required field fails. */
+		if (text_check(s, (size_t)json_object_get_string_len(v), false) < 0) {
+			if (required)
+				return -EIO;
+			s = "";
+		}
 		if (required && !*s)
 			return -EIO;
 	}

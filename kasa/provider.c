@@ -139,6 +139,9 @@ static struct kasa_strip *strip_free(struct kasa_strip *s)
 	free(s->metrics_uri);
 	free(s->chassis_uri);
 	free(s->manager_uri);
+	free(s->sensors_uri);
+	free(s->power_uri);
+	free(s->power_subsystem_uri);
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
 	pthread_mutex_destroy(&s->lock);
@@ -189,7 +192,10 @@ static int strip_set_name(struct kasa_strip *s, const char *name)
 	    asprintf(&s->outlets_uri, "%s%s/Outlets", URI_RACKPDUS, name) < 0 ||
 	    asprintf(&s->metrics_uri, "%s%s/Metrics", URI_RACKPDUS, name) < 0 ||
 	    asprintf(&s->chassis_uri, "%s%s", URI_CHASSIS, name) < 0 ||
-	    asprintf(&s->manager_uri, "%s%s", URI_MANAGERS, name) < 0)
+	    asprintf(&s->manager_uri, "%s%s", URI_MANAGERS, name) < 0 ||
+	    asprintf(&s->sensors_uri, "%s%s/Sensors", URI_CHASSIS, name) < 0 ||
+	    asprintf(&s->power_uri, "%s%s/Power", URI_CHASSIS, name) < 0 ||
+	    asprintf(&s->power_subsystem_uri, "%s%s/PowerSubsystem", URI_CHASSIS, name) < 0)
 		return -ENOMEM;
 	return 0;
 }

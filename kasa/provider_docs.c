@@ -98,15 +98,24 @@ static struct json_object *new_reading(double v)
 	return json_object_new_double_s(strtod(buf, NULL), buf);
 }
 
-/* key: {"Reading": v} or {"Reading": null} */
-static void put_sensor(struct jb *b, struct json_object *o, const char *key, bool valid, double v)
+static void put_reading(struct jb *b, struct json_object *o, const char *key, bool valid, double v)
+{
+	if (valid)
+		put(b, o, key, new_reading(v));
+	else
+		put_null(b, o, key);
+}
+
+/* key: {"DataSourceUri": the Sensor, "Reading": v or null} (an excerpt). */
+static void put_excerpt(struct jb *b, struct json_object *o, const char *key, const char *sensor_uri,
+			bool valid, double v)
 {
 	struct json_object *s = json_object_new_object();
 
-	if (valid)
-		put(b, s, "Reading", new_reading(v));
-	else
-		put_null(b, s, "Reading");
+	if (!sensor_uri)
+		b->oom = true;
+	put_str(b, s, "DataSourceUri", sensor_uri);
+	put_reading(b, s, "Reading", valid, v);
 	put(b, o, key, s);
 }
 
@@ -157,6 +166,187 @@ char *kasa_outlet_uri(const struct kasa_strip *s, size_t i)
 bool kasa_strip_metered(const struct kasa_strip *s)
 {
 	return s->have_si && s->si.has_emeter;
+}
+
+/* ---- sensors: one per reading an outlet or the strip's Metrics shows -------- */
+
+static const struct {
+	const char *id;            /* the Id's suffix: Outlet1Power, TotalPower */
+	const char *reading_type;  /* Sensor.ReadingType */
+	const char *units;         /* the UCUM units the ReadingType prescribes */
+	const char *what;          /* for Name */
+} sensor_kinds[KASA_SENSOR_COUNT] = {
+	[KASA_SENSOR_POWER] = { "Power", "Power", "W", "power" },
+	[KASA_SENSOR_CURRENT] = { "Current", "Current", "A", "current" },
+	[KASA_SENSOR_VOLTAGE] = { "Voltage", "Voltage", "V", "voltage" },
+	[KASA_SENSOR_ENERGY] = { "Energy", "EnergykWh", "kW.h", "energy" },
+};
+
+bool kasa_sensor_exists(size_t outlet, enum kasa_sensor kind)
+{
+	/* The strip's Metrics has power and energy: their sums. */
+	return outlet != SIZE_MAX || kind == KASA_SENSOR_POWER || kind == KASA_SENSOR_ENERGY;
+}
+
+char *kasa_sensor_uri(const struct kasa_strip *s, size_t outlet, enum kasa_sensor kind)
+{
+	char *u = NULL;
+	int r;
+
+	if (outlet == SIZE_MAX)
+		r = asprintf(&u, "%s/Total%s", s->sensors_uri, sensor_kinds[kind].id);
+	else
+		r = asprintf(&u, "%s/Outlet%zu%s", s->sensors_uri, outlet + 1, sensor_kinds[kind].id);
+	return r < 0 ? NULL : u;
+}
+
+/* The reading of one sensor (outlet SIZE_MAX: the strip's total, the sum
+ * over its outlets, known only when every outlet has a reading). False
+ * when there is none: the device is offline or did not report it. */
+static bool sensor_value(const struct kasa_strip *s, size_t outlet, enum kasa_sensor kind,
+			 double *ret)
+{
+	size_t from = outlet == SIZE_MAX ? 0 : outlet;
+	size_t to = outlet == SIZE_MAX ? s->n_outlets : outlet + 1;
+	double sum = 0;
+
+	*ret = 0;
+	if (!s->online || from >= to || to > s->n_outlets)
+		return false;
+	for (size_t i = from; i < to; i++) {
+		const struct kasa_emeter *em = &s->outlets[i].em;
+
+		if (!s->outlets[i].have_em)
+			return false;
+		switch (kind) {
+		case KASA_SENSOR_POWER: sum += em->power_w; break;
+		case KASA_SENSOR_CURRENT: sum += em->current_a; break;
+		case KASA_SENSOR_VOLTAGE: sum += em->voltage_v; break;
+		case KASA_SENSOR_ENERGY: sum += em->total_kwh; break;
+		default: return false;
+		}
+	}
+	*ret = sum;
+	return true;
+}
+
+struct json_object *kasa_doc_sensor(const struct kasa_strip *s, size_t outlet, enum kasa_sensor kind,
+				    const char *uri)
+{
+	const char *id = strrchr(uri, '/') + 1;
+	char name[96];
+	double v;
+	bool valid = sensor_value(s, outlet, kind, &v);
+	struct jb b = { 0 };
+	struct json_object *o, *related;
+
+	if (outlet == SIZE_MAX)
+		snprintf(name, sizeof(name), "Total %s", sensor_kinds[kind].what);
+	else
+		snprintf(name, sizeof(name), "Outlet %zu %s", outlet + 1, sensor_kinds[kind].what);
+	o = new_body(&b, uri, "#Sensor.v1_12_0.Sensor", id, name);
+	put_str(&b, o, "ReadingType", sensor_kinds[kind].reading_type);
+	put_str(&b, o, "ReadingUnits", sensor_kinds[kind].units);
+	put_reading(&b, o, "Reading", valid, v);
+	if (outlet == SIZE_MAX) {
+		/* Not a meter of its own: the sum of the outlets' meters. */
+		put_str(&b, o, "Implementation", "Synthesized");
+		put_str(&b, o, "ElectricalContext", "Total");
+		put_str(&b, o, "PhysicalContext", "Chassis");
+	} else {
+		put_str(&b, o, "Implementation", "PhysicalSensor");
+		put_str(&b, o, "PhysicalContext", "PowerOutlet");
+	}
+	put_status(&b, o, s->online);
+	related = json_object_new_array();
+	if (related) {
+		_cleanup_free_ char *ou = outlet == SIZE_MAX ? NULL : kasa_outlet_uri(s, outlet);
+		const char *target = outlet == SIZE_MAX ? s->metrics_uri : ou;
+		struct json_object *l = target ? new_link(target) : NULL;
+
+		if (!l || json_object_array_add(related, l) < 0) {
+			json_object_put(l);
+			b.oom = true;
+		}
+	}
+	put(&b, o, "RelatedItem", related);
+	return finish(&b, o);
+}
+
+/* ---- the chassis's power: PowerSubsystem and the deprecated Power --------- */
+
+struct json_object *kasa_doc_power_subsystem(const struct kasa_strip *s)
+{
+	struct jb b = { 0 };
+	struct json_object *o;
+
+	/* No CapacityWatts, Allocation or PowerSupplies: the device reports
+	 * none of them, and a strip feeds its outlets from the mains directly. */
+	o = new_body(&b, s->power_subsystem_uri, "#PowerSubsystem.v1_1_3.PowerSubsystem",
+		     "PowerSubsystem", "Power subsystem");
+	put_status(&b, o, s->online);
+	return finish(&b, o);
+}
+
+/* One member of a Power array: {"@odata.id": power#/array/i, "MemberId":
+ * "i", "Name", "Status", "PhysicalContext", "RelatedItem": [outlet i]}. */
+static struct json_object *power_member(struct jb *b, const struct kasa_strip *s, size_t i,
+					const char *array, const char *outlet_uri)
+{
+	const char *alias = kasa_si_outlet_alias(&s->si, i);
+	char id[512], member[24], name[40];
+	struct json_object *m = json_object_new_object();
+	struct json_object *related = json_object_new_array();
+	struct json_object *l = outlet_uri ? new_link(outlet_uri) : NULL;
+
+	snprintf(id, sizeof(id), "%s#/%s/%zu", s->power_uri, array, i);
+	snprintf(member, sizeof(member), "%zu", i);
+	snprintf(name, sizeof(name), "Outlet %zu", i + 1);
+	put_str(b, m, "@odata.id", id);
+	put_str(b, m, "MemberId", member);
+	put_str(b, m, "Name", *alias ? alias : name);
+	put_str(b, m, "PhysicalContext", "PowerOutlet");
+	put_status(b, m, s->online);
+	if (!related || !l || json_object_array_add(related, l) < 0) {
+		json_object_put(l);
+		b->oom = true;
+	}
+	put(b, m, "RelatedItem", related);
+	return m;
+}
+
+struct json_object *kasa_doc_power(const struct kasa_strip *s)
+{
+	struct jb b = { 0 };
+	struct json_object *o, *control, *volts;
+
+	o = new_body(&b, s->power_uri, "#Power.v1_7_3.Power", "Power", "Power");
+	control = json_object_new_array();
+	volts = json_object_new_array();
+	for (size_t i = 0; control && volts && i < s->n_outlets; i++) {
+		_cleanup_free_ char *ou = kasa_outlet_uri(s, i);
+		struct json_object *c = power_member(&b, s, i, "PowerControl", ou);
+		struct json_object *v = power_member(&b, s, i, "Voltages", ou);
+		double w, u;
+		bool wv = sensor_value(s, i, KASA_SENSOR_POWER, &w);
+		bool uv = sensor_value(s, i, KASA_SENSOR_VOLTAGE, &u);
+
+		put_reading(&b, c, "PowerConsumedWatts", wv, w);
+		put_reading(&b, v, "ReadingVolts", uv, u);
+		if (!c || json_object_array_add(control, c) < 0) {
+			json_object_put(c);
+			b.oom = true;
+		}
+		if (!v || json_object_array_add(volts, v) < 0) {
+			json_object_put(v);
+			b.oom = true;
+		}
+	}
+	put(&b, o, "PowerControl", control);
+	put(&b, o, "PowerControl@odata.count", json_object_new_int64((int64_t)s->n_outlets));
+	put(&b, o, "Voltages", volts);
+	put(&b, o, "Voltages@odata.count", json_object_new_int64((int64_t)s->n_outlets));
+	return finish(&b, o);
 }
 
 static const char *strip_title(const struct kasa_strip *s)
@@ -239,12 +429,20 @@ struct json_object *kasa_doc_outlet(const struct kasa_strip *s, size_t i, const 
 	put(&b, o, "PowerCycleDelaySeconds", json_object_new_int(KASA_CYCLE_DELAY_S));
 	put_receptacle(&b, o, s->si.model);
 	if (metered) {
-		bool v = live && ol->have_em;
+		static const char *const keys[KASA_SENSOR_COUNT] = {
+			[KASA_SENSOR_POWER] = "PowerWatts",
+			[KASA_SENSOR_CURRENT] = "CurrentAmps",
+			[KASA_SENSOR_VOLTAGE] = "Voltage",
+			[KASA_SENSOR_ENERGY] = "EnergykWh",
+		};
+		double v;
 
-		put_sensor(&b, o, "PowerWatts", v, ol->em.power_w);
-		put_sensor(&b, o, "CurrentAmps", v, ol->em.current_a);
-		put_sensor(&b, o, "Voltage", v, ol->em.voltage_v);
-		put_sensor(&b, o, "EnergykWh", v, ol->em.total_kwh);
+		for (int k = 0; k < KASA_SENSOR_COUNT; k++) {
+			_cleanup_free_ char *su = kasa_sensor_uri(s, i, k);
+			bool valid = sensor_value(s, i, k, &v);
+
+			put_excerpt(&b, o, keys[k], su, valid, v);
+		}
 	}
 	links = json_object_new_object();
 	put_links1(&b, links, "Chassis", s->chassis_uri);
@@ -281,24 +479,19 @@ struct json_object *kasa_doc_outlet(const struct kasa_strip *s, size_t i, const 
 
 struct json_object *kasa_doc_metrics(const struct kasa_strip *s)
 {
-	bool all = s->online && s->n_outlets > 0;
-	double watts = 0, kwh = 0;
+	_cleanup_free_ char *pu = kasa_sensor_uri(s, SIZE_MAX, KASA_SENSOR_POWER);
+	_cleanup_free_ char *eu = kasa_sensor_uri(s, SIZE_MAX, KASA_SENSOR_ENERGY);
+	double watts, kwh;
+	bool pv = sensor_value(s, SIZE_MAX, KASA_SENSOR_POWER, &watts);
+	bool ev = sensor_value(s, SIZE_MAX, KASA_SENSOR_ENERGY, &kwh);
 	char target[512];
 	struct jb b = { 0 };
 	struct json_object *o, *actions, *act;
 
-	for (size_t i = 0; i < s->n_outlets; i++) {
-		if (!s->outlets[i].have_em) {
-			all = false;
-			break;
-		}
-		watts += s->outlets[i].em.power_w;
-		kwh += s->outlets[i].em.total_kwh;
-	}
 	o = new_body(&b, s->metrics_uri, "#PowerDistributionMetrics.v1_4_0.PowerDistributionMetrics",
 		     "Metrics", "Power distribution metrics");
-	put_sensor(&b, o, "PowerWatts", all, watts);
-	put_sensor(&b, o, "EnergykWh", all, kwh);
+	put_excerpt(&b, o, "PowerWatts", pu, pv, watts);
+	put_excerpt(&b, o, "EnergykWh", eu, ev, kwh);
 	actions = json_object_new_object();
 	act = json_object_new_object();
 	snprintf(target, sizeof(target), "%s/Actions/PowerDistributionMetrics.ResetMetrics",
@@ -326,6 +519,13 @@ struct json_object *kasa_doc_chassis(const struct kasa_strip *s)
 		put_str(&b, o, "PowerState", "On");   /* it answers, so it has power */
 	else
 		put_null(&b, o, "PowerState");
+	put_link(&b, o, "PowerSubsystem", s->power_subsystem_uri);
+	if (kasa_strip_metered(s)) {
+		put_link(&b, o, "Sensors", s->sensors_uri);
+		/* Deprecated for PowerSubsystem, but where older clients
+		 * (sushy's chassis.power, redfishtool) look for watts. */
+		put_link(&b, o, "Power", s->power_uri);
+	}
 	links = json_object_new_object();
 	outlets = json_object_new_array();
 	for (size_t i = 0; outlets && i < s->n_outlets; i++) {

@@ -9,6 +9,10 @@
  * without it. Outlets first, the PowerDistribution last: a reader who sees
  * the strip's new state (say, UnavailableOffline) sees it everywhere.
  *
+ * Metered strips also get a Sensor per reading (an outlet's four, the
+ * strip's two totals) under Chassis/NAME/Sensors, which the readings
+ * link as their DataSourceUri, and the deprecated Power resource.
+ *
  * Outlet cookies are allocated once per outlet index and kept until the
  * strip is freed, so a write that took one just before its outlet went
  * away still reads valid memory (and gets -ENOENT from the command). */
@@ -55,48 +59,106 @@ static struct kasa_res *outlet_res(struct kasa_strip *s, size_t i)
 struct inst {
 	char *uri;                          /* malloc'd, or borrowed when !own */
 	bool own;
-	struct json_object *body;
+	struct json_object *body;           /* NULL: out of memory */
 	const struct rf_writable *writable;
-	struct kasa_res *cookie;
+	struct kasa_res *cookie;            /* NULL: nothing writable there */
 };
 
-/* only: every resource (SIZE_MAX), or just outlet only and the Metrics,
- * which are all that an outlet switching changes. */
+struct insts {
+	struct inst *v;
+	size_t n, cap;
+	bool oom;                  /* an entry was dropped */
+};
+
+/* Append one install (uri and body taken even on failure). */
+static void add(struct insts *l, char *uri, bool own, struct json_object *body,
+		const struct rf_writable *writable, struct kasa_res *cookie)
+{
+	if (!uri) {
+		json_object_put(body);
+		l->oom = true;
+		return;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct inst *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			json_object_put(body);
+			if (own)
+				free(uri);
+			l->oom = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct inst){ uri, own, body, writable, cookie };
+}
+
+/* The sensors of outlet i (SIZE_MAX: the strip's totals). s->lock held. */
+static void add_sensors(struct insts *l, struct kasa_strip *s, size_t i)
+{
+	for (int k = 0; k < KASA_SENSOR_COUNT; k++) {
+		char *u;
+
+		if (!kasa_sensor_exists(i, k))
+			continue;
+		u = kasa_sensor_uri(s, i, k);
+		add(l, u, true, u ? kasa_doc_sensor(s, i, k, u) : NULL, NULL, NULL);
+	}
+}
+
+/* Remove the resources of outlet i that the tree holds (its sensors too). */
+static void remove_outlet(struct kasa_strip *s, size_t i, bool sensors)
+{
+	_cleanup_free_ char *u = kasa_outlet_uri(s, i);
+
+	if (u)
+		rf_tree_remove(s->kp->t, u);
+	for (int k = 0; sensors && k < KASA_SENSOR_COUNT; k++) {
+		_cleanup_free_ char *su = kasa_sensor_uri(s, i, k);
+
+		if (su)
+			rf_tree_remove(s->kp->t, su);
+	}
+}
+
+/* only: every resource (SIZE_MAX), or just outlet only and what its
+ * switching changes: its sensors, the Metrics, the totals and Power. */
 static int install_only(struct kasa_strip *s, uint64_t g, size_t only)
 {
 	struct rf_tree *t = s->kp->t;
-	struct inst *v = NULL;
-	size_t n = 0, cap, old_outlets, new_outlets;
+	struct insts l = { 0 };
+	size_t old_outlets, new_outlets;
 	bool old_metrics, new_metrics;
 	int r = 0;
 
 	pthread_mutex_lock(&s->lock);
-	cap = 4 + s->n_outlets;
-	v = calloc(cap, sizeof(*v));
-	if (!v) {
-		pthread_mutex_unlock(&s->lock);
-		return -ENOMEM;
-	}
+	new_metrics = kasa_strip_metered(s);
 	for (size_t i = 0; i < s->n_outlets; i++) {
+		struct kasa_res *c;
 		char *u;
 
 		if (only != SIZE_MAX && i != only)
 			continue;
 		u = kasa_outlet_uri(s, i);
-		v[n++] = (struct inst){ u, true, u ? kasa_doc_outlet(s, i, u) : NULL, label_writable,
-					outlet_res(s, i) };
+		c = outlet_res(s, i);
+		add(&l, u, true, u && c ? kasa_doc_outlet(s, i, u) : NULL, label_writable, c);
+		if (new_metrics)
+			add_sensors(&l, s, i);
 	}
-	new_metrics = kasa_strip_metered(s);
-	if (new_metrics)
-		v[n++] = (struct inst){ s->metrics_uri, false, kasa_doc_metrics(s), NULL,
-					&s->res_metrics };
+	if (new_metrics) {
+		add_sensors(&l, s, SIZE_MAX);
+		add(&l, s->power_uri, false, kasa_doc_power(s), NULL, NULL);
+		add(&l, s->metrics_uri, false, kasa_doc_metrics(s), NULL, &s->res_metrics);
+	}
 	if (only == SIZE_MAX) {
-		v[n++] = (struct inst){ s->chassis_uri, false, kasa_doc_chassis(s), NULL,
-					&s->res_chassis };
-		v[n++] = (struct inst){ s->manager_uri, false, kasa_doc_manager(s), manager_writable,
-					&s->res_manager };
-		v[n++] = (struct inst){ s->pdu_uri, false, kasa_doc_pdu(s), label_writable,
-					&s->res_pdu };
+		add(&l, s->power_subsystem_uri, false, kasa_doc_power_subsystem(s), NULL, NULL);
+		add(&l, s->chassis_uri, false, kasa_doc_chassis(s), NULL, &s->res_chassis);
+		add(&l, s->manager_uri, false, kasa_doc_manager(s), manager_writable,
+		    &s->res_manager);
+		add(&l, s->pdu_uri, false, kasa_doc_pdu(s), label_writable, &s->res_pdu);
 	}
 	old_outlets = s->installed_outlets;
 	new_outlets = s->n_outlets;
@@ -105,30 +167,39 @@ static int install_only(struct kasa_strip *s, uint64_t g, size_t only)
 	s->metrics_installed = new_metrics;
 	pthread_mutex_unlock(&s->lock);
 
-	for (size_t i = 0; i < n; i++) {
+	if (l.oom)
+		r = -ENOMEM;
+	/* The Sensors collection first, so the sensors become its Members. */
+	if (new_metrics && !old_metrics) {
+		int k = rf_tree_add_collection(t, &s->kp->rp, s->sensors_uri,
+					       "#SensorCollection.SensorCollection", "Sensors");
+
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		struct inst *v = &l.v[i];
 		int k;
 
-		if (!v[i].uri || !v[i].body || !v[i].cookie) {
-			json_object_put(v[i].body);
+		if (!v->body) {
 			k = -ENOMEM;
 		} else {
-			k = rf_tree_install_cookie(t, &s->kp->rp, v[i].uri, v[i].body, v[i].writable,
-						   v[i].cookie, g);
+			k = rf_tree_install_cookie(t, &s->kp->rp, v->uri, v->body, v->writable,
+						   v->cookie, g);
 		}
 		if (k < 0 && k != -ESTALE && r == 0)
 			r = k;
-		if (v[i].own)
-			free(v[i].uri);
+		if (v->own)
+			free(v->uri);
 	}
-	free(v);
-	for (size_t i = new_outlets; i < old_outlets; i++) {
-		_cleanup_free_ char *u = kasa_outlet_uri(s, i);
-
-		if (u)
-			rf_tree_remove(t, u);
-	}
-	if (old_metrics && !new_metrics)
+	free(l.v);
+	for (size_t i = new_outlets; i < old_outlets; i++)
+		remove_outlet(s, i, new_metrics);
+	if (old_metrics && !new_metrics) {
 		rf_tree_remove(t, s->metrics_uri);
+		rf_tree_remove(t, s->sensors_uri);
+		rf_tree_remove(t, s->power_uri);
+	}
 	return r;
 }
 

@@ -65,6 +65,7 @@ struct kasa_strip {
 	struct kasa_provider *kp;
 	char *name;
 	char *pdu_uri, *outlets_uri, *metrics_uri, *chassis_uri, *manager_uri;
+	char *sensors_uri, *power_uri, *power_subsystem_uri;   /* under chassis_uri */
 	struct kasa_dev *dev;      /* replaced (with io held) when the device moves */
 	bool discovered;           /* found by discovery, not configured */
 
@@ -88,7 +89,7 @@ struct kasa_strip {
 	struct kasa_res **res_outlets; /* outlet cookies: grows, freed with the strip */
 	size_t n_res_outlets;
 	size_t installed_outlets;  /* Outlet resources present in the tree */
-	bool metrics_installed;
+	bool metrics_installed;    /* and the Sensors and Power below the Chassis */
 	int64_t last_ok_ms;        /* end of the last successful poll, 0 never */
 	int64_t next_poll_ms;
 	uint64_t poll_seq;         /* finished polls */
@@ -187,12 +188,31 @@ int kasa_strip_install_outlet(struct kasa_strip *s, uint64_t g, size_t i);
 
 /* ---- provider_docs.c: the bodies, built under s->lock --------------------- */
 
+/* The readings a Sensor exists for: each of an outlet's, and the strip's
+ * totals of power and energy (its Metrics). */
+enum kasa_sensor {
+	KASA_SENSOR_POWER,
+	KASA_SENSOR_CURRENT,
+	KASA_SENSOR_VOLTAGE,
+	KASA_SENSOR_ENERGY,
+	KASA_SENSOR_COUNT,
+};
+
 /* Each a new object, or NULL on -ENOMEM. */
 struct json_object *kasa_doc_pdu(const struct kasa_strip *s);
 struct json_object *kasa_doc_outlet(const struct kasa_strip *s, size_t i, const char *uri);
 struct json_object *kasa_doc_metrics(const struct kasa_strip *s);
 struct json_object *kasa_doc_chassis(const struct kasa_strip *s);
 struct json_object *kasa_doc_manager(const struct kasa_strip *s);
+/* outlet: 0-based, or SIZE_MAX for the strip's total; uri from
+ * kasa_sensor_uri. Only where kasa_sensor_exists. */
+struct json_object *kasa_doc_sensor(const struct kasa_strip *s, size_t outlet, enum kasa_sensor kind,
+				    const char *uri);
+struct json_object *kasa_doc_power_subsystem(const struct kasa_strip *s);
+struct json_object *kasa_doc_power(const struct kasa_strip *s);
+bool kasa_sensor_exists(size_t outlet, enum kasa_sensor kind);
+/* .../Chassis/NAME/Sensors/Outlet<N><Kind> or .../TotalPower; malloc'd. */
+char *kasa_sensor_uri(const struct kasa_strip *s, size_t outlet, enum kasa_sensor kind);
 /* The URI of outlet i (0-based), malloc'd. */
 char *kasa_outlet_uri(const struct kasa_strip *s, size_t i);
 /* Whether the strip has meters (its Metrics and readings are shown). */

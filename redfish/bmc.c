@@ -382,7 +382,10 @@ static struct json_object *parse_body(const struct rf_http *h, const char *remot
 		o = NULL;
 	}
 	json_tokener_free(tok);
-	if (!json_object_is_type(o, json_type_object) || !(id = rf_json_str(o, "@odata.id")) ||
+	/* JSON is UTF-8 text: a body with invalid bytes or control characters
+	 * (other than TAB, LF, CR) in a string is refused whole. */
+	if (!json_object_is_type(o, json_type_object) ||
+	    rf_json_text_check(o, true, NULL, 0, NULL, 0) < 0 || !(id = rf_json_str(o, "@odata.id")) ||
 	    !(norm = strdup(id)) || strcmp(rf_uri_normalize(norm), remote) != 0) {
 		json_object_put(o);
 		return NULL;

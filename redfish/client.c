@@ -185,6 +185,7 @@ struct rf_client {
 	uint64_t auth_gen;
 	bool sessions_known;       /* sessions_uri below is what the root says */
 	char *sessions_uri;
+	bool connected_once;       /* atomic; a later new connection is a reconnect */
 };
 
 struct xfer {
@@ -532,6 +533,20 @@ static void wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t dead
 }
 
 /* A finished exchange: retry 503/429 while the deadline allows. */
+/* For /metrics: the request's time, and whether it opened a connection
+ * after this client had one (a reconnect). */
+static void count_round_trip(struct rf_client *c, CURL *easy, CURLcode res)
+{
+	curl_off_t usec = 0;
+	long connects = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &usec);
+	curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+	stats_round_trip(STATS_BMC, (int64_t)usec, res == CURLE_OK);
+	if (connects > 0 && __atomic_exchange_n(&c->connected_once, true, __ATOMIC_RELAXED))
+		stats_reconnect(STATS_BMC);
+}
+
 static void on_done(struct rf_client *c, CURLM *multi, struct xfer *x, CURLcode res)
 {
 	struct rf_http *h = x->h;
@@ -541,6 +556,7 @@ static void on_done(struct rf_client *c, CURLM *multi, struct xfer *x, CURLcode 
 	x->active = false;
 	slot_release(c);
 	h->attempts++;
+	count_round_trip(c, x->easy, res);
 	if (res != CURLE_OK) {
 		h->status = 0;
 		snprintf(h->error, sizeof(h->error), "%s",

@@ -112,12 +112,18 @@ struct rf_tree *rf_tree_free(struct rf_tree *t);   /* NULL-safe, returns NULL */
 void rf_tree_set_max_age(struct rf_tree *t, int64_t max_age_ms);
 int64_t rf_tree_max_age(struct rf_tree *t);
 
-/* Listener told of every mount path whose content, attributes or directory
- * listing changed (files, directories, links; a removed path too). Called
+/* Listeners told of every mount path whose content, attributes or directory
+ * listing changed (files, directories, links; a removed path too; a
+ * resource whose document changed names its "DIR/index.json"). Called
  * without the tree lock from the installing thread; must not block long and
- * must not call back into the tree. One listener; NULL to clear. */
+ * must not call back into the tree. This is the one change feed: the
+ * mount's invalidations, events and metrics all hang off it. Up to
+ * RF_TREE_MAX_LISTENERS; add returns 0 or -ENOSPC. Once remove returns,
+ * fn is not running and is not called again. */
+#define RF_TREE_MAX_LISTENERS 8
 typedef void (*rf_change_fn)(void *userdata, const char *path);
-void rf_tree_set_listener(struct rf_tree *t, rf_change_fn fn, void *userdata);
+int rf_tree_add_listener(struct rf_tree *t, rf_change_fn fn, void *userdata);
+void rf_tree_remove_listener(struct rf_tree *t, rf_change_fn fn, void *userdata);
 
 /* ---- writing the tree (providers) ----------------------------------------- */
 
@@ -147,6 +153,9 @@ int rf_tree_install_cookie(struct rf_tree *t, struct rf_provider *p, const char 
 
 /* Mark uri fresh without changing it (a poll found nothing new). */
 void rf_tree_touch(struct rf_tree *t, const char *uri);
+/* How long ago uri's provider last installed or touched it (its source
+ * last confirmed it), in *ret_ms. 0, or -ENOENT (unknown or a collection). */
+int rf_tree_age(struct rf_tree *t, const char *uri, int64_t *ret_ms);
 
 /* Remove uri and everything below it (resources, aliases). 0 or -ENOENT. */
 int rf_tree_remove(struct rf_tree *t, const char *uri);
@@ -254,6 +263,13 @@ int rf_tree_patch(struct rf_tree *t, const char *uri, struct json_object *delta,
  * (borrowed object, may be NULL) checked against @Redfish.AllowableValues. */
 int rf_tree_post_action(struct rf_tree *t, const char *target_uri, struct json_object *params,
 			const char *if_match, struct rf_error *ret_err);
+
+/* Every string of o (keys and values, any depth) passes text_check
+ * (common.h): 0, or its -EILSEQ/-EINVAL with the first offender's path
+ * ("Oem/TPLink/Alias", "Members/2") and its escaped value written into
+ * ret_path/ret_value (either may be NULL). redfish/text.c */
+int rf_json_text_check(struct json_object *o, bool multiline, char *ret_path, size_t path_cap,
+		       char *ret_value, size_t value_cap);
 
 /* ---- remote BMCs and mockups (redfish/bmc.c, redfish/mockup.c) ----------
  *

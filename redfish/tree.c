@@ -65,8 +65,11 @@ struct rf_tree {
 	char uuid[40];
 	struct rf_provider self;
 
-	rf_change_fn listener;
-	void *listener_ud;
+	/* Listeners: listeners_lock (read: a flush calls them; write: add or
+	 * remove), so no call is in flight once remove returns. */
+	pthread_rwlock_t listeners_lock;
+	struct { rf_change_fn fn; void *ud; } listeners[RF_TREE_MAX_LISTENERS];
+	size_t n_listeners;
 
 	pthread_mutex_t refresh_mu;
 	pthread_cond_t refresh_cv;
@@ -317,11 +320,13 @@ static void changes_add_uri(struct changes *c, const char *uri)
 
 static void changes_flush(struct rf_tree *t, struct changes *c)
 {
+	pthread_rwlock_rdlock(&t->listeners_lock);
 	for (size_t i = 0; i < c->n; i++) {
-		if (t->listener)
-			t->listener(t->listener_ud, c->paths[i]);
+		for (size_t k = 0; k < t->n_listeners; k++)
+			t->listeners[k].fn(t->listeners[k].ud, c->paths[i]);
 		free(c->paths[i]);
 	}
+	pthread_rwlock_unlock(&t->listeners_lock);
 	free(c->paths);
 	memset(c, 0, sizeof(*c));
 }
@@ -359,6 +364,7 @@ struct rf_tree *rf_tree_new(const char *uuid)
 	if (!t)
 		return NULL;
 	pthread_rwlock_init(&t->lock, NULL);
+	pthread_rwlock_init(&t->listeners_lock, NULL);
 	pthread_mutex_init(&t->refresh_mu, NULL);
 	pthread_cond_init(&t->refresh_cv, NULL);
 	t->res = strmap_new();
@@ -439,6 +445,7 @@ struct rf_tree *rf_tree_free(struct rf_tree *t)
 	free(t->claims);
 	json_object_put(t->root_props);
 	pthread_rwlock_destroy(&t->lock);
+	pthread_rwlock_destroy(&t->listeners_lock);
 	pthread_mutex_destroy(&t->refresh_mu);
 	pthread_cond_destroy(&t->refresh_cv);
 	free(t);
@@ -462,12 +469,33 @@ int64_t rf_tree_max_age(struct rf_tree *t)
 	return v;
 }
 
-void rf_tree_set_listener(struct rf_tree *t, rf_change_fn fn, void *userdata)
+int rf_tree_add_listener(struct rf_tree *t, rf_change_fn fn, void *userdata)
 {
-	pthread_rwlock_wrlock(&t->lock);
-	t->listener = fn;
-	t->listener_ud = userdata;
-	pthread_rwlock_unlock(&t->lock);
+	int r = -ENOSPC;
+
+	pthread_rwlock_wrlock(&t->listeners_lock);
+	if (t->n_listeners < RF_TREE_MAX_LISTENERS) {
+		t->listeners[t->n_listeners].fn = fn;
+		t->listeners[t->n_listeners].ud = userdata;
+		t->n_listeners++;
+		r = 0;
+	}
+	pthread_rwlock_unlock(&t->listeners_lock);
+	return r;
+}
+
+void rf_tree_remove_listener(struct rf_tree *t, rf_change_fn fn, void *userdata)
+{
+	pthread_rwlock_wrlock(&t->listeners_lock);
+	for (size_t k = 0; k < t->n_listeners; k++) {
+		if (t->listeners[k].fn == fn && t->listeners[k].ud == userdata) {
+			memmove(&t->listeners[k], &t->listeners[k + 1],
+				(t->n_listeners - k - 1) * sizeof(t->listeners[0]));
+			t->n_listeners--;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&t->listeners_lock);
 }
 
 uint64_t rf_tree_generation(struct rf_tree *t)
@@ -678,6 +706,21 @@ int rf_tree_install_cookie(struct rf_tree *t, struct rf_provider *p, const char 
 			   void *cookie, uint64_t based_on)
 {
 	return install_locked_checked(t, p, uri, body, writable, cookie, based_on, false);
+}
+
+int rf_tree_age(struct rf_tree *t, const char *uri, int64_t *ret_ms)
+{
+	struct rf_resource *res;
+	int r = -ENOENT;
+
+	pthread_rwlock_rdlock(&t->lock);
+	res = strmap_get(t->res, uri);
+	if (res && !res->collection) {
+		*ret_ms = now_ms() - res->fresh_ms;
+		r = 0;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return r;
 }
 
 void rf_tree_touch(struct rf_tree *t, const char *uri)

@@ -497,6 +497,8 @@ int rf_tree_write(struct rf_tree *t, const char *path, const char *data, size_t 
 		text[--len] = '\0';
 	if (len && text[len - 1] == '\r')
 		text[--len] = '\0';
+	if (text_check(text, len, false) < 0)
+		return -EINVAL;   /* not UTF-8, or a control character */
 	r = rf_tree_target_for_path(t, path, &tg, &rel);
 	if (r < 0)
 		return r;

@@ -2,7 +2,9 @@
 """httpd_sushy.py URL USER PASSWORD [CAFILE] — a short python3-sushy client
 against redfishfs's HTTP server (run by tests/test_httpd.c): open the root
 with a session, list chassis and managers, read an outlet through the
-connector. Exit 0 on success. Over HTTPS the server's certificate is
+connector, and the strip's watts through chassis.power (the deprecated Power
+resource: one PowerControl per outlet, equal to the outlets' PowerWatts; the
+test fixes the simulator's meters, so they hold still). Exit 0 on success. Over HTTPS the server's certificate is
 verified against CAFILE (the test's self-signed certificate)."""
 import os
 import sys
@@ -27,6 +29,15 @@ def main():
     outlet = root._conn.get(
         '/redfish/v1/PowerEquipment/RackPDUs/PowerStrip/Outlets/1').json()
     assert outlet['PowerState'] in ('On', 'Off'), outlet
+    # sushy 4.3's Power model has no power_control field: its JSON has them.
+    power = root.get_chassis('/redfish/v1/Chassis/PowerStrip').power
+    watts = [c['PowerConsumedWatts'] for c in power.json['PowerControl']]
+    readings = [root._conn.get(
+        '/redfish/v1/PowerEquipment/RackPDUs/PowerStrip/Outlets/%d' % n).json()
+        ['PowerWatts']['Reading'] for n in range(1, 7)]
+    print('chassis.power watts:', watts)
+    assert watts == readings, (watts, readings)
+    assert any(w > 0 for w in watts), watts
     sessions = root.get_session_service().sessions.get_members()
     assert len(sessions) >= 1
     return 0

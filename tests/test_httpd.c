@@ -312,6 +312,15 @@ static int suite_init(void)
 	tree = rf_tree_new(NULL);
 	if (!tree || tu_sim_start(&sim, "hs300", "PowerStrip", NULL) < 0)
 		return -1;
+	/* Fixed meters: documents read at different times agree (sushy). */
+	for (int i = 1; i <= 6; i++) {
+		char *r = tu_sim_cmd(&sim, "meter %d %d 120000 %d %d", i, 7000 * i, 60 * i, 100 * i);
+		bool ok = r && strcmp(r, "ok") == 0;
+
+		free(r);
+		if (!ok)
+			return -1;
+	}
 	kp = kasa_provider_new(tree, 1000, 1);
 	if (!kp || kasa_provider_add(kp, "PowerStrip", "127.0.0.1", sim.port) < 0 ||
 	    kasa_provider_start(kp) < 0)
@@ -1462,6 +1471,63 @@ static void test_slow_clients(void)
 	snprintf(base, sizeof(base), "%s", httpd_url(srv));
 }
 
+/* Text that is not UTF-8, or holds control characters, is refused whole
+ * over HTTP (400 PropertyValueFormatError naming the property) and in the
+ * mount (EINVAL); valid non-ASCII text passes. */
+static void test_utf8_input(void)
+{
+	static const char *const bad[] = {
+		"{\"AssetTag\":\"\xff\xfe\xc0\xaf\"}",       /* invalid bytes */
+		"{\"AssetTag\":\"\xc0\xaf\"}",               /* overlong '/' */
+		"{\"AssetTag\":\"\xed\xa0\x80\"}",           /* a surrogate */
+		"{\"AssetTag\":\"a\\u0000b\"}",              /* NUL: not cut to "a" */
+		"{\"AssetTag\":\"\\u001b[2Jx\"}",            /* a terminal escape */
+		"{\"AssetTag\":\"bell\\u0007\"}",
+		"{\"AssetTag\":\"c1\xc2\x9b\"}",             /* C1 control */
+	};
+	static const char *const bad_mount[] = {
+		"\xff\xfe\xc0\xaf\n", "a\x1b[31mb\n", "bell\a", "c1\xc2\x9b",
+	};
+	struct resp r;
+	char *tag0 = tree_file("Chassis/Fake/AssetTag"), *tag;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(tag0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, bad[i], NULL), 400);
+		CU_ASSERT(is_error(&r, "PropertyValueFormatError"));
+		CU_ASSERT(r.body && strstr(r.body, "AssetTag"));
+		resp_free(&r);
+	}
+	for (size_t i = 0; i < sizeof(bad_mount) / sizeof(bad_mount[0]); i++)
+		CU_ASSERT_EQUAL(rf_tree_write(tree, "Chassis/Fake/AssetTag", bad_mount[i],
+					      strlen(bad_mount[i])), -EINVAL);
+	tag = tree_file("Chassis/Fake/AssetTag");
+	CU_ASSERT_STRING_EQUAL(tag ? tag : "", tag0);
+	free(tag);
+	/* A login with such a name: refused, the password never echoed. */
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/SessionService/Sessions", NULL, NULL,
+			     "{\"UserName\":\"admin\",\"Password\":\"pw\xff secret\"}", NULL), 400);
+	CU_ASSERT(is_error(&r, "PropertyValueFormatError"));
+	CU_ASSERT(r.body && !strstr(r.body, "secret"));
+	resp_free(&r);
+
+	CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, "{\"AssetTag\":\"K\u00fcche \u00e9\"}",
+			     NULL), 200);
+	CU_ASSERT(json_has(r.body, "AssetTag", "\"K\u00fcche \u00e9\""));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(rf_tree_write(tree, "Chassis/Fake/AssetTag", "Stra\u00dfe\n",
+				      strlen("Stra\u00dfe\n")), 0);
+	tag0[strcspn(tag0, "\n")] = '\0';
+	{
+		char body[300];
+
+		snprintf(body, sizeof(body), "{\"AssetTag\":\"%s\"}", tag0);
+		CU_ASSERT_EQUAL(http(&r, "PATCH", FAKE, ADMIN, NULL, body, NULL), 200);
+		resp_free(&r);
+	}
+	free(tag0);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1486,6 +1552,7 @@ int main(void)
 	CU_add_test(s, "config", test_config);
 	CU_add_test(s, "validator rules", test_validator_rules);
 	CU_add_test(s, "slow clients", test_slow_clients);
+	CU_add_test(s, "UTF-8 input", test_utf8_input);
 	CU_add_test(s, "redfishtool and sushy over HTTP", test_clients_http);
 	CU_add_test(s, "HTTPS", test_https);
 	return tu_run_cunit();

@@ -198,6 +198,22 @@ static void test_variants(void)
 	kasa_sysinfo_clear(&si);
 	kasa_sysinfo_clear(NULL);
 	CU_ASSERT_PTR_NULL(kasa_child_full_id(NULL, 0));
+
+	/* Names that are not UTF-8 text (invalid bytes, a terminal escape,
+	 * BEL, an embedded NUL) are dropped whole, never served or cut. */
+	CU_ASSERT_EQUAL_FATAL(kasa_parse_sysinfo("{\"deviceId\":\"80AB\",\"model\":\"HS300(US)\","
+						 "\"alias\":\"Rack\xff\xfe\xc0\xaf\",\"children\":["
+						 "{\"id\":\"00\",\"state\":1,\"alias\":\"\\u001b[31mred\"},"
+						 "{\"id\":\"01\",\"state\":0,\"alias\":\"a\\u0000b\"},"
+						 "{\"id\":\"02\",\"state\":0,\"alias\":\"bell\\u0007\"},"
+						 "{\"id\":\"03\",\"state\":0,\"alias\":\"K\u00fcche \\u00e9\"}]}",
+						 &si), 0);
+	CU_ASSERT_STRING_EQUAL(si.alias, "");
+	CU_ASSERT_STRING_EQUAL(si.children[0].alias, "");
+	CU_ASSERT_STRING_EQUAL(si.children[1].alias, "");
+	CU_ASSERT_STRING_EQUAL(si.children[2].alias, "");
+	CU_ASSERT_STRING_EQUAL(si.children[3].alias, "K\u00fcche \u00e9");
+	kasa_sysinfo_clear(&si);
 }
 
 static void test_malformed_sysinfo(void)

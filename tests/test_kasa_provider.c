@@ -700,7 +700,156 @@ static void test_no_meter(void)
 	CU_ASSERT(str_is(o, "Model", "KP303(US)"));
 	json_object_put(o);
 	CU_ASSERT_PTR_NULL(doc(f.t, RF_ROOT "/PowerEquipment/RackPDUs/Shelf/Metrics"));
+	/* no meters: no Sensors, no Power; a PowerSubsystem with its Status */
+	o = doc(f.t, RF_ROOT "/Chassis/Shelf");
+	CU_ASSERT(!has(o, "Sensors"));
+	CU_ASSERT(!has(o, "Power"));
+	CU_ASSERT(str_is(o, "PowerSubsystem/@odata.id", RF_ROOT "/Chassis/Shelf/PowerSubsystem"));
+	json_object_put(o);
+	CU_ASSERT_PTR_NULL(doc(f.t, RF_ROOT "/Chassis/Shelf/Sensors"));
+	CU_ASSERT_PTR_NULL(doc(f.t, RF_ROOT "/Chassis/Shelf/Power"));
+	o = doc(f.t, RF_ROOT "/Chassis/Shelf/PowerSubsystem");
+	CU_ASSERT(str_is(o, "Status/State", "Enabled"));
+	json_object_put(o);
 	CU_ASSERT_EQUAL(tu_sim_count(&f.sim, "get_realtime"), 0);
+	fx_stop(&f);
+}
+
+#define CHASSIS RF_ROOT "/Chassis/PowerStrip"
+
+/* Sensor uri has ReadingType type, units and the reading want (NAN: null). */
+static void check_sensor(struct rf_tree *t, const char *uri, const char *type, const char *units,
+			 double want, const char *related)
+{
+	struct json_object *o = doc(t, uri);
+	double v;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT(str_is(o, "@odata.id", uri));
+	CU_ASSERT(str_is(o, "@odata.type", "#Sensor.v1_12_0.Sensor"));
+	CU_ASSERT(str_is(o, "Id", strrchr(uri, '/') + 1));
+	CU_ASSERT(str_is(o, "ReadingType", type));
+	CU_ASSERT(str_is(o, "ReadingUnits", units));
+	if (isnan(want)) {
+		CU_ASSERT(is_null(o, "Reading"));
+	} else {
+		CU_ASSERT(jnum(o, "Reading", &v) && fabs(v - want) < 0.0005);
+	}
+	CU_ASSERT(str_is(o, "RelatedItem/0/@odata.id", related));
+	json_object_put(o);
+}
+
+/* Sensors (one per reading, linked as DataSourceUri), PowerSubsystem and
+ * the deprecated Power, from meters fixed in the simulator. */
+static void test_sensors_and_power(void)
+{
+	static const char *const keys[] = { "PowerWatts", "CurrentAmps", "Voltage", "EnergykWh" };
+	static const char *const kinds[] = { "Power", "Current", "Voltage", "Energy" };
+	static const char *const types[] = { "Power", "Current", "Voltage", "EnergykWh" };
+	static const char *const units[] = { "W", "A", "V", "kW.h" };
+	struct fx f;
+	struct json_object *o;
+	char uri[256], path[64];
+	double want[7][4], v, total_w = 0, total_kwh = 0;
+
+	CU_ASSERT_EQUAL_FATAL(fx_start(&f, "hs300", "PowerStrip", NULL, 1, 300, 100, true), 0);
+	for (int i = 1; i <= 6; i++) {
+		char *r = tu_sim_cmd(&f.sim, "meter %d %d %d %d %d", i, 10000 * i, 120000 + i,
+				     90 * i, 250 * i);
+
+		CU_ASSERT(r && !strcmp(r, "ok"));
+		free(r);
+		want[i][0] = 10.0 * i;
+		want[i][1] = 0.09 * i;
+		want[i][2] = 120 + 0.001 * i;
+		want[i][3] = 0.25 * i;
+		total_w += want[i][0];
+		total_kwh += want[i][3];
+	}
+	/* the next poll shows them (the PowerDistribution is installed last) */
+	sleep_ms(1100);
+	CU_ASSERT(wait_for(f.t, PDU, "Status/State", "Enabled", 3000) >= 0);
+
+	o = doc(f.t, CHASSIS);
+	CU_ASSERT(str_is(o, "Sensors/@odata.id", CHASSIS "/Sensors"));
+	CU_ASSERT(str_is(o, "PowerSubsystem/@odata.id", CHASSIS "/PowerSubsystem"));
+	CU_ASSERT(str_is(o, "Power/@odata.id", CHASSIS "/Power"));
+	json_object_put(o);
+
+	o = doc(f.t, CHASSIS "/Sensors");
+	CU_ASSERT(str_is(o, "@odata.type", "#SensorCollection.SensorCollection"));
+	CU_ASSERT_EQUAL(jlen(o, "Members"), 6 * 4 + 2);
+	json_object_put(o);
+
+	for (int i = 1; i <= 6; i++) {
+		char outlet[128];
+
+		snprintf(outlet, sizeof(outlet), PDU "/Outlets/%d", i);
+		o = doc(f.t, outlet);
+		for (int k = 0; k < 4; k++) {
+			snprintf(uri, sizeof(uri), CHASSIS "/Sensors/Outlet%d%s", i, kinds[k]);
+			snprintf(path, sizeof(path), "%s/DataSourceUri", keys[k]);
+			CU_ASSERT(str_is(o, path, uri));
+			snprintf(path, sizeof(path), "%s/Reading", keys[k]);
+			CU_ASSERT(jnum(o, path, &v) && fabs(v - want[i][k]) < 0.0005);
+			check_sensor(f.t, uri, types[k], units[k], want[i][k], outlet);
+		}
+		json_object_put(o);
+	}
+	o = doc(f.t, PDU "/Metrics");
+	CU_ASSERT(str_is(o, "PowerWatts/DataSourceUri", CHASSIS "/Sensors/TotalPower"));
+	CU_ASSERT(str_is(o, "EnergykWh/DataSourceUri", CHASSIS "/Sensors/TotalEnergy"));
+	json_object_put(o);
+	check_sensor(f.t, CHASSIS "/Sensors/TotalPower", "Power", "W", total_w, PDU "/Metrics");
+	check_sensor(f.t, CHASSIS "/Sensors/TotalEnergy", "EnergykWh", "kW.h", total_kwh,
+		     PDU "/Metrics");
+
+	o = doc(f.t, CHASSIS "/PowerSubsystem");
+	check_resource(o, CHASSIS "/PowerSubsystem", "#PowerSubsystem.v1_1_3.PowerSubsystem",
+		       "PowerSubsystem");
+	CU_ASSERT(str_is(o, "Status/State", "Enabled"));
+	json_object_put(o);
+
+	o = doc(f.t, CHASSIS "/Power");
+	check_resource(o, CHASSIS "/Power", "#Power.v1_7_3.Power", "Power");
+	CU_ASSERT_EQUAL(jlen(o, "PowerControl"), 6);
+	CU_ASSERT_EQUAL(jlen(o, "Voltages"), 6);
+	for (int i = 0; i < 6; i++) {
+		snprintf(path, sizeof(path), "PowerControl/%d/@odata.id", i);
+		snprintf(uri, sizeof(uri), CHASSIS "/Power#/PowerControl/%d", i);
+		CU_ASSERT(str_is(o, path, uri));
+		snprintf(path, sizeof(path), "PowerControl/%d/PowerConsumedWatts", i);
+		CU_ASSERT(jnum(o, path, &v) && fabs(v - want[i + 1][0]) < 0.0005);
+		snprintf(path, sizeof(path), "PowerControl/%d/RelatedItem/0/@odata.id", i);
+		snprintf(uri, sizeof(uri), PDU "/Outlets/%d", i + 1);
+		CU_ASSERT(str_is(o, path, uri));
+		snprintf(path, sizeof(path), "Voltages/%d/ReadingVolts", i);
+		CU_ASSERT(jnum(o, path, &v) && fabs(v - want[i + 1][2]) < 0.0005);
+	}
+	json_object_put(o);
+
+	/* switched off: no power, at once, in the outlet, its sensor and Power */
+	CU_ASSERT_EQUAL(rf_tree_write(f.t, "PowerEquipment/RackPDUs/PowerStrip/Outlets/3/PowerState",
+				      "Off", 3), 0);
+	check_sensor(f.t, CHASSIS "/Sensors/Outlet3Power", "Power", "W", 0, OUTLET(3));
+	o = doc(f.t, CHASSIS "/Power");
+	CU_ASSERT(jnum(o, "PowerControl/2/PowerConsumedWatts", &v) && v == 0);
+	json_object_put(o);
+	check_sensor(f.t, CHASSIS "/Sensors/TotalPower", "Power", "W", total_w - want[3][0],
+		     PDU "/Metrics");
+
+	/* offline: null readings, UnavailableOffline */
+	CU_ASSERT(sim_says(&f.sim, "ok", "mode silent"));
+	CU_ASSERT(wait_for(f.t, PDU, "Status/State", "UnavailableOffline", 4000) >= 0);
+	check_sensor(f.t, CHASSIS "/Sensors/Outlet1Voltage", "Voltage", "V", NAN, OUTLET(1));
+	check_sensor(f.t, CHASSIS "/Sensors/TotalEnergy", "EnergykWh", "kW.h", NAN, PDU "/Metrics");
+	o = doc(f.t, CHASSIS "/Power");
+	CU_ASSERT(is_null(o, "PowerControl/0/PowerConsumedWatts"));
+	CU_ASSERT(str_is(o, "PowerControl/0/Status/State", "UnavailableOffline"));
+	json_object_put(o);
+	o = doc(f.t, CHASSIS "/PowerSubsystem");
+	CU_ASSERT(str_is(o, "Status/State", "UnavailableOffline"));
+	json_object_put(o);
 	fx_stop(&f);
 }
 
@@ -817,6 +966,7 @@ int main(void)
 	CU_add_test(s, "offline and back", test_offline_and_back);
 	CU_add_test(s, "plug as a one-outlet strip", test_plug);
 	CU_add_test(s, "strip without meter", test_no_meter);
+	CU_add_test(s, "Sensors, PowerSubsystem, Power", test_sensors_and_power);
 	CU_add_test(s, "unreachable at add", test_unreachable_at_add);
 	CU_add_test(s, "PowerCycle", test_power_cycle);
 	return tu_run_cunit();

@@ -176,6 +176,74 @@ static void test_http_equals_mount(void)
 	CU_ASSERT_EQUAL(n_docs, n_equal);
 }
 
+/* The mount's file at path holds want (and a newline). */
+static void check_file(const char *path, const char *want)
+{
+	char *r = tu_read_file(path, NULL);
+	char expect[256];
+
+	snprintf(expect, sizeof(expect), "%s\n", want);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	if (strcmp(r, expect) != 0)
+		fprintf(stderr, "\n  %s: \"%s\", not \"%s\"\n", path, r, want);
+	CU_ASSERT_STRING_EQUAL(r, expect);
+	free(r);
+}
+
+/* The strips' watts where clients look for them: a Sensor per reading (the
+ * outlets' DataSourceUri), the strip's totals, and the deprecated Power,
+ * in the mount and over HTTP (meters as fix_meters set them). */
+static void test_sensors_and_power(void)
+{
+	struct json_object *o, *v;
+	struct tu_buf b;
+	char path[256], want[64];
+
+	for (int i = 1; i <= 6; i++) {
+		snprintf(path, sizeof(path), "PowerEquipment/RackPDUs/PowerStrip/Outlets/%d/PowerWatts/DataSourceUri", i);
+		snprintf(want, sizeof(want), "/redfish/v1/Chassis/PowerStrip/Sensors/Outlet%dPower", i);
+		check_file(P("%s", path), want);
+		snprintf(path, sizeof(path), "Chassis/PowerStrip/Sensors/Outlet%dPower/Reading", i);
+		snprintf(want, sizeof(want), "%d", 5 * i);
+		check_file(P("%s", path), want);
+		snprintf(path, sizeof(path), "Chassis/PowerStrip/Sensors/Outlet%dCurrent/Reading", i);
+		snprintf(want, sizeof(want), "%g", 0.04 * i);
+		check_file(P("%s", path), want);
+		snprintf(path, sizeof(path), "Chassis/PowerStrip/Sensors/Outlet%dVoltage/ReadingUnits", i);
+		check_file(P("%s", path), "V");
+		snprintf(path, sizeof(path), "Chassis/PowerStrip/Power/PowerControl/%d/PowerConsumedWatts", i - 1);
+		snprintf(want, sizeof(want), "%d", 5 * i);
+		check_file(P("%s", path), want);
+	}
+	check_file(P("Chassis/PowerStrip/Sensors/TotalPower/Reading"), "105");
+	check_file(P("Chassis/PowerStrip/Sensors/TotalEnergy/Reading"), "2.1");
+	check_file(P("Chassis/PowerStrip/PowerSubsystem/Status/State"), "Enabled");
+	check_file(P("Chassis/Kettle/Sensors/Outlet1Power/Reading"), "5");
+	check_file(P("Chassis/Kettle/Power/PowerControl/0/PowerConsumedWatts"), "5");
+	/* over HTTP: the Chassis links them, Power has a PowerControl per outlet */
+	CU_ASSERT_EQUAL(http("GET", "/redfish/v1/Chassis/PowerStrip", NULL, &b, NULL), 200);
+	o = json_tokener_parse(b.data);
+	free(b.data);
+	CU_ASSERT(json_object_object_get_ex(o, "Power", &v) &&
+		  json_object_object_get_ex(v, "@odata.id", &v) &&
+		  !strcmp(json_object_get_string(v), "/redfish/v1/Chassis/PowerStrip/Power"));
+	CU_ASSERT(json_object_object_get_ex(o, "Sensors", NULL));
+	CU_ASSERT(json_object_object_get_ex(o, "PowerSubsystem", NULL));
+	json_object_put(o);
+	CU_ASSERT_EQUAL(http("GET", "/redfish/v1/Chassis/PowerStrip/Power", NULL, &b, NULL), 200);
+	o = json_tokener_parse(b.data);
+	free(b.data);
+	CU_ASSERT_TRUE_FATAL(json_object_object_get_ex(o, "PowerControl", &v));
+	CU_ASSERT_EQUAL(json_object_array_length(v), 6);
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		struct json_object *w;
+
+		CU_ASSERT(json_object_object_get_ex(json_object_array_get_idx(v, i), "PowerConsumedWatts", &w) &&
+			  json_object_get_double(w) == 5.0 * (double)(i + 1));
+	}
+	json_object_put(o);
+}
+
 static void test_etag_moves(void)
 {
 	const char *uri = "/redfish/v1/PowerEquipment/RackPDUs/PowerStrip/Outlets/3";
@@ -278,6 +346,7 @@ int main(void)
 	s = CU_add_suite("system", system_init, system_clean);
 	CU_add_test(s, "GET body == index.json for every resource", test_http_equals_mount);
 	CU_add_test(s, "every document validates against the DMTF schemas", test_schemas_online);
+	CU_add_test(s, "Sensors and Power: the watts in the mount and over HTTP", test_sensors_and_power);
 	CU_add_test(s, "ETag and the mount follow a changed value", test_etag_moves);
 	CU_add_test(s, "POST an action: the device and the mount show it", test_post_action_shows_everywhere);
 	CU_add_test(s, "offline: UnavailableOffline, null values, still valid", test_schemas_offline);

@@ -349,7 +349,7 @@ static void test_listener_alias_collection(void)
 	char link[256];
 	char *target;
 
-	rf_tree_set_listener(t, listener, &s);
+	rf_tree_add_listener(t, listener, &s);
 	rf_tree_install(t, &f.p, OUTLET, outlet_body("Off", 12.5), outlet_writable, rf_tree_generation(t));
 	CU_ASSERT_TRUE(seen_has(&s, "PowerEquipment/RackPDUs/S/Outlets/2/PowerState"));
 	CU_ASSERT_TRUE(seen_has(&s, "PowerEquipment/RackPDUs/S/Outlets/2/index.json"));
@@ -389,7 +389,7 @@ static void test_listener_alias_collection(void)
 		rf_doc_unref(doc);
 		CU_ASSERT_EQUAL(rf_tree_stat(t, "Chassis/S", &st), -ENOENT);
 	}
-	rf_tree_set_listener(t, NULL, NULL);
+	rf_tree_remove_listener(t, listener, &s);
 	rf_tree_free(t);
 }
 
