@@ -158,12 +158,25 @@ static const char *method_name(enum method m)
 	return names[m];
 }
 
+/* "http /redfish/v1/A/B": the source a 5xx is about (two segments below
+ * the root), for log_state_changed. */
+static const char *uri_key(const struct req *rq, char *buf, size_t cap)
+{
+	const char *u = rq->uri ? rq->uri : "", *p = u;
+
+	for (int seg = 0; *p && !(*p == '/' && seg == 4); p++)
+		seg += *p == '/';
+	snprintf(buf, cap, "http %.*s", (int)(p - u), u);
+	return buf;
+}
+
 /* The one error path: fault -> status + Redfish body + the headers it needs. */
 static struct MHD_Response *fault_response(struct req *rq, const struct httpd_fault *f,
 					   const char *allow, unsigned *ret_status)
 {
 	struct httpd_status st = { 0 };
 	struct MHD_Response *r;
+	char key[160];
 
 	if (httpd_fault_render(f, &st) < 0) {
 		*ret_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -173,9 +186,16 @@ static struct MHD_Response *fault_response(struct req *rq, const struct httpd_fa
 		return r;
 	}
 	*ret_status = st.status;
-	if (st.status >= 500 && st.status != 501)
-		log_warn("httpd: %s %s: %u %s (%s)", method_name(rq->method),
-			 rq->uri ? rq->uri : "", st.status, st.id, f->err ? strerror(-f->err) : "");
+	/* A failing source is logged once per change of its state, not once
+	 * per request (the client sees every failure). */
+	if (st.status >= 500 && st.status != 501 &&
+	    log_state_changed(uri_key(rq, key, sizeof(key)), -(int)st.status))
+		log_warn("httpd: %s %s: %u %s (%s; more like it at debug level)",
+			 method_name(rq->method), rq->uri ? rq->uri : "", st.status, st.id,
+			 f->err ? strerror(-f->err) : "");
+	else if (st.status >= 500 && st.status != 501)
+		log_debug("httpd: %s %s: %u %s", method_name(rq->method), rq->uri ? rq->uri : "",
+			  st.status, st.id);
 	else
 		log_debug("httpd: %s %s: %u", method_name(rq->method), rq->uri ? rq->uri : "",
 			  st.status);
