@@ -40,7 +40,7 @@
  * Writes: PATCH with If-Match (one retry after a 412 with the new ETag),
  * actions POSTed to the action's target; both reinstall the resource before
  * returning. Writable properties come from the CSDL table (writable.c) via
- * rf_writables_for(). A failed request's Redfish message goes to the
+ * rf_writables_for() (source.c). A failed request's Redfish message goes to the
  * configured on_error callback (the caller logs it; this file never logs).
  *
  * Health: a transport failure (no connection, timeout) marks the BMC
@@ -58,22 +58,15 @@
  * that needs b->lock). */
 #include "client.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
 
-#define AGG_SERVICE RF_ROOT "/AggregationService"
-#define AGG_SOURCES AGG_SERVICE "/AggregationSources"
 #define HEALTH_RETRY_MS 3000
 #define MAX_PAGES 64
 #define MAX_PREFETCH_DEPTH 24       /* URI segments: a BMC's links cannot lead on forever */
@@ -150,163 +143,6 @@ struct rf_bmc {
 };
 
 static const char *const live_values[] = { "PowerState", "Reading" };
-
-/* ---- configuration helpers -------------------------------------------------- */
-
-static bool valid_name(const char *s, size_t n)
-{
-	if (n == 0 || n > 32)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.')
-			return false;
-	return true;
-}
-
-/* Normalise a BMC URL into scheme://host[:port]; -EINVAL if it is not one. */
-static int normalize_url(const char *url, char **ret)
-{
-	const char *host, *end, *p;
-	size_t hl;
-
-	if (strncmp(url, "https://", 8) == 0)
-		host = url + 8;
-	else if (strncmp(url, "http://", 7) == 0)
-		host = url + 7;
-	else
-		return -EINVAL;
-	end = host + strcspn(host, "/?#");
-	if (end == host || memchr(host, '@', end - host))
-		return -EINVAL;
-	if (*host == '[') {
-		p = memchr(host, ']', end - host);
-		if (!p)
-			return -EINVAL;
-		p++;
-	} else {
-		p = host + strcspn(host, ":/?#");
-		if (p == host)
-			return -EINVAL;
-		for (const char *q = host; q < p; q++)
-			if (!isalnum((unsigned char)*q) && *q != '-' && *q != '.' && *q != '_')
-				return -EINVAL;
-	}
-	if (p < end) {
-		char *e;
-		long port;
-
-		if (*p != ':')
-			return -EINVAL;
-		port = strtol(p + 1, &e, 10);
-		if (e != end || port < 1 || port > 65535)
-			return -EINVAL;
-	}
-	/* Accept "", "/", "/redfish/v1", "/redfish/v1/". */
-	if (*end && strcmp(end, "/") != 0 && strcmp(end, RF_ROOT) != 0 && strcmp(end, RF_ROOT "/") != 0)
-		return -EINVAL;
-	hl = end - url;
-	if (!(*ret = strndup(url, hl)))
-		return -ENOMEM;
-	return 0;
-}
-
-int rf_bmc_parse_arg(const char *arg, char **ret_name, char **ret_url)
-{
-	const char *eq = strchr(arg, '=');
-	char *name, *url;
-	int r;
-
-	if (!eq || !valid_name(arg, eq - arg))
-		return -EINVAL;
-	if ((r = normalize_url(eq + 1, &url)) < 0)
-		return r;
-	if (!(name = strndup(arg, eq - arg))) {
-		free(url);
-		return -ENOMEM;
-	}
-	*ret_name = name;
-	*ret_url = url;
-	return 0;
-}
-
-bool rf_bmc_url_plain_remote(const char *url)
-{
-	const char *h;
-	char host[256];
-	struct in_addr a;
-	size_t n;
-
-	if (strncmp(url, "http://", 7) != 0)
-		return false;
-	h = url + 7;
-	if (*h == '[')
-		return strncmp(h, "[::1]", 5) != 0;
-	n = strcspn(h, ":/");
-	if (n >= sizeof(host))
-		return true;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	if (strcasecmp(host, "localhost") == 0)
-		return false;
-	if (inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127)
-		return false;
-	return true;
-}
-
-int rf_read_password_file(const char *path, char **ret_password)
-{
-	char buf[4097];
-	struct stat st;
-	size_t n = 0;
-	int fd, r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		goto out;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		r = -EPERM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (k == 0)
-			break;
-		n += k;
-		if (n == sizeof(buf)) {
-			r = -EINVAL;
-			goto out;
-		}
-	}
-	if (n && buf[n - 1] == '\n')
-		n--;
-	if (n && buf[n - 1] == '\r')
-		n--;
-	if (n == 0 || memchr(buf, '\0', n)) {
-		r = -EINVAL;
-		goto out;
-	}
-	if (!(*ret_password = strndup(buf, n)))
-		r = -ENOMEM;
-out:
-	explicit_bzero(buf, sizeof(buf));
-	close(fd);
-	return r;
-}
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -420,7 +256,7 @@ static struct json_object *offline_copy(struct json_object *body)
  * ("Actions/ComputerSystem.Reset") holding the values of its one parameter
  * that has any, so reading the file in the mount lists them; the document
  * stays the BMC's own (writes are checked against the ActionInfo either
- * way, redfish/write.c). w: the list from the CSDL table (may be NULL).
+ * way, redfish/write.c; both read it through source.c). w: the list from the CSDL table (may be NULL).
  * Returns a new list (w's entries first, shared; free it with
  * action_info_free(list, w)), or NULL when there is nothing to add;
  * *ret_hold keeps the added strings alive until the install is done.
@@ -442,23 +278,11 @@ static struct rf_writable *action_info_writables(struct rf_bmc *b, struct json_o
 	json_object_object_foreach(actions, key, action) {
 		const char *info_uri = key[0] == '#' ? rf_json_str(action, "@Redfish.ActionInfo") : NULL;
 		struct res *r = info_uri ? res_get(b, info_uri, false) : NULL;
-		struct json_object *params, *allowed = NULL, *copy = NULL, *path;
+		struct json_object *allowed = r && r->body ? rf_action_info_values(r->body) : NULL;
+		struct json_object *copy = NULL, *path;
 		const char **vals;
-		size_t with_values = 0;
 
-		if (!r || !r->body || !json_object_object_get_ex(r->body, "Parameters", &params) ||
-		    !json_object_is_type(params, json_type_array))
-			continue;
-		for (size_t i = 0; i < json_object_array_length(params); i++) {
-			struct json_object *a;
-
-			if (json_object_object_get_ex(json_object_array_get_idx(params, i), "AllowableValues", &a) &&
-			    json_object_is_type(a, json_type_array)) {
-				allowed = a;
-				with_values++;
-			}
-		}
-		if (with_values != 1 || json_object_deep_copy(allowed, &copy, NULL) < 0)
+		if (!allowed || json_object_deep_copy(allowed, &copy, NULL) < 0)
 			continue;
 		json_object_array_add(hold, copy);
 		{
@@ -1715,7 +1539,7 @@ static int bmc_refresh(struct rf_provider *p, const char *uri, int64_t max_age_m
 	struct res *r;
 	uint64_t seen;
 
-	if (strncmp(uri, AGG_SERVICE, strlen(AGG_SERVICE)) == 0 ||
+	if (strncmp(uri, RF_AGG_SERVICE, strlen(RF_AGG_SERVICE)) == 0 ||
 	    rf_rewrite_is_collection(&b->rw, uri)) {
 		/* Ours to maintain; nothing to fetch for them. */
 		rf_tree_touch(b->tree, uri);
@@ -1969,75 +1793,6 @@ static const struct rf_provider_ops bmc_ops = {
 	.action = bmc_action,
 };
 
-/* ---- the AggregationService ----------------------------------------------------------- */
-
-int rf_aggregation_install_source(struct rf_tree *t, struct rf_provider *p, const char *name,
-				  const char *host, const char *user, const char *state,
-				  char *const *members, size_t n_members)
-{
-	struct json_object *o, *st, *links, *arr;
-	char uri[192];
-	int r;
-
-	/* (Re)install the service: identical bodies only renew freshness.
-	 * Never read the tree here (a read may refresh, which may call us). */
-	if (!(o = json_object_new_object()))
-		return -ENOMEM;
-	json_object_object_add(o, "@odata.id", json_object_new_string(AGG_SERVICE));
-	json_object_object_add(o, "@odata.type",
-			       json_object_new_string("#AggregationService.v1_0_3.AggregationService"));
-	json_object_object_add(o, "Id", json_object_new_string("AggregationService"));
-	json_object_object_add(o, "Name", json_object_new_string("Aggregation Service"));
-	json_object_object_add(o, "ServiceEnabled", json_object_new_boolean(1));
-	st = json_object_new_object();
-	json_object_object_add(st, "State", json_object_new_string("Enabled"));
-	json_object_object_add(st, "Health", json_object_new_string("OK"));
-	json_object_object_add(o, "Status", st);
-	links = json_object_new_object();
-	json_object_object_add(links, "@odata.id", json_object_new_string(AGG_SOURCES));
-	json_object_object_add(o, "AggregationSources", links);
-	r = rf_tree_install(t, p, AGG_SERVICE, o, NULL, rf_tree_generation(t));
-	if (r < 0 && r != -ESTALE)
-		return r;
-	r = rf_tree_add_root_link(t, "AggregationService", AGG_SERVICE);
-	if (r < 0 && r != -EEXIST)
-		return r;
-	r = rf_tree_add_collection(t, p, AGG_SOURCES,
-				   "#AggregationSourceCollection.AggregationSourceCollection",
-				   "Aggregation Source Collection");
-	if (r < 0 && r != -EEXIST)
-		return r;
-
-	snprintf(uri, sizeof(uri), AGG_SOURCES "/%s", name);
-	if (!(o = json_object_new_object()))
-		return -ENOMEM;
-	json_object_object_add(o, "@odata.id", json_object_new_string(uri));
-	json_object_object_add(o, "@odata.type",
-			       json_object_new_string("#AggregationSource.v1_5_0.AggregationSource"));
-	json_object_object_add(o, "Id", json_object_new_string(name));
-	json_object_object_add(o, "Name", json_object_new_string(name));
-	json_object_object_add(o, "HostName", json_object_new_string(host));
-	json_object_object_add(o, "UserName", user ? json_object_new_string(user) : NULL);
-	json_object_object_add(o, "Password", NULL);
-	st = json_object_new_object();
-	json_object_object_add(st, "State", json_object_new_string(state));
-	json_object_object_add(st, "Health", json_object_new_string(
-		strcmp(state, "Enabled") == 0 ? "OK" : "Critical"));
-	json_object_object_add(o, "Status", st);
-	links = json_object_new_object();
-	arr = json_object_new_array();
-	for (size_t i = 0; i < n_members; i++) {
-		struct json_object *l = json_object_new_object();
-
-		json_object_object_add(l, "@odata.id", json_object_new_string(members[i]));
-		json_object_array_add(arr, l);
-	}
-	json_object_object_add(links, "ResourcesAccessed", arr);
-	json_object_object_add(o, "Links", links);
-	r = rf_tree_install(t, p, uri, o, NULL, rf_tree_generation(t));
-	return r < 0 && r != -ESTALE ? r : 0;
-}
-
 /* ---- health thread and lifetime ------------------------------------------------------- */
 
 static void *health_main(void *arg)
@@ -2072,12 +1827,12 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
 	char *url = NULL;
 	int r;
 
-	if (!cfg->name || !valid_name(cfg->name, strlen(cfg->name)) || !cfg->url ||
+	if (!cfg->name || !rf_source_name_valid(cfg->name, strlen(cfg->name)) || !cfg->url ||
 	    (cfg->user && !cfg->password)) {
 		*ret_err = -EINVAL;
 		return NULL;
 	}
-	if ((r = normalize_url(cfg->url, &url)) < 0) {
+	if ((r = rf_bmc_url_normalize(cfg->url, &url)) < 0) {
 		*ret_err = r;
 		return NULL;
 	}
@@ -2103,7 +1858,7 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
 	b->on_error = cfg->on_error;
 	b->userdata = cfg->userdata;
 	snprintf(b->pname, sizeof(b->pname), "bmc %s", cfg->name);
-	snprintf(b->source_uri, sizeof(b->source_uri), AGG_SOURCES "/%s", cfg->name);
+	snprintf(b->source_uri, sizeof(b->source_uri), RF_AGG_SOURCES "/%s", cfg->name);
 	b->provider = (struct rf_provider){ .name = b->pname, .ops = &bmc_ops, .userdata = b };
 	cc = (struct rf_client_config){ .base_url = url, .user = cfg->user, .password = cfg->password,
 					.ca_file = cfg->ca_file, .insecure = cfg->insecure,

@@ -1,5 +1,5 @@
-/* mockup.c — a directory of index.json files as a provider, and the body
- * helpers bmc.c shares (resource type, writable properties).
+/* mockup.c — a directory of index.json files as a provider (writable
+ * properties and the AggregationSource of a named mockup from source.c).
  *
  * rf_mockup_load() walks DIR (without following symlinks, so the aliases of a
  * cp -a backup of the mount are skipped), parses every DIR/<rel>/index.json
@@ -18,7 +18,6 @@
  * threads, no I/O after loading. */
 #include "client.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,146 +33,6 @@
 
 #define MOCKUP_MAX_FILE (16u << 20)
 #define MOCKUP_MAX_DEPTH 32
-
-/* ---- body helpers ---------------------------------------------------------- */
-
-bool rf_body_type(struct json_object *body, char *buf, size_t size)
-{
-	struct json_object *v;
-	const char *s, *dot;
-
-	if (!json_object_object_get_ex(body, "@odata.type", &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return false;
-	s = json_object_get_string(v);
-	if (*s == '#')
-		s++;
-	dot = strchr(s, '.');
-	if (!dot || dot == s || (size_t)(dot - s) >= size)
-		return false;
-	memcpy(buf, s, dot - s);
-	buf[dot - s] = '\0';
-	return true;
-}
-
-/* The value at a '/'-separated path of body, or NULL (borrowed). Also gives
- * the object holding it and the last component. */
-static struct json_object *get_path(struct json_object *body, const char *path,
-				    struct json_object **ret_parent, const char **ret_last)
-{
-	struct json_object *cur = body, *next = NULL;
-	char key[256];
-
-	for (;;) {
-		size_t n = strcspn(path, "/");
-
-		if (n >= sizeof(key) || !json_object_is_type(cur, json_type_object))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = '\0';
-		if (!json_object_object_get_ex(cur, key, &next))
-			return NULL;
-		if (!path[n]) {
-			if (ret_parent)
-				*ret_parent = cur;
-			if (ret_last)
-				*ret_last = path;
-			return next;
-		}
-		cur = next;
-		path += n + 1;
-	}
-}
-
-struct rf_writable *rf_writables_free(struct rf_writable *w)
-{
-	if (!w)
-		return NULL;
-	for (struct rf_writable *e = w; e->path; e++) {
-		free((char *)e->path);
-		free((void *)e->values);   /* the strings are the table's or the body's copies */
-	}
-	free(w);
-	return NULL;
-}
-
-/* Narrow values to those in the body's "<last>@Redfish.AllowableValues".
- * The result array points into the table (static strings). */
-static const char **narrow(const char *const *values, struct json_object *parent, const char *last)
-{
-	char key[300];
-	struct json_object *allow;
-	size_t n = 0, k = 0;
-	const char **out;
-
-	for (const char *const *v = values; *v; v++)
-		n++;
-	if (!(out = calloc(n + 1, sizeof(*out))))
-		return NULL;
-	snprintf(key, sizeof(key), "%s@Redfish.AllowableValues", last);
-	if (!json_object_object_get_ex(parent, key, &allow) ||
-	    !json_object_is_type(allow, json_type_array)) {
-		memcpy(out, values, n * sizeof(*out));
-		return out;
-	}
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < json_object_array_length(allow); j++) {
-			const char *a = json_object_get_string(json_object_array_get_idx(allow, j));
-
-			if (a && strcmp(a, values[i]) == 0) {
-				out[k++] = values[i];
-				break;
-			}
-		}
-	return out;
-}
-
-struct rf_writable *rf_writables_for(struct json_object *body)
-{
-	char type[128];
-	size_t lo = 0, hi = rf_schema_writables_count, n = 0;
-	struct rf_writable *w = NULL;
-
-	if (!rf_body_type(body, type, sizeof(type)))
-		return NULL;
-	/* Lower bound of type in the sorted table. */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (strcmp(rf_schema_writables[mid].type, type) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < rf_schema_writables_count &&
-			    strcmp(rf_schema_writables[i].type, type) == 0; i++) {
-		const struct rf_schema_writable *e = &rf_schema_writables[i];
-		struct json_object *parent = NULL, *v;
-		const char *last = NULL;
-		struct rf_writable *nw;
-
-		v = get_path(body, e->path, &parent, &last);
-		if (!parent)
-			continue;                      /* not in this body */
-		(void)v;
-		if (!(nw = realloc(w, (n + 2) * sizeof(*w))))
-			goto fail;
-		w = nw;
-		memset(&w[n], 0, 2 * sizeof(*w));
-		if (!(w[n].path = strdup(e->path)))
-			goto fail;
-		if (e->kind == RF_WT_ENUM &&
-		    !(w[n].values = (const char *const *)narrow(e->values, parent, last))) {
-			free((char *)w[n].path);
-			w[n].path = NULL;
-			goto fail;
-		}
-		n++;
-	}
-	return w;
-fail:
-	return rf_writables_free(w);
-}
 
 /* ---- the mockup provider ------------------------------------------------- */
 
@@ -690,36 +549,6 @@ static const struct rf_provider_ops mockup_ops = {
 };
 
 /* ---- lifetime ------------------------------------------------------------- */
-
-int rf_mockup_parse_arg(const char *arg, char **ret_name, char **ret_dir)
-{
-	const char *eq = strchr(arg, '=');
-	char *name = NULL, *dir;
-
-	if (eq) {
-		const char *s;
-
-		if (eq == arg || eq - arg > 32)
-			return -EINVAL;
-		for (s = arg; s < eq; s++)
-			if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.')
-				return -EINVAL;
-		if (!(name = strndup(arg, eq - arg)))
-			return -ENOMEM;
-		arg = eq + 1;
-	}
-	if (!*arg) {
-		free(name);
-		return -EINVAL;
-	}
-	if (!(dir = strdup(arg))) {
-		free(name);
-		return -ENOMEM;
-	}
-	*ret_name = name;
-	*ret_dir = dir;
-	return 0;
-}
 
 struct rf_mockup *rf_mockup_free(struct rf_mockup *m)
 {

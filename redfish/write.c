@@ -11,6 +11,7 @@
  * maps to #Outlet.PowerControl, of a ComputerSystem to #ComputerSystem.Reset
  * with the nearest ResetType the system allows. */
 #include "internal.h"
+#include "client.h"     /* ActionInfo (source.c) */
 
 #include <errno.h>
 #include <stdio.h>
@@ -276,8 +277,10 @@ nomem:
  * action stays as it is. */
 static void merge_action_info(struct rf_tree *t, struct json_object *action)
 {
-	struct json_object *uri, *info, *params, *known;
+	_cleanup_free_ struct rf_action_param *params = NULL;
+	struct json_object *uri, *info, *known;
 	struct rf_doc *d;
+	size_t n = 0;
 	int err;
 
 	if (!json_object_object_get_ex(action, "@Redfish.ActionInfo", &uri) ||
@@ -289,28 +292,22 @@ static void merge_action_info(struct rf_tree *t, struct json_object *action)
 		return;
 	info = json_tokener_parse(d->json);
 	rf_doc_unref(d);
-	if (!json_object_object_get_ex(info, "Parameters", &params) ||
-	    !json_object_is_type(params, json_type_array)) {
+	if (rf_action_info_params(info, &params, &n) < 0) {
 		json_object_put(info);
 		return;
 	}
 	known = json_object_new_array();
-	for (size_t i = 0; i < json_object_array_length(params); i++) {
-		struct json_object *p = json_object_array_get_idx(params, i), *name, *req, *allowed, *e;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_new_object();
 		_cleanup_free_ char *ann = NULL;
 
-		if (!json_object_object_get_ex(p, "Name", &name) || !json_object_is_type(name, json_type_string))
-			continue;
-		e = json_object_new_object();
-		json_object_object_add(e, "Name", json_object_get(name));
-		json_object_object_add(e, "Required", json_object_new_boolean(
-			json_object_object_get_ex(p, "Required", &req) && json_object_get_boolean(req)));
+		json_object_object_add(e, "Name", json_object_new_string(params[i].name));
+		json_object_object_add(e, "Required", json_object_new_boolean(params[i].required));
 		json_object_array_add(known, e);
-		if (json_object_object_get_ex(p, "AllowableValues", &allowed) &&
-		    json_object_is_type(allowed, json_type_array) &&
-		    asprintf(&ann, "%s@Redfish.AllowableValues", json_object_get_string(name)) >= 0 &&
+		if (params[i].allowable &&
+		    asprintf(&ann, "%s@Redfish.AllowableValues", params[i].name) >= 0 &&
 		    !json_object_object_get_ex(action, ann, NULL))
-			json_object_object_add(action, ann, json_object_get(allowed));
+			json_object_object_add(action, ann, json_object_get(params[i].allowable));
 	}
 	json_object_object_add(action, "@redfishfs.Parameters", known);
 	json_object_put(info);

@@ -801,17 +801,11 @@ static void test_ns_moved(void)
 
 int main(int argc, char **argv)
 {
-	bool netns = argc > 1 && strcmp(argv[1], "netns") == 0;
+	bool netns = tu_netns_wanted(argc, argv);
 	CU_pSuite s;
 
-	if (netns) {
-		/* The cases that need network namespaces: a skip (77) without them. */
-		atexit(ns_teardown);
-		if (ns_setup() != 0) {
-			fprintf(stderr, "network namespaces unavailable: %s\n", ns.skip_reason);
-			return 77;
-		}
-	}
+	if (netns && tu_netns_or_skip(&ns, ns_setup, ns_teardown) != 0)
+		return 77;
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	if (netns) {

@@ -882,6 +882,20 @@ fail:
 	return -1;
 }
 
+bool tu_netns_wanted(int argc, char **argv)
+{
+	return argc > 1 && strcmp(argv[1], "netns") == 0;
+}
+
+int tu_netns_or_skip(const struct tu_netns *ns, int (*setup)(void), void (*teardown)(void))
+{
+	atexit(teardown);
+	if (setup() == 0)
+		return 0;
+	fprintf(stderr, "network namespaces unavailable: %s\n", ns->skip_reason);
+	return -1;
+}
+
 int tu_netns_run(struct tu_netns *ns, size_t i, int (*child)(void *arg), void *arg,
 		 const char *ready)
 {

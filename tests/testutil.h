@@ -136,6 +136,12 @@ struct tu_netns {
 /* net: the first three octets ("10.77.1"), n <= TU_NETNS_MAX. 0, or -1
  * with skip_reason set; whatever was made is left to tu_netns_teardown. */
 int tu_netns_setup(struct tu_netns *ns, const char *prefix, const char *net, size_t n);
+/* A program's cases that need namespaces run as a test of their own
+ * (tests/meson.build passes "netns"). tu_netns_wanted: whether this is that
+ * run. tu_netns_or_skip: setup() them (teardown() at exit); 0, or -1 with
+ * the reason on stderr, and main then exits 77 (a meson SKIP). */
+bool tu_netns_wanted(int argc, char **argv);
+int tu_netns_or_skip(const struct tu_netns *ns, int (*setup)(void), void (*teardown)(void));
 /* Start a process in dev[i]'s network namespace, its stdout a pipe, and
  * wait (10 s at most) for its first line, which must begin with ready.
  * tu_netns_exec runs argv (argv[0] a path); tu_netns_run runs child(arg) in
