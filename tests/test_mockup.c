@@ -328,8 +328,15 @@ static void test_parse_arg(void)
 
 	CU_ASSERT_PTR_NULL(rf_mockup_load(t, NULL, "/nonexistent/dir", &err));
 	CU_ASSERT_EQUAL(err, -ENOENT);
-	CU_ASSERT_PTR_NULL(rf_mockup_load(t, NULL, "/tmp", &err));   /* no ServiceRoot */
-	CU_ASSERT_EQUAL(err, -ENOENT);
+	{
+		/* an empty directory of its own (all of /tmp holds other tests' mounts) */
+		char empty[] = "/tmp/test_mockup.empty.XXXXXX";
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(empty));
+		CU_ASSERT_PTR_NULL(rf_mockup_load(t, NULL, empty, &err));   /* no ServiceRoot */
+		CU_ASSERT_EQUAL(err, -ENOENT);
+		rmdir(empty);
+	}
 	rf_tree_free(t);
 }
 
