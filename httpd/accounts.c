@@ -826,29 +826,16 @@ int httpd_session_delete(struct httpd_auth *a, const char *id, const struct http
 static int check_if_match(struct httpd_auth *a, const char *uri, const char *if_match)
 {
 	struct rf_doc *d;
-	char etag[32];
 	int err = 0;
-	bool ok = false;
+	bool ok;
 
 	if (!if_match)
 		return 0;
 	d = rf_tree_get_doc(a->tree, uri, &err);
 	if (!d)
 		return err ? err : -ENOENT;
-	snprintf(etag, sizeof(etag), "\"%llu\"", (unsigned long long)d->etag);
+	ok = rf_etag_matches(if_match, d->etag);
 	rf_doc_unref(d);
-	for (const char *p = if_match; *p;) {
-		size_t n;
-
-		p += strspn(p, " \t,");
-		if (!*p)
-			break;
-		n = strcspn(p, " \t,");
-		if ((n == 1 && *p == '*') || (n == strlen(etag) && !memcmp(p, etag, n)) ||
-		    (n == strlen(etag) + 2 && !memcmp(p, "W/", 2) && !memcmp(p + 2, etag, n - 2)))
-			ok = true;
-		p += n;
-	}
 	return ok ? 0 : -ESTALE;
 }
 

@@ -20,6 +20,7 @@ struct httpd_front {
 	struct rf_tree *tree;
 	int metrics_mode;
 	struct httpd_metrics *metrics;
+	struct httpd_events *events;
 };
 
 int httpd_metrics_mode(const char *s, bool loopback)
@@ -45,6 +46,8 @@ struct httpd_front *httpd_front_new(struct rf_tree *t, const char *state_dir,
 		*ret_err = -ENOMEM;
 		return NULL;
 	}
+	if (!(f->events = httpd_events_new(t, state_dir, ret_err)))
+		return httpd_front_free(f);
 	f->tree = t;
 	f->metrics_mode = metrics_mode < 0 ? HTTPD_METRICS_LOGIN : metrics_mode;
 	return f;
@@ -52,17 +55,19 @@ struct httpd_front *httpd_front_new(struct rf_tree *t, const char *state_dir,
 
 int httpd_front_start(struct httpd_front *f)
 {
-	return 0;
+	return httpd_events_start(f->events);
 }
 
 void httpd_front_stop(struct httpd_front *f)
 {
+	httpd_events_stop(f->events);
 }
 
 struct httpd_front *httpd_front_free(struct httpd_front *f)
 {
 	if (!f)
 		return NULL;
+	httpd_events_free(f->events);
 	httpd_metrics_free(f->metrics);
 	free(f);
 	return NULL;
@@ -118,5 +123,5 @@ bool httpd_front_route(struct httpd_front *f, struct httpd *h, struct MHD_Connec
 		}
 		return true;
 	}
-	return false;
+	return httpd_events_route(f->events, h, c, method, uri, body, len, ret);
 }

@@ -251,6 +251,19 @@ bool httpd_front_route(struct httpd_front *f, struct httpd *h, struct MHD_Connec
 		       const char *method, const char *uri, const char *body, size_t len,
 		       enum MHD_Result *ret);
 
+/* events.c: the EventService (SSE streams, subscriptions, Registries). */
+struct httpd_events;
+/* Installs EventService, its Subscriptions (loaded from state_dir) and
+ * Registries into the tree; no threads. NULL with *ret_err. */
+struct httpd_events *httpd_events_new(struct rf_tree *t, const char *state_dir, int *ret_err);
+int httpd_events_start(struct httpd_events *ev);     /* the listener and threads */
+void httpd_events_stop(struct httpd_events *ev);     /* ends streams and deliveries */
+struct httpd_events *httpd_events_free(struct httpd_events *ev);   /* NULL-safe */
+/* The SSE stream, POST/DELETE of subscriptions, the registry file. */
+bool httpd_events_route(struct httpd_events *ev, struct httpd *h, struct MHD_Connection *c,
+			const char *method, const char *uri, const char *body, size_t len,
+			enum MHD_Result *ret);
+
 /* metrics.c: the Prometheus text of the tree and the daemon's counters. */
 struct httpd_metrics;
 struct httpd_metrics *httpd_metrics_new(struct rf_tree *t);

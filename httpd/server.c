@@ -621,25 +621,6 @@ static void doc_free(void *cls)
 	rf_doc_unref(cls);
 }
 
-static bool etag_matches(const char *list, const char *etag)
-{
-	size_t el = strlen(etag);
-
-	for (const char *p = list; *p;) {
-		size_t n;
-
-		p += strspn(p, " \t,");
-		if (!*p)
-			break;
-		n = strcspn(p, " \t,");
-		if ((n == 1 && *p == '*') || (n == el && !memcmp(p, etag, n)) ||
-		    (n == el + 2 && !memcmp(p, "W/", 2) && !memcmp(p + 2, etag, el)))
-			return true;
-		p += n;
-	}
-	return false;
-}
-
 /* The reply for a tree document: 304 or 200 with the doc's bytes. Takes d. */
 /* 200 with d (taken), or 304 for a matching If-None-Match. With $expand,
  * d expanded as rq->ex says and no ETag: it would stand for the whole set
@@ -663,7 +644,7 @@ static struct MHD_Response *doc_response(struct req *rq, struct rf_doc *d, unsig
 		rf_doc_unref(d);
 		if (json && !(r = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE)))
 			free(json);
-	} else if (inm && etag_matches(inm, etag)) {
+	} else if (inm && rf_etag_matches(inm, d->etag)) {
 		rf_doc_unref(d);
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 		*ret_status = MHD_HTTP_NOT_MODIFIED;

@@ -201,6 +201,11 @@ struct rf_doc *rf_tree_get_doc(struct rf_tree *t, const char *uri, int *ret_err)
 struct rf_doc *rf_doc_ref(struct rf_doc *d);
 struct rf_doc *rf_doc_unref(struct rf_doc *d);    /* NULL-safe, returns NULL */
 
+/* Whether an If-Match / If-None-Match value names etag (a document's): a
+ * list of entity tags separated by commas or blanks, weak ("W/") or strong,
+ * or "*". The one parser of both headers (write.c). */
+bool rf_etag_matches(const char *list, uint64_t etag);
+
 /* If uri is an alias or lies below one, a malloc'd canonical URI; else NULL. */
 char *rf_tree_alias_target(struct rf_tree *t, const char *uri);
 

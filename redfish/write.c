@@ -313,24 +313,21 @@ static void merge_action_info(struct rf_tree *t, struct json_object *action)
 	json_object_put(info);
 }
 
-static bool etag_matches(const char *if_match, uint64_t etag)
+bool rf_etag_matches(const char *list, uint64_t etag)
 {
 	char want[32];
-	const char *p = if_match;
+	size_t wl;
 
-	snprintf(want, sizeof(want), "\"%llu\"", (unsigned long long)etag);
-	/* A list of ETags, weak or strong, or "*". */
-	while (*p) {
+	wl = (size_t)snprintf(want, sizeof(want), "\"%llu\"", (unsigned long long)etag);
+	for (const char *p = list; *p;) {
 		size_t n;
 
-		while (*p == ' ' || *p == ',')
-			p++;
-		if (strncmp(p, "W/", 2) == 0)
-			p += 2;
-		n = strcspn(p, ",");
-		while (n > 0 && p[n - 1] == ' ')
-			n--;
-		if ((n == 1 && *p == '*') || (n == strlen(want) && strncmp(p, want, n) == 0))
+		p += strspn(p, " \t,");
+		if (!*p)
+			break;
+		n = strcspn(p, " \t,");
+		if ((n == 1 && *p == '*') || (n == wl && !memcmp(p, want, n)) ||
+		    (n == wl + 2 && !memcmp(p, "W/", 2) && !memcmp(p + 2, want, wl)))
 			return true;
 		p += n;
 	}
@@ -594,7 +591,7 @@ int rf_tree_patch(struct rf_tree *t, const char *uri, struct json_object *delta,
 	r = rf_tree_target_for_uri(t, uri, &tg);
 	if (r < 0)
 		return fail(ret_err, RF_ERR_NOT_FOUND, NULL, uri, r);
-	if (if_match && !etag_matches(if_match, tg.render->doc.etag)) {
+	if (if_match && !rf_etag_matches(if_match, tg.render->doc.etag)) {
 		r = fail(ret_err, RF_ERR_STALE, NULL, NULL, -ESTALE);
 		goto out;
 	}
@@ -658,7 +655,7 @@ int rf_tree_post_action(struct rf_tree *t, const char *target_uri, struct json_o
 		r = fail(ret_err, RF_ERR_NOT_FOUND, NULL, target_uri, -ENOENT);
 		goto out;
 	}
-	if (if_match && !etag_matches(if_match, tg.render->doc.etag)) {
+	if (if_match && !rf_etag_matches(if_match, tg.render->doc.etag)) {
 		r = fail(ret_err, RF_ERR_STALE, NULL, NULL, -ESTALE);
 		goto out;
 	}

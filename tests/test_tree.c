@@ -713,6 +713,39 @@ static void test_relative_links(void)
 	rf_tree_free(t);
 }
 
+/* The one If-Match / If-None-Match parser. */
+static void test_etag_lists(void)
+{
+	static const struct {
+		const char *list;
+		uint64_t etag;
+		bool match;
+	} rows[] = {
+		{ "\"12\"", 12, true },
+		{ "\"12\"", 13, false },
+		{ "\"1\"", 12, false },
+		{ "\"123\"", 12, false },
+		{ "*", 7, true },
+		{ "W/\"12\"", 12, true },
+		{ "\"3\", \"12\"", 12, true },
+		{ "\"3\",W/\"12\"", 12, true },
+		{ " \t\"12\" ", 12, true },
+		{ "\"3\", \"4\"", 12, false },
+		{ "12", 12, false },
+		{ "", 12, false },
+		{ ", ,", 12, false },
+		{ "W/", 12, false },
+		{ "**", 12, false },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (rf_etag_matches(rows[i].list, rows[i].etag) != rows[i].match)
+			fprintf(stderr, "\netag list [%s] vs %llu\n", rows[i].list,
+				(unsigned long long)rows[i].etag);
+		CU_ASSERT_EQUAL(rf_etag_matches(rows[i].list, rows[i].etag), rows[i].match);
+	}
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -731,5 +764,6 @@ int main(void)
 	CU_add_test(s, "install cookies reach patch and actions", test_cookies);
 	CU_add_test(s, "uris and types", test_relative_links);
 	CU_add_test(s, "actions described by an ActionInfo", test_action_info);
+	CU_add_test(s, "If-Match lists", test_etag_lists);
 	return tu_run_cunit();
 }
