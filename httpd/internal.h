@@ -193,9 +193,12 @@ struct httpd_auth *httpd_auth_new(struct rf_tree *t, const struct httpd_auth_opt
 struct httpd_auth *httpd_auth_free(struct httpd_auth *a);
 
 bool httpd_auth_disabled(const struct httpd_auth *a);
-/* 0, or -ENOKEY (unknown user, wrong password, disabled, expired token). */
+/* 0, or -ENOKEY (unknown user, wrong password, disabled, locked out,
+ * expired token). cached_only: -EAGAIN where crypt(3) would have to run
+ * (the password is not the one last verified, or the user is unknown), so
+ * an MHD thread can hand the check to a worker. */
 int httpd_auth_basic(struct httpd_auth *a, const char *user, const char *password,
-		     struct httpd_ident *ret);
+		     bool cached_only, struct httpd_ident *ret);
 int httpd_auth_token(struct httpd_auth *a, const char *token, struct httpd_ident *ret);
 
 /* POST SessionService/Sessions: body (borrowed) with UserName/Password.
@@ -205,6 +208,11 @@ int httpd_session_create(struct httpd_auth *a, struct json_object *body, char *r
 int httpd_session_delete(struct httpd_auth *a, const char *id, const struct httpd_ident *who,
 			 struct httpd_fault *f);
 int httpd_session_service_patch(struct httpd_auth *a, struct json_object *body,
+				const char *if_match, const struct httpd_ident *who,
+				struct httpd_fault *f);
+/* PATCH AccountService: AccountLockoutThreshold, AccountLockoutDuration,
+ * AccountLockoutCounterResetAfter (ConfigureUsers). */
+int httpd_account_service_patch(struct httpd_auth *a, struct json_object *body,
 				const char *if_match, const struct httpd_ident *who,
 				struct httpd_fault *f);
 int httpd_account_create(struct httpd_auth *a, struct json_object *body,

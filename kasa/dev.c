@@ -1,45 +1,45 @@
-/* dev.c — one Kasa device over TCP (requests) and UDP (discovery queries).
+/* dev.c — one Kasa device: its session (a transport, kasa/transport.c),
+ * the protocol it speaks (IOT JSON here, SMART methods in kasa/smart.c),
+ * the commands of kasa.h in either, and UDP queries.
  *
- * A struct kasa_dev holds one TCP connection, opened lazily and reused; its
- * mutex serialises requests, so each device has one request in flight and
- * replies cannot be mixed up. Callers: the kasa provider's pollers and the
- * writers coming from FUSE/HTTP threads. No I/O ever blocks: sockets are
- * non-blocking and every connect, send and receive waits in poll() against
- * the deadline of its attempt (timeout_ms).
+ * A struct kasa_dev holds one kasa_link; its mutex serialises requests, so
+ * each device has one request in flight and replies cannot be mixed up.
+ * Callers: the kasa provider's pollers, the writers coming from FUSE/HTTP
+ * threads, the kasa tool. No I/O ever blocks: every step waits in poll()
+ * against the deadline of its attempt (timeout_ms).
  *
- * Retry rule: a request makes at most two attempts. Before reusing an idle
- * connection we look at it; if the device closed it (or sent something
- * unasked) it is replaced before the first attempt. If the connection is
- * reset or closed after the request went out but before any reply byte, we
- * reconnect once and repeat the attempt. Timeouts are not retried (a call
- * ends within one timeout then), and after a timeout or any malformed reply
- * the connection is closed, so a late reply can never be read as the answer
- * to the next request.
+ * Retry rule: a request makes at most two attempts. If the connection is
+ * reset or closed after the request went out but before any reply byte
+ * (-ECONNRESET), or the device ended a KLAP/AES session (-EKEYEXPIRED), the
+ * second attempt reconnects (and makes a new session). Timeouts are not
+ * retried, and after a timeout or any malformed reply the connection is
+ * closed, so a late reply can never be read as the answer to the next.
  *
- * Errors: internal steps return raw -errno values (socket errors, -ETIMEDOUT,
- * -ECONNRESET for "closed before reply", -EBADMSG/-EMSGSIZE for framing,
- * -EPROTO for a reply that is not JSON or carries err_code != 0) and
- * kasa_error() — the one table — turns them into the errno of kasa.h.
+ * Finding the transport (KASA_TRANSPORT_AUTO): the first request tries XOR
+ * on the device port; a refusal or an answer that is not a Kasa frame moves
+ * on to KLAP handshake1 on the HTTP port, and a device without KLAP there
+ * to the AES handshake. A timeout ends the search (the device is away, not
+ * different). Found once, kept; a device found by the search that later
+ * refuses connections is searched again (firmware updates move devices from
+ * XOR to KLAP). The protocol follows: XOR and KLAP v1 carry IOT JSON, AES
+ * carries SMART; behind KLAP v2 either may be (new_klap IOT devices), and
+ * one SMART component_nego tells which, unless a discovery answer said.
  *
- * Name resolution: Kasa devices speak IPv4 only. Numeric addresses are used
- * directly; a host name is looked up with getaddrinfo_a() and the wait counts
- * against the attempt's deadline like any other step. */
+ * Replies are parsed once (kasa_dev_call hands the parsed object to the
+ * command). Errors: raw -errno values inside, kasa_error() — the one table
+ * — turns them into the errno of kasa.h. */
 #include "kasa.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,14 +51,39 @@
 
 struct kasa_dev {
 	char *host;
-	uint16_t port;
+	uint16_t port;          /* as given: the XOR port */
 	int timeout_ms;
 	pthread_mutex_t lock;
-	int fd;               /* -1 when not connected; under lock */
-	bool connected_once;  /* a later connect is a reconnect (metrics) */
+	enum kasa_transport want;   /* as configured; AUTO searches */
+	uint16_t want_port;         /* HTTP port as configured, 0: default */
+	struct kasa_link link;      /* under lock; link.transport AUTO until found */
+	enum kasa_protocol hint;    /* from a discovery answer */
+	enum kasa_protocol protocol;
+	char *search_reply;   /* the XOR search's get_sysinfo answer, once; under lock */
+	size_t search_len;
 	int err_code;         /* the device's own error in the last reply; under lock */
 	char err_msg[128];
 };
+
+static const char *const kasa_transport_names[KASA_TRANSPORT_COUNT] = {
+	[KASA_TRANSPORT_AUTO] = "auto",
+	[KASA_TRANSPORT_XOR] = "xor",
+	[KASA_TRANSPORT_KLAP] = "klap",
+	[KASA_TRANSPORT_AES] = "aes",
+};
+
+const char *kasa_transport_to_string(enum kasa_transport t)
+{
+	return t >= 0 && t < KASA_TRANSPORT_COUNT ? kasa_transport_names[t] : NULL;
+}
+
+enum kasa_transport kasa_transport_from_string(const char *s)
+{
+	for (int t = 0; s && t < KASA_TRANSPORT_COUNT; t++)
+		if (strcasecmp(s, kasa_transport_names[t]) == 0)
+			return (enum kasa_transport)t;
+	return KASA_TRANSPORT_INVALID;
+}
 
 /* THE Kasa error table: raw outcome (-errno of a socket call, or one of the
  * internal codes above) -> the errno the rest of redfishfs sees. */
@@ -82,6 +107,10 @@ static int kasa_error(int raw)
 	case EADDRNOTAVAIL:
 	case ENXIO:            /* host name did not resolve */
 		return -EHOSTUNREACH;
+	case EACCES:           /* every credential refused */
+		return -EACCES;
+	case EOPNOTSUPP:
+		return -EOPNOTSUPP;
 	case ENOMEM:
 	case EINVAL:
 	case EMFILE:
@@ -92,337 +121,211 @@ static int kasa_error(int raw)
 	}
 }
 
-static int kasa_left(int64_t deadline)
+/* The HTTP port of the transport search or of a configured transport. */
+static uint16_t kasa_http_port(const struct kasa_dev *d)
 {
-	int64_t left = deadline - now_ms();
-
-	return left <= 0 ? 0 : left > 600000 ? 600000 : (int)left;
+	if (d->want_port)
+		return d->want_port;
+	return d->port == KASA_PORT ? KASA_HTTP_PORT : d->port;
 }
 
-/* An asynchronous name lookup. Shared by the caller and glibc's completion
- * notification (two references): a caller that gives up at its deadline
- * drops its reference and the notification frees the lookup later. */
-struct kasa_lookup {
-	struct gaicb cb;
-	struct addrinfo hints;
-	atomic_int refs;
-	char service[8];
-	char host[];
-};
-
-static void kasa_lookup_unref(struct kasa_lookup *l)
+static void kasa_link_use(struct kasa_dev *d, enum kasa_transport t)
 {
-	if (atomic_fetch_sub(&l->refs, 1) != 1)
-		return;
-	if (l->cb.ar_result)
-		freeaddrinfo(l->cb.ar_result);
-	free(l);
+	kasa_link_close(&d->link);
+	d->link.transport = t;
+	d->link.port = t == KASA_TRANSPORT_XOR ? (d->want == KASA_TRANSPORT_XOR && d->want_port ?
+						  d->want_port : d->port) : kasa_http_port(d);
 }
 
-static void kasa_lookup_done(union sigval sv)
+/* Is r an answer from something that is not this transport (as opposed to
+ * a device that is away)? */
+static bool kasa_search_on(int r)
 {
-	kasa_lookup_unref(sv.sival_ptr);
+	return r == -ECONNREFUSED || r == -ECONNRESET || r == -EPROTO || r == -EBADMSG ||
+	       r == -EMSGSIZE || r == -EPROTONOSUPPORT || r == -EPIPE;
 }
 
-static void kasa_copy_addr(const struct addrinfo *ai, struct sockaddr_in *ret)
+/* Find the transport (under lock): on the default port XOR first, then
+ * KLAP and AES on the HTTP port; on another port (one server for both)
+ * the HTTP ones first, since an HTTP server waits for a request line an
+ * XOR frame never ends, while an XOR device drops an HTTP request at once.
+ * XOR is tried with a get_sysinfo, the others by their handshakes. One
+ * timeout for the search. The XOR answer is kept for the get_sysinfo that
+ * usually follows at once (so finding XOR costs no request). Raw -errno. */
+static const char kasa_iot_sysinfo[] = "{\"system\":{\"get_sysinfo\":{}}}";
+
+static int kasa_dev_search(struct kasa_dev *d)
 {
-	memcpy(ret, ai->ai_addr, sizeof(*ret));
-}
-
-/* Resolve host:port to an IPv4 address (Kasa devices speak IPv4 only).
- * Numeric addresses need no I/O; names are looked up asynchronously and the
- * wait is bounded by deadline. 0, -ETIMEDOUT, -ENOMEM or -ENXIO (unknown). */
-static int kasa_resolve(const char *host, uint16_t port, int socktype, int64_t deadline,
-			struct sockaddr_in *ret)
-{
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = socktype,
-				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	struct gaicb *list[1];
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD };
-	struct kasa_lookup *l;
-	char service[8];
-	int r;
-
-	snprintf(service, sizeof(service), "%u", (unsigned)port);
-	r = getaddrinfo(host, service, &hints, &res);
-	if (r == 0) {
-		kasa_copy_addr(res, ret);
-		freeaddrinfo(res);
-		return 0;
-	}
-	if (r == EAI_MEMORY)
-		return -ENOMEM;
-
-	l = calloc(1, sizeof(*l) + strlen(host) + 1);
-	if (!l)
-		return -ENOMEM;
-	strcpy(l->host, host);
-	memcpy(l->service, service, sizeof(service));
-	l->hints = (struct addrinfo){ .ai_family = AF_INET, .ai_socktype = socktype,
-				      .ai_flags = AI_NUMERICSERV };
-	l->cb.ar_name = l->host;
-	l->cb.ar_service = l->service;
-	l->cb.ar_request = &l->hints;
-	atomic_init(&l->refs, 2);
-	sev.sigev_notify_function = kasa_lookup_done;
-	sev.sigev_value.sival_ptr = l;
-	list[0] = &l->cb;
-	if (getaddrinfo_a(GAI_NOWAIT, list, 1, &sev) != 0) {
-		free(l);
-		return -ENOMEM;
-	}
-	for (;;) {
-		int left = kasa_left(deadline);
-		struct timespec ts = { .tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000L };
-
-		r = gai_suspend((const struct gaicb *const *)list, 1, &ts);
-		if (r == EAI_INTR)
-			continue;
-		if (r == 0 || r == EAI_ALLDONE || gai_error(&l->cb) != EAI_INPROGRESS)
-			break;
-		if (kasa_left(deadline) == 0) {
-			/* Canceled before it ran: no notification will come. */
-			if (gai_cancel(&l->cb) == EAI_CANCELED)
-				kasa_lookup_unref(l);
-			kasa_lookup_unref(l);
-			return -ETIMEDOUT;
-		}
-	}
-	r = gai_error(&l->cb);
-	if (r == 0 && l->cb.ar_result)
-		kasa_copy_addr(l->cb.ar_result, ret);
-	kasa_lookup_unref(l);
-	if (r == EAI_MEMORY)
-		return -ENOMEM;
-	return r == 0 ? 0 : -ENXIO;
-}
-
-/* poll one fd for events until deadline: 1 ready, -ETIMEDOUT, -errno. */
-static int kasa_wait(int fd, short events, int64_t deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = events };
-		int left = kasa_left(deadline);
-		int r;
-
-		if (left == 0)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r > 0)
-			return 1;
-	}
-}
-
-static int kasa_connect(const struct kasa_dev *d, int64_t deadline)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(int);
-	int fd, r, err = 0, one = 1;
-
-	r = kasa_resolve(d->host, d->port, SOCK_STREAM, deadline, &sa);
-	if (r < 0)
-		return r;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		return fd;
-	if (errno != EINPROGRESS) {
-		r = -errno;
-		goto fail;
-	}
-	r = kasa_wait(fd, POLLOUT, deadline);
-	if (r < 0)
-		goto fail;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (err) {
-		r = -err;
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	return r;
-}
-
-static void kasa_dev_close(struct kasa_dev *d)
-{
-	if (d->fd >= 0)
-		close(d->fd);
-	d->fd = -1;
-}
-
-/* Is the idle connection still usable: open, and nothing unasked to read? */
-static bool kasa_idle_ok(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int r;
-
-	do
-		r = poll(&pfd, 1, 0);
-	while (r < 0 && errno == EINTR);
-	return r == 0;
-}
-
-static int kasa_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = kasa_wait(fd, POLLOUT, deadline);
-
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Read one frame. 0 with *ret_reply (malloc'd) and *ret_extra (bytes seen
- * after the frame), or -errno: -ECONNRESET when the peer closed or reset
- * before the first reply byte, -EPROTO when it closed mid-frame. */
-static int kasa_recv_frame(int fd, int64_t deadline, char **ret_reply, bool *ret_extra)
-{
-	struct kasa_frame_reader rd = { 0 };
-	uint8_t buf[16384];
-	size_t total = 0;
-	int r;
-
-	for (;;) {
-		size_t off = 0;
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			r = kasa_wait(fd, POLLIN, deadline);
-			if (r < 0)
-				goto out;
-			continue;
-		}
-		if (n < 0) {
-			r = total == 0 && errno == ECONNRESET ? -ECONNRESET :
-			    total == 0 ? -errno : -EPROTO;
-			goto out;
-		}
-		if (n == 0) {
-			r = total == 0 ? -ECONNRESET : -EPROTO;
-			goto out;
-		}
-		total += (size_t)n;
-		while (off < (size_t)n) {
-			size_t used = 0;
-
-			r = kasa_frame_feed(&rd, buf + off, (size_t)n - off, &used);
-			if (r < 0)
-				goto out;
-			off += used;
-			if (r == 1) {
-				*ret_extra = off < (size_t)n;
-				*ret_reply = rd.payload;
-				rd.payload = NULL;
-				r = 0;
-				goto out;
-			}
-		}
-	}
-out:
-	kasa_frame_reset(&rd);
-	return r;
-}
-
-/* Is text one JSON object? */
-static bool kasa_is_json_object(const char *text, size_t len)
-{
-	json_tokener *tok = json_tokener_new();
-	json_object *o;
-	bool ok;
-
-	if (!tok)
-		return false;
-	o = json_tokener_parse_ex(tok, text, (int)len);
-	ok = json_tokener_get_error(tok) == json_tokener_success &&
-	     json_tokener_get_parse_end(tok) == len && json_object_is_type(o, json_type_object);
-	json_object_put(o);
-	json_tokener_free(tok);
-	return ok;
-}
-
-/* One attempt on d->fd (connecting if needed). Raw -errno on failure; the
- * connection is closed on every failure. */
-static int kasa_attempt(struct kasa_dev *d, const uint8_t *frame, size_t frame_len,
-			char **ret_reply)
-{
+	const char *iot = kasa_iot_sysinfo;
+	static const enum kasa_transport xor_first[] = { KASA_TRANSPORT_XOR, KASA_TRANSPORT_KLAP,
+							  KASA_TRANSPORT_AES };
+	static const enum kasa_transport http_first[] = { KASA_TRANSPORT_KLAP, KASA_TRANSPORT_AES,
+							   KASA_TRANSPORT_XOR };
+	const enum kasa_transport *order = d->port == KASA_PORT ? xor_first : http_first;
 	int64_t deadline = now_ms() + d->timeout_ms;
-	char *reply = NULL;
-	bool extra = false;
+	int r = -EPROTONOSUPPORT;
+
+	for (size_t i = 0; i < 3; i++) {
+		kasa_link_use(d, order[i]);
+		if (order[i] == KASA_TRANSPORT_XOR) {
+			char *reply = NULL;
+			size_t len;
+
+			r = kasa_link_attempt(&d->link, iot, strlen(iot), deadline, &reply, &len);
+			if (r == -ECONNRESET)   /* the retry rule holds here too */
+				r = kasa_link_attempt(&d->link, iot, strlen(iot), deadline, &reply, &len);
+			if (r == 0 && !kasa_json_parse_object_ok(reply, len))
+				r = -EPROTO;
+			free(d->search_reply);
+			d->search_reply = r == 0 ? reply : NULL;
+			d->search_len = len;
+			if (r < 0)
+				free(reply);
+		} else {
+			r = kasa_link_establish(&d->link, deadline);
+		}
+		if (r == 0 || r == -EACCES || !kasa_search_on(r) || kasa_left(deadline) == 0)
+			return r;
+	}
+	kasa_link_use(d, KASA_TRANSPORT_AUTO);
+	return r;
+}
+
+/* The request, at most two attempts. Under lock. Raw -errno. */
+static int kasa_dev_send(struct kasa_dev *d, const char *json, char **ret_reply, size_t *ret_len)
+{
+	size_t len = strlen(json);
+	int64_t t0;
 	int r;
 
-	if (d->fd >= 0 && !kasa_idle_ok(d->fd))
-		kasa_dev_close(d);
-	if (d->fd < 0) {
-		r = kasa_connect(d, deadline);
+	if (d->link.transport == KASA_TRANSPORT_AUTO) {
+		r = kasa_dev_search(d);
 		if (r < 0)
 			return r;
-		d->fd = r;
-		if (d->connected_once)
-			stats_reconnect(STATS_KASA);
-		d->connected_once = true;
 	}
-	r = kasa_send_all(d->fd, frame, frame_len, deadline);
-	if (r == -EPIPE)
-		r = -ECONNRESET;
-	if (r >= 0)
-		r = kasa_recv_frame(d->fd, deadline, &reply, &extra);
-	if (r >= 0 && !kasa_is_json_object(reply, strlen(reply)))
-		r = -EPROTO;
-	if (r < 0 || extra)
-		kasa_dev_close(d);
-	if (r < 0) {
-		free(reply);
-		return r;
+	if (d->search_reply && strcmp(json, kasa_iot_sysinfo) == 0) {
+		*ret_reply = d->search_reply;
+		*ret_len = d->search_len;
+		d->search_reply = NULL;
+		return 0;
 	}
-	*ret_reply = reply;
-	return 0;
+	free(d->search_reply);
+	d->search_reply = NULL;
+	t0 = now_us();
+	r = kasa_link_attempt(&d->link, json, len, now_ms() + d->timeout_ms, ret_reply, ret_len);
+	if (r == -ECONNRESET || r == -EKEYEXPIRED)
+		r = kasa_link_attempt(&d->link, json, len, now_ms() + d->timeout_ms, ret_reply, ret_len);
+	stats_round_trip(STATS_KASA, now_us() - t0, r >= 0);
+	if (r == -EKEYEXPIRED)
+		r = -EPROTO;   /* a new session ended at once: the device is confused */
+	if (r < 0 && d->want == KASA_TRANSPORT_AUTO && r != -ETIMEDOUT && r != -EACCES &&
+	    d->link.transport != KASA_TRANSPORT_AUTO && kasa_error(r) == -EHOSTUNREACH)
+		kasa_link_use(d, KASA_TRANSPORT_AUTO);   /* search again next time */
+	return r;
+}
+
+/* The protocol the device speaks, finding it when unknown (under lock):
+ * XOR and KLAP v1 IOT, AES SMART, KLAP v2 either (a SMART component_nego
+ * tells). Raw -errno when the device did not answer. */
+static int kasa_dev_find_protocol(struct kasa_dev *d)
+{
+	static const char probe[] = "{\"method\":\"component_nego\"}";
+	_cleanup_free_ char *reply = NULL;
+	_cleanup_json_ json_object *root = NULL;
+	size_t len;
+	int r;
+
+	if (d->protocol != KASA_PROTOCOL_UNKNOWN && d->link.transport != KASA_TRANSPORT_AUTO)
+		return 0;
+	if (d->link.transport == KASA_TRANSPORT_AUTO) {
+		d->protocol = KASA_PROTOCOL_UNKNOWN;
+		r = kasa_dev_search(d);
+		if (r < 0)
+			return r;
+	}
+	switch (d->link.transport) {
+	case KASA_TRANSPORT_XOR:
+		d->protocol = KASA_PROTOCOL_IOT;
+		return 0;
+	case KASA_TRANSPORT_AES:
+		d->protocol = KASA_PROTOCOL_SMART;
+		return 0;
+	case KASA_TRANSPORT_KLAP:
+		if (d->link.klap_version == 1) {
+			d->protocol = KASA_PROTOCOL_IOT;
+			return 0;
+		}
+		if (d->hint != KASA_PROTOCOL_UNKNOWN) {
+			d->protocol = d->hint;
+			return 0;
+		}
+		r = kasa_dev_send(d, probe, &reply, &len);
+		if (r < 0)
+			return r;
+		root = kasa_json_parse_object(reply, len);
+		if (!root)
+			return -EPROTO;
+		d->protocol = json_object_object_get_ex(root, "error_code", NULL) ?
+			      KASA_PROTOCOL_SMART : KASA_PROTOCOL_IOT;
+		return 0;
+	default:
+		return -EPROTONOSUPPORT;
+	}
+}
+
+int kasa_dev_call(struct kasa_dev *d, const char *json, enum kasa_protocol proto,
+		  json_object **ret_root)
+{
+	_cleanup_free_ char *reply = NULL;
+	json_object *root;
+	size_t len;
+	int r;
+
+	pthread_mutex_lock(&d->lock);
+	d->err_code = 0;
+	d->err_msg[0] = '\0';
+	r = kasa_dev_find_protocol(d);
+	if (r == 0 && d->protocol != proto)
+		r = -EPROTONOSUPPORT;   /* the caller must ask in the other protocol */
+	if (r == 0)
+		r = kasa_dev_send(d, json, &reply, &len);
+	if (r == 0) {
+		root = kasa_json_parse_object(reply, len);
+		if (!root) {
+			kasa_link_close(&d->link);
+			r = -EPROTO;
+		} else {
+			*ret_root = root;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return kasa_error(r);
+}
+
+enum kasa_protocol kasa_dev_speaks(struct kasa_dev *d, int *ret_err)
+{
+	enum kasa_protocol p;
+	int r;
+
+	pthread_mutex_lock(&d->lock);
+	r = kasa_dev_find_protocol(d);
+	p = r < 0 ? KASA_PROTOCOL_UNKNOWN : d->protocol;
+	pthread_mutex_unlock(&d->lock);
+	*ret_err = kasa_error(r);
+	return p;
 }
 
 int kasa_dev_request(struct kasa_dev *d, const char *json, char **ret_reply)
 {
-	_cleanup_free_ uint8_t *frame = NULL;
-	size_t frame_len;
-	int64_t t0;
+	size_t len;
 	int r;
 
-	if (!d || !json || !ret_reply)
+	if (!d || !json || !ret_reply || strlen(json) > KASA_MAX_FRAME)
 		return -EINVAL;
-	r = kasa_frame_encode(json, strlen(json), &frame, &frame_len);
-	if (r < 0)
-		return r == -EMSGSIZE ? -EINVAL : r;
 	pthread_mutex_lock(&d->lock);
 	d->err_code = 0;
 	d->err_msg[0] = '\0';
-	t0 = now_us();
-	r = kasa_attempt(d, frame, frame_len, ret_reply);
-	if (r == -ECONNRESET)   /* dropped before replying: reconnect once */
-		r = kasa_attempt(d, frame, frame_len, ret_reply);
-	stats_round_trip(STATS_KASA, now_us() - t0, r >= 0);
+	r = kasa_dev_send(d, json, ret_reply, &len);
 	pthread_mutex_unlock(&d->lock);
 	return kasa_error(r);
 }
@@ -438,14 +341,18 @@ struct kasa_dev *kasa_dev_new(const char *host, uint16_t port, int timeout_ms)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
+	kasa_link_init(&d->link);
 	d->host = strdup(host);
-	if (!d->host) {
+	d->link.host = strdup(host);
+	if (!d->host || !d->link.host) {
+		kasa_link_clear(&d->link);
+		free(d->host);
 		free(d);
 		return NULL;
 	}
 	d->port = port;
+	d->link.port = port;
 	d->timeout_ms = timeout_ms;
-	d->fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	return d;
 }
@@ -454,11 +361,86 @@ struct kasa_dev *kasa_dev_free(struct kasa_dev *d)
 {
 	if (!d)
 		return NULL;
-	kasa_dev_close(d);
+	kasa_link_clear(&d->link);
+	free(d->search_reply);
 	pthread_mutex_destroy(&d->lock);
 	free(d->host);
 	free(d);
 	return NULL;
+}
+
+int kasa_dev_set_transport(struct kasa_dev *d, enum kasa_transport t, uint16_t port,
+			   enum kasa_protocol protocol)
+{
+	if (!d || t < 0 || t >= KASA_TRANSPORT_COUNT || protocol < KASA_PROTOCOL_UNKNOWN ||
+	    protocol > KASA_PROTOCOL_SMART)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	d->want = t;
+	d->want_port = port;
+	d->hint = protocol;
+	d->protocol = KASA_PROTOCOL_UNKNOWN;
+	kasa_link_use(d, t);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+int kasa_dev_set_credentials(struct kasa_dev *d, const char *user, const char *password)
+{
+	int r;
+
+	if (!d || (user && strlen(user) > 256) || (password && strlen(password) > 256))
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	r = kasa_link_set_creds(&d->link, user, password);
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+void kasa_dev_set_renew_margin(struct kasa_dev *d, int64_t ms)
+{
+	if (!d || ms < 0)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->link.renew_margin_ms = ms;
+	pthread_mutex_unlock(&d->lock);
+}
+
+enum kasa_transport kasa_dev_transport(struct kasa_dev *d)
+{
+	enum kasa_transport t;
+
+	if (!d)
+		return KASA_TRANSPORT_AUTO;
+	pthread_mutex_lock(&d->lock);
+	t = d->link.transport;
+	pthread_mutex_unlock(&d->lock);
+	return t;
+}
+
+enum kasa_protocol kasa_dev_protocol(struct kasa_dev *d)
+{
+	enum kasa_protocol p;
+
+	if (!d)
+		return KASA_PROTOCOL_UNKNOWN;
+	pthread_mutex_lock(&d->lock);
+	p = d->link.transport == KASA_TRANSPORT_AUTO ? KASA_PROTOCOL_UNKNOWN : d->protocol;
+	pthread_mutex_unlock(&d->lock);
+	return p;
+}
+
+void kasa_dev_account(struct kasa_dev *d, char *buf, size_t size)
+{
+	if (!buf || size == 0)
+		return;
+	buf[0] = '\0';
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (d->link.established && d->link.cred_index < d->link.n_creds)
+		snprintf(buf, size, "%s", d->link.creds[d->link.cred_index].what);
+	pthread_mutex_unlock(&d->lock);
 }
 
 const char *kasa_dev_host(const struct kasa_dev *d)
@@ -485,11 +467,23 @@ int kasa_dev_last_error(struct kasa_dev *d, char *buf, size_t size)
 	return code;
 }
 
-/* ---- commands -------------------------------------------------------------- */
+void kasa_dev_note(struct kasa_dev *d, int64_t code, const char *msg)
+{
+	pthread_mutex_lock(&d->lock);
+	d->err_code = code == 0 || code > INT32_MAX || code < INT32_MIN ? -1 : (int)code;
+	snprintf(d->err_msg, sizeof(d->err_msg), "%s", msg ? msg : "");
+	for (char *p = d->err_msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	pthread_mutex_unlock(&d->lock);
+}
 
-/* Build {[context,] module:{method:args}} (args stolen) and send it. */
+/* ---- IOT commands ------------------------------------------------------------ */
+
+/* Build {[context,] module:{method:args}} (args stolen), send it, and hand
+ * back the reply parsed (new reference). */
 static int kasa_command(struct kasa_dev *d, const char *child_id, const char *module,
-			const char *method, json_object *args, char **ret_reply)
+			const char *method, json_object *args, json_object **ret_root)
 {
 	_cleanup_json_ json_object *req = json_object_new_object();
 	json_object *mod = json_object_new_object();
@@ -520,21 +514,18 @@ static int kasa_command(struct kasa_dev *d, const char *child_id, const char *mo
 		json_object_object_add(req, "context", ctx);
 	}
 	json_object_object_add(req, module, mod);
-	return kasa_dev_request(d, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
-				ret_reply);
+	return kasa_dev_call(d, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
+			     KASA_PROTOCOL_IOT, ret_root);
 }
 
 /* Remember the device's own error in reply (err_code != 0 at module or
- * method level, with its err_msg) for kasa_dev_last_error(). Control
- * characters in the message become '?': it is meant for a log line. */
-static void kasa_note_error(struct kasa_dev *d, const char *reply, const char *module,
+ * method level, with its err_msg) for kasa_dev_last_error(). */
+static void kasa_note_error(struct kasa_dev *d, json_object *root, const char *module,
 			    const char *method)
 {
-	_cleanup_json_ json_object *root = json_tokener_parse(reply);
 	json_object *mod = NULL, *m = NULL, *at = NULL, *err, *msg;
 
-	if (!json_object_is_type(root, json_type_object) ||
-	    !json_object_object_get_ex(root, module, &mod) || !json_object_is_type(mod, json_type_object))
+	if (!json_object_object_get_ex(root, module, &mod) || !json_object_is_type(mod, json_type_object))
 		return;
 	if (json_object_object_get_ex(mod, "err_code", &err) && json_object_is_type(err, json_type_int) &&
 	    json_object_get_int64(err) != 0)
@@ -545,29 +536,19 @@ static void kasa_note_error(struct kasa_dev *d, const char *reply, const char *m
 		at = m;
 	if (!at)
 		return;
-	pthread_mutex_lock(&d->lock);
-	d->err_code = (int)json_object_get_int64(err);
-	if (d->err_code == 0)
-		d->err_code = -1;   /* an err_code beyond int: still an error */
-	d->err_msg[0] = '\0';
-	if (json_object_object_get_ex(at, "err_msg", &msg) && json_object_is_type(msg, json_type_string)) {
-		snprintf(d->err_msg, sizeof(d->err_msg), "%s", json_object_get_string(msg));
-		for (char *p = d->err_msg; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
-	}
-	pthread_mutex_unlock(&d->lock);
+	msg = NULL;
+	json_object_object_get_ex(at, "err_msg", &msg);
+	kasa_dev_note(d, json_object_get_int64(err),
+		      json_object_is_type(msg, json_type_string) ? json_object_get_string(msg) : "");
 }
 
 /* The reply must hold module.method with err_code 0 (module-level err_code
  * also checked). 0 or -EIO. */
-static int kasa_reply_ok(const char *reply, const char *module, const char *method)
+static int kasa_reply_ok(json_object *root, const char *module, const char *method)
 {
-	_cleanup_json_ json_object *root = json_tokener_parse(reply);
 	json_object *mod, *m, *err;
 
-	if (!json_object_is_type(root, json_type_object) ||
-	    !json_object_object_get_ex(root, module, &mod) ||
+	if (!json_object_object_get_ex(root, module, &mod) ||
 	    !json_object_is_type(mod, json_type_object))
 		return -EIO;
 	if (json_object_object_get_ex(mod, "err_code", &err) &&
@@ -584,15 +565,15 @@ static int kasa_reply_ok(const char *reply, const char *module, const char *meth
 static int kasa_simple(struct kasa_dev *d, const char *child_id, const char *module,
 		       const char *method, json_object *args)
 {
-	_cleanup_free_ char *reply = NULL;
+	_cleanup_json_ json_object *root = NULL;
 	int r;
 
-	r = kasa_command(d, child_id, module, method, args, &reply);
+	r = kasa_command(d, child_id, module, method, args, &root);
 	if (r < 0)
 		return r;
-	r = kasa_reply_ok(reply, module, method);
+	r = kasa_reply_ok(root, module, method);
 	if (r < 0)
-		kasa_note_error(d, reply, module, method);
+		kasa_note_error(d, root, module, method);
 	return r;
 }
 
@@ -610,58 +591,93 @@ static json_object *kasa_args_int(const char *key, int64_t v)
 	return o;
 }
 
+/* Which protocol to ask d in: IOT or SMART, or -errno (kasa.h's). */
+static int kasa_which(struct kasa_dev *d)
+{
+	int err;
+	enum kasa_protocol p = kasa_dev_speaks(d, &err);
+
+	return p == KASA_PROTOCOL_UNKNOWN ? (err < 0 ? err : -EIO) : (int)p;
+}
+
 int kasa_get_sysinfo(struct kasa_dev *d, struct kasa_sysinfo *ret)
 {
-	_cleanup_free_ char *reply = NULL;
+	_cleanup_json_ json_object *root = NULL;
 	int r;
 
 	if (!d || !ret)
 		return -EINVAL;
-	r = kasa_command(d, NULL, "system", "get_sysinfo", json_object_new_object(), &reply);
+	r = kasa_which(d);
 	if (r < 0)
 		return r;
-	r = kasa_parse_sysinfo(reply, ret);
+	if (r == KASA_PROTOCOL_SMART)
+		return kasa_smart_get_sysinfo(d, ret);
+	r = kasa_command(d, NULL, "system", "get_sysinfo", json_object_new_object(), &root);
 	if (r < 0)
-		kasa_note_error(d, reply, "system", "get_sysinfo");
+		return r;
+	r = kasa_sysinfo_from_json(root, ret);
+	if (r < 0)
+		kasa_note_error(d, root, "system", "get_sysinfo");
 	return r;
 }
 
 int kasa_set_relay(struct kasa_dev *d, const char *child_id, bool on)
 {
+	int r;
+
 	if (!d)
 		return -EINVAL;
-	return kasa_simple(d, child_id, "system", "set_relay_state", kasa_args_int("state", on));
+	r = kasa_which(d);
+	if (r == KASA_PROTOCOL_SMART)
+		return kasa_smart_set_on(d, child_id, on);
+	return r < 0 ? r : kasa_simple(d, child_id, "system", "set_relay_state", kasa_args_int("state", on));
 }
 
 int kasa_get_emeter(struct kasa_dev *d, const char *child_id, struct kasa_emeter *ret)
 {
-	_cleanup_free_ char *reply = NULL;
+	_cleanup_json_ json_object *root = NULL;
 	int r;
 
 	if (!d || !ret)
 		return -EINVAL;
-	r = kasa_command(d, child_id, "emeter", "get_realtime", json_object_new_object(), &reply);
+	r = kasa_which(d);
 	if (r < 0)
 		return r;
-	r = kasa_parse_emeter(reply, ret);
+	if (r == KASA_PROTOCOL_SMART)
+		return kasa_smart_get_meter(d, child_id, ret);
+	r = kasa_command(d, child_id, "emeter", "get_realtime", json_object_new_object(), &root);
 	if (r < 0)
-		kasa_note_error(d, reply, "emeter", "get_realtime");
+		return r;
+	r = kasa_emeter_from_json(root, ret);
+	if (r < 0)
+		kasa_note_error(d, root, "emeter", "get_realtime");
 	return r;
 }
 
 int kasa_erase_emeter(struct kasa_dev *d, const char *child_id)
 {
+	int r;
+
 	if (!d)
 		return -EINVAL;
-	return kasa_simple(d, child_id, "emeter", "erase_emeter_stat", json_object_new_object());
+	r = kasa_which(d);
+	if (r == KASA_PROTOCOL_SMART)
+		return -EOPNOTSUPP;   /* SMART devices keep no resettable total */
+	return r < 0 ? r : kasa_simple(d, child_id, "emeter", "erase_emeter_stat", json_object_new_object());
 }
 
 int kasa_set_alias(struct kasa_dev *d, const char *child_id, const char *alias)
 {
 	json_object *args, *s;
+	int r;
 
 	if (!d || !alias || strlen(alias) > KASA_MAX_ALIAS)
 		return -EINVAL;
+	r = kasa_which(d);
+	if (r < 0)
+		return r;
+	if (r == KASA_PROTOCOL_SMART)
+		return kasa_smart_set_nickname(d, child_id, alias);
 	args = json_object_new_object();
 	s = json_object_new_string(alias);
 	if (!args || !s || json_object_object_add(args, "alias", s) < 0) {
@@ -674,16 +690,26 @@ int kasa_set_alias(struct kasa_dev *d, const char *child_id, const char *alias)
 
 int kasa_set_led(struct kasa_dev *d, bool off)
 {
+	int r;
+
 	if (!d)
 		return -EINVAL;
-	return kasa_simple(d, NULL, "system", "set_led_off", kasa_args_int("off", off));
+	r = kasa_which(d);
+	if (r == KASA_PROTOCOL_SMART)
+		return kasa_smart_set_led(d, off);
+	return r < 0 ? r : kasa_simple(d, NULL, "system", "set_led_off", kasa_args_int("off", off));
 }
 
 int kasa_reboot(struct kasa_dev *d, int delay_s)
 {
+	int r;
+
 	if (!d || delay_s < 0 || delay_s > 3600)
 		return -EINVAL;
-	return kasa_simple(d, NULL, "system", "reboot", kasa_args_int("delay", delay_s));
+	r = kasa_which(d);
+	if (r == KASA_PROTOCOL_SMART)
+		return kasa_smart_reboot(d, delay_s);
+	return r < 0 ? r : kasa_simple(d, NULL, "system", "reboot", kasa_args_int("delay", delay_s));
 }
 
 /* ---- UDP ------------------------------------------------------------------- */
@@ -748,7 +774,7 @@ int kasa_udp_query(const char *host, uint16_t port, const char *json, int timeou
 			continue;
 		kasa_decrypt(in, (size_t)n, in);
 		in[n] = '\0';
-		if (strlen((char *)in) != (size_t)n || !kasa_is_json_object((char *)in, (size_t)n))
+		if (strlen((char *)in) != (size_t)n || !kasa_json_parse_object_ok((char *)in, (size_t)n))
 			continue;   /* not a Kasa reply: ignore it */
 		if (from.ss_family == AF_INET) {
 			struct sockaddr_in *s4 = (struct sockaddr_in *)&from;

@@ -10,6 +10,7 @@
 #ifndef REDFISHFS_KASA_H
 #define REDFISHFS_KASA_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,30 @@ void kasa_frame_reset(struct kasa_frame_reader *r);  /* frees payload, ready aga
 
 /* ---- device model ---------------------------------------------------------- */
 
+/* How a device's requests and replies are spoken: the IOT JSON of the XOR
+ * protocol ({"system":{"get_sysinfo":{}}}, also inside KLAP v1 and on some
+ * IOT devices on KLAP v2) or SMART methods ({"method":"get_device_info"}). */
+enum kasa_protocol {
+	KASA_PROTOCOL_UNKNOWN,
+	KASA_PROTOCOL_IOT,
+	KASA_PROTOCOL_SMART,
+};
+
+/* What moves the bytes of one device session: XOR over TCP 9999, KLAP
+ * (v1 or v2, HTTP on 80) or AES "secure passthrough" (HTTP on 80). AUTO
+ * finds it: XOR first, then KLAP, then AES. */
+enum kasa_transport {
+	KASA_TRANSPORT_AUTO,
+	KASA_TRANSPORT_XOR,
+	KASA_TRANSPORT_KLAP,
+	KASA_TRANSPORT_AES,
+	KASA_TRANSPORT_COUNT,
+	KASA_TRANSPORT_INVALID = -EINVAL,
+};
+const char *kasa_transport_to_string(enum kasa_transport t);   /* "auto", "xor", "klap", "aes" */
+enum kasa_transport kasa_transport_from_string(const char *s); /* case-insensitive; KLAP too */
+#define KASA_HTTP_PORT 80
+
 struct kasa_child {
 	char *id;        /* as in sysinfo "children[].id" */
 	char *alias;
@@ -64,7 +89,8 @@ struct kasa_sysinfo {
 	bool on;         /* relay_state of a single-outlet plug */
 	bool led_off;
 	size_t n_children;            /* 0 for a single-outlet plug */
-	struct kasa_child *children;
+	struct kasa_child *children;  /* SMART: sorted by position, ids are full ids */
+	enum kasa_protocol protocol;  /* which protocol the reply came in */
 };
 
 /* Parse a whole reply {"system":{"get_sysinfo":{...}}} (or the get_sysinfo
@@ -74,7 +100,8 @@ int kasa_parse_sysinfo(const char *json, struct kasa_sysinfo *ret);
 void kasa_sysinfo_clear(struct kasa_sysinfo *s);
 
 /* The full child id to put in context.child_ids: the id itself when it is
- * already deviceId-prefixed, else deviceId + id. malloc'd. */
+ * already deviceId-prefixed (and always for SMART, whose children carry
+ * their own device_id), else deviceId + id. malloc'd. */
 char *kasa_child_full_id(const struct kasa_sysinfo *s, size_t i);
 
 struct kasa_emeter {
@@ -108,11 +135,37 @@ uint16_t kasa_dev_port(const struct kasa_dev *d);
  * Meaningful while the caller serialises commands on d. */
 int kasa_dev_last_error(struct kasa_dev *d, char *buf, size_t size);
 
-/* Send one JSON request, return the decrypted reply (malloc'd). */
+/* The transport to use, and its port (0: the default for it, or for AUTO
+ * the port given to kasa_dev_new for XOR and 80 for HTTP unless that port
+ * is not 9999, then that port for both). protocol: a hint (from a discovery
+ * answer) or KASA_PROTOCOL_UNKNOWN. Drops any session. 0 or -EINVAL. */
+int kasa_dev_set_transport(struct kasa_dev *d, enum kasa_transport t, uint16_t port,
+			   enum kasa_protocol protocol);
+/* The TP-Link account for KLAP/AES (copied; NULL user: none configured).
+ * The defaults python-kasa tries for unbound devices and the blank
+ * account are tried after it. Drops any session. 0, -EINVAL, -ENOMEM. */
+int kasa_dev_set_credentials(struct kasa_dev *d, const char *user, const char *password);
+/* The transport and protocol in use (AUTO/UNKNOWN until a request found
+ * them); which account the session was made with ("the configured
+ * account", "the default Kasa account", "the blank account"; "" for XOR or
+ * before any session). Never the password. */
+enum kasa_transport kasa_dev_transport(struct kasa_dev *d);
+enum kasa_protocol kasa_dev_protocol(struct kasa_dev *d);
+void kasa_dev_account(struct kasa_dev *d, char *buf, size_t size);
+/* KLAP/AES: renew a session that many ms before its cookie TIMEOUT
+ * (default 60000; tests use more to force a renewal). */
+void kasa_dev_set_renew_margin(struct kasa_dev *d, int64_t ms);
+
+/* Send one request (IOT JSON or SMART, as the device speaks), return the
+ * decrypted reply (malloc'd). -EACCES when the device refused every
+ * credential. */
 int kasa_dev_request(struct kasa_dev *d, const char *json, char **ret_reply);
 
-/* Commands. child_id: a full id (kasa_child_full_id) or NULL for the whole
- * device. Each checks the reply's err_code (-EIO if != 0). */
+/* Commands, in whichever protocol the device speaks (SMART: get_device_info
+ * with the child list, control_child for one outlet, get_current_power /
+ * get_energy_usage for meters, values it lacks NAN; erase_emeter is
+ * -EOPNOTSUPP there). child_id: a full id (kasa_child_full_id) or NULL for
+ * the whole device. Each checks the reply's err_code (-EIO if != 0). */
 int kasa_get_sysinfo(struct kasa_dev *d, struct kasa_sysinfo *ret);
 int kasa_set_relay(struct kasa_dev *d, const char *child_id, bool on);
 int kasa_get_emeter(struct kasa_dev *d, const char *child_id, struct kasa_emeter *ret);

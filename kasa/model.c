@@ -53,6 +53,14 @@ json_object *kasa_json_parse_object(const char *text, size_t len)
 	return o;
 }
 
+bool kasa_json_parse_object_ok(const char *text, size_t len)
+{
+	json_object *o = kasa_json_parse_object(text, len);
+
+	json_object_put(o);
+	return o != NULL;
+}
+
 /* Parse a reply (a C string of at most KASA_MAX_FRAME bytes) into a JSON
  * object (new reference) or NULL. */
 static json_object *kasa_json_parse(const char *json)
@@ -154,26 +162,18 @@ static int kasa_check_err(json_object *o)
 	return 0;
 }
 
-/* Parse reply json and find its result object: module.method when the
- * reply has the module (whose err_code must be 0), else the whole reply (a
- * bare result is taken as it is). The result is borrowed from *ret_root,
- * the parsed reply (new reference), which is set only when a result is
- * returned. NULL when malformed. */
-static json_object *kasa_parse_reply(const char *json, const char *module, const char *method,
-				     json_object **ret_root)
+/* The result object of a parsed reply: module.method when the reply has
+ * the module (whose err_code must be 0), else the whole reply (a bare
+ * result is taken as it is). Borrowed from root; NULL when malformed. */
+static json_object *kasa_reply_result(json_object *root, const char *module, const char *method)
 {
-	json_object *root = kasa_json_parse(json), *mod, *res = root;
+	json_object *mod, *res = root;
 
 	if (root && kasa_has(root, module)) {
 		mod = kasa_get(root, module, json_type_object);
 		res = mod && kasa_check_err(mod) == 0 ?
 		      kasa_get(mod, method, json_type_object) : NULL;
 	}
-	if (!res) {
-		json_object_put(root);
-		return NULL;
-	}
-	*ret_root = root;
 	return res;
 }
 
@@ -318,16 +318,15 @@ static int kasa_parse_sysinfo_obj(json_object *info, struct kasa_sysinfo *s)
 	return kasa_parse_children(info, s);
 }
 
-int kasa_parse_sysinfo(const char *json, struct kasa_sysinfo *ret)
+int kasa_sysinfo_from_json(json_object *root, struct kasa_sysinfo *ret)
 {
-	_cleanup_json_ json_object *root = NULL;
-	struct kasa_sysinfo s = { 0 };
+	struct kasa_sysinfo s = { .protocol = KASA_PROTOCOL_IOT };
 	json_object *info;
 	int r;
 
 	if (!ret)
 		return -EINVAL;
-	info = kasa_parse_reply(json, "system", "get_sysinfo", &root);
+	info = kasa_reply_result(root, "system", "get_sysinfo");
 	if (!info)
 		return -EIO;
 	r = kasa_parse_sysinfo_obj(info, &s);
@@ -337,6 +336,13 @@ int kasa_parse_sysinfo(const char *json, struct kasa_sysinfo *ret)
 	}
 	*ret = s;
 	return 0;
+}
+
+int kasa_parse_sysinfo(const char *json, struct kasa_sysinfo *ret)
+{
+	_cleanup_json_ json_object *root = kasa_json_parse(json);
+
+	return kasa_sysinfo_from_json(root, ret);
 }
 
 char *kasa_child_full_id(const struct kasa_sysinfo *s, size_t i)
@@ -350,7 +356,7 @@ char *kasa_child_full_id(const struct kasa_sysinfo *s, size_t i)
 	id = s->children[i].id;
 	dev = s->device_id;
 	dl = strlen(dev);
-	if (strncmp(id, dev, dl) == 0 && strlen(id) > dl)
+	if (s->protocol == KASA_PROTOCOL_SMART || (strncmp(id, dev, dl) == 0 && strlen(id) > dl))
 		return strdup(id);
 	full = malloc(dl + strlen(id) + 1);
 	if (!full)
@@ -403,18 +409,17 @@ static int kasa_emeter_style(json_object *rt, const char *const keys[4], double 
 	return 1;
 }
 
-int kasa_parse_emeter(const char *json, struct kasa_emeter *ret)
+int kasa_emeter_from_json(json_object *root, struct kasa_emeter *ret)
 {
 	static const char *const new_keys[4] = { "voltage_mv", "current_ma", "power_mw", "total_wh" };
 	static const char *const old_keys[4] = { "voltage", "current", "power", "total" };
-	_cleanup_json_ json_object *root = NULL;
 	struct kasa_emeter e;
 	json_object *rt;
 	int r;
 
 	if (!ret)
 		return -EINVAL;
-	rt = kasa_parse_reply(json, "emeter", "get_realtime", &root);
+	rt = kasa_reply_result(root, "emeter", "get_realtime");
 	if (!rt)
 		return -EIO;
 	if (kasa_check_err(rt) < 0)
@@ -426,4 +431,11 @@ int kasa_parse_emeter(const char *json, struct kasa_emeter *ret)
 		return -EIO;
 	*ret = e;
 	return 0;
+}
+
+int kasa_parse_emeter(const char *json, struct kasa_emeter *ret)
+{
+	_cleanup_json_ json_object *root = kasa_json_parse(json);
+
+	return kasa_emeter_from_json(root, ret);
 }

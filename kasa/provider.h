@@ -24,6 +24,11 @@ struct kasa_provider *kasa_provider_free(struct kasa_provider *kp); /* stops thr
  * named from host when it has no name. -EINVAL for a bad name. */
 int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *host, uint16_t port);
 
+/* Remove the configured strip at host:port (as given to kasa_provider_add):
+ * its poller ends and its resources leave the tree; a command in flight on
+ * it still completes. 0, -ENOENT (no such strip), -ENOMEM. */
+int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t port);
+
 /* What the provider tells its owner for the log (a library, it logs
  * nothing itself). strip: the strip's name or NULL; addr: the device's
  * address; message: one line, never NULL. Called from the provider's

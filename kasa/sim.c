@@ -47,29 +47,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common.h"
-
-#define SIM_MAX_OUTLETS 16
-#define SIM_MAX_CONNS 256
-#define SIM_MAX_LINE 4096
-#define SIM_MAX_LOG 100000
-#define SIM_UDP_MAX 65536
-
-enum sim_units { SIM_UNITS_NONE, SIM_UNITS_NEW, SIM_UNITS_OLD };
-
-enum sim_mode {
-	SIM_MODE_NORMAL,
-	SIM_MODE_SILENT,
-	SIM_MODE_CLOSE,
-	SIM_MODE_GARBAGE,
-	SIM_MODE_SLOW,
-	SIM_MODE_OVERSIZE,
-	SIM_MODE_COUNT,
-	SIM_MODE_INVALID = -EINVAL,
-};
+#include "sim.h"
 
 static const char *const sim_mode_names[SIM_MODE_COUNT] = {
 	[SIM_MODE_NORMAL] = "normal",
@@ -88,68 +71,6 @@ static enum sim_mode sim_mode_from_string(const char *s)
 	return SIM_MODE_INVALID;
 }
 
-struct sim_outlet {
-	char id[96];             /* full child id: deviceId + "NN" */
-	char *alias;
-	bool on;
-	int64_t on_since_ms;
-	double base_mw;        /* power around which the reading wanders */
-	double voltage_mv;
-	double total_wh;
-	int64_t total_at_ms;   /* when total_wh was last brought up to date */
-	bool fixed;            /* "meter" control: exact values */
-	double fix_mw, fix_mv, fix_ma;
-};
-
-struct sim_conn {
-	int fd;
-	bool control;
-	bool closing;          /* close once the output is flushed */
-	struct kasa_frame_reader rd;
-	char line[SIM_MAX_LINE];
-	size_t line_len;
-	uint8_t *out;
-	size_t out_len, out_off;
-	uint8_t *slow;         /* a reply waiting for its time (slow mode) */
-	size_t slow_len;
-	int64_t slow_at;
-};
-
-struct sim_udp_pending {
-	struct sim_udp_pending *next;
-	int64_t at;
-	struct sockaddr_storage to;
-	socklen_t to_len;
-	uint8_t *data;
-	size_t len;
-};
-
-struct sim {
-	json_object *base;     /* sysinfo template (children stripped) */
-	bool strip;            /* children[] addressing */
-	enum sim_units units;
-	char device_id[80];
-	char mac[18];
-	char *alias;
-	bool led_off;
-	size_t n_outlets;
-	struct sim_outlet outlets[SIM_MAX_OUTLETS];
-	enum sim_mode mode;
-	int slow_ms;
-	char fail_method[64];  /* "fail" control: this method answers an error */
-	int fail_code;
-	char fail_msg[128];
-	char **log;            /* received requests, compact JSON */
-	size_t n_log;
-	FILE *logf;
-	int tcp_fd, udp_fd, bcast_fd, ctl_fd;
-	uint16_t port, ctl_port;
-	struct sim_conn *conns[SIM_MAX_CONNS];
-	size_t n_conns;
-	struct sim_udp_pending *udp_pending;
-	bool quit;
-};
-
 static volatile sig_atomic_t sim_signalled;
 
 static void sim_on_signal(int sig)
@@ -158,8 +79,7 @@ static void sim_on_signal(int sig)
 	sim_signalled = 1;
 }
 
-static void sim_logf(struct sim *s, const char *fmt, ...) _printf_(2, 3);
-static void sim_logf(struct sim *s, const char *fmt, ...)
+void sim_logf(struct sim *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -195,7 +115,7 @@ static const char sim_plug_json[] =
 	"\"oemId\":\"FFF22CFF774A0B89F7624BFC6F50D5DE\",\"next_action\":{\"type\":-1},"
 	"\"err_code\":0}";
 
-static void sim_outlet_init(struct sim_outlet *o, size_t i, bool on, int64_t now)
+void sim_outlet_init(struct sim_outlet *o, size_t i, bool on, int64_t now)
 {
 	static const double base[SIM_MAX_OUTLETS] = { 7300, 42100, 3900, 118600, 15200, 66400,
 						      9100, 23500, 5100, 31000, 2700, 54000,
@@ -242,7 +162,7 @@ static int sim_make_ids(struct sim *s, const char *device_id)
 	return 0;
 }
 
-static json_object *sim_get(json_object *o, const char *key, json_type t)
+json_object *sim_get(json_object *o, const char *key, json_type t)
 {
 	json_object *v;
 
@@ -251,7 +171,7 @@ static json_object *sim_get(json_object *o, const char *key, json_type t)
 	return v;
 }
 
-static double sim_num(json_object *o, const char *key, double dflt)
+double sim_num(json_object *o, const char *key, double dflt)
 {
 	json_object *v;
 
@@ -271,6 +191,13 @@ static int sim_load_fixture(struct sim *s, const char *path, int64_t now)
 	if (!root) {
 		fprintf(stderr, "kasa-sim: %s: %s\n", path, json_util_get_last_err());
 		return -EINVAL;
+	}
+	s->discovery = json_object_get(sim_get(root, "discovery_result", json_type_object));
+	if (sim_get(root, "get_device_info", json_type_object)) {
+		int r = sim_smart_load(s, root, path, now);
+
+		json_object_put(root);
+		return r;
 	}
 	sys = sim_get(root, "system", json_type_object);
 	info = sys ? sim_get(sys, "get_sysinfo", json_type_object) : NULL;
@@ -403,7 +330,7 @@ static int sim_finish_outlets(struct sim *s)
 
 /* ---- state ------------------------------------------------------------------- */
 
-static void sim_set_on(struct sim_outlet *o, bool on, int64_t now)
+void sim_set_on(struct sim_outlet *o, bool on, int64_t now)
 {
 	if (o->on == on)
 		return;
@@ -420,13 +347,13 @@ static double sim_wave(int64_t now, int64_t period_ms, int64_t phase_ms)
 	return 4.0 * (t < 0.5 ? 0.5 - t : t - 0.5) - 1.0;
 }
 
-static long long sim_round(double d)
+long long sim_round(double d)
 {
 	return (long long)(d >= 0 ? d + 0.5 : d - 0.5);
 }
 
 /* The meter of outlet o now; total brought up to date. */
-static void sim_meter(struct sim_outlet *o, int64_t now, size_t idx, double *ret_mw,
+void sim_meter(struct sim_outlet *o, int64_t now, size_t idx, double *ret_mw,
 		      double *ret_mv, double *ret_ma)
 {
 	double mv, mw, ma;
@@ -696,7 +623,7 @@ static json_object *sim_method(struct sim *s, const char *module, const char *me
 }
 
 /* Answer a whole request (text). Returns the reply JSON text (malloc'd). */
-static char *sim_answer(struct sim *s, const char *text, int64_t now)
+char *sim_answer(struct sim *s, const char *text, int64_t now)
 {
 	json_object *req = json_tokener_parse(text);
 	json_object *reply = json_object_new_object();
@@ -735,7 +662,7 @@ static char *sim_answer(struct sim *s, const char *text, int64_t now)
 	return out;
 }
 
-static void sim_record(struct sim *s, const char *text)
+void sim_record(struct sim *s, const char *text)
 {
 	json_object *o = json_tokener_parse(text);
 	char *copy;
@@ -1044,6 +971,9 @@ static int sim_control(struct sim *s, struct sim_conn *c, char *line, int64_t no
 		s->log = NULL;
 		s->n_log = 0;
 		sim_reply(c, "ok");
+	} else if (strcmp(cmd, "expire") == 0) {
+		sim_http_expire(s);   /* every KLAP/AES session ends at the device */
+		sim_reply(c, "ok");
 	} else if (strcmp(cmd, "quit") == 0) {
 		sim_reply(c, "ok");
 		s->quit = true;
@@ -1260,7 +1190,10 @@ static int sim_bind_device(struct sim *s, const struct sockaddr_in *addr)
 static void sim_usage(FILE *f)
 {
 	fprintf(f, "usage: kasa-sim [--model hs300|plug|FIXTURE.json] [--listen ADDR[:PORT]]\n"
-		   "                [--control ADDR:PORT] [--alias NAME] [--device-id HEX] [--log FILE]\n");
+		   "                [--control ADDR:PORT] [--alias NAME] [--device-id HEX] [--log FILE]\n"
+		   "                [--transport xor|klap|aes] [--klap-version 1|2]\n"
+		   "                [--username USER] [--password PASS] [--session-timeout S]\n"
+		   "                [--discovery-port P] [--page-size N]\n");
 }
 
 static void sim_free(struct sim *s)
@@ -1281,6 +1214,13 @@ static void sim_free(struct sim *s)
 		free(s->outlets[i].alias);
 	free(s->alias);
 	json_object_put(s->base);
+	sim_http_stop(s);
+	json_object_put(s->smart);
+	json_object_put(s->discovery);
+	if (s->disc_fd >= 0)
+		close(s->disc_fd);
+	if (s->disc_bcast_fd >= 0)
+		close(s->disc_bcast_fd);
 	if (s->tcp_fd >= 0)
 		close(s->tcp_fd);
 	if (s->udp_fd >= 0)
@@ -1293,9 +1233,63 @@ static void sim_free(struct sim *s)
 		fclose(s->logf);
 }
 
+/* The transport: --transport, else the fixture's discovery_result says
+ * (KLAP or AES), else XOR. The KLAP version: --klap-version, else 2 for
+ * SMART devices and IOT ones with new_klap or lv 2, else 1. */
+static void sim_pick_transport(struct sim *s, const char *model)
+{
+	json_object *root = NULL, *res, *schm, *enc;
+
+	if (strcmp(model, "hs300") != 0 && strcmp(model, "plug") != 0)
+		root = json_object_from_file(model);
+	res = sim_get(sim_get(root, "discovery_result", json_type_object), "result", json_type_object);
+	schm = sim_get(res, "mgt_encrypt_schm", json_type_object);
+	enc = sim_get(schm, "encrypt_type", json_type_string);
+	if (s->transport == KASA_TRANSPORT_AUTO)
+		s->transport = enc && strcasecmp(json_object_get_string(enc), "AES") == 0 ? KASA_TRANSPORT_AES :
+			       enc && strcasecmp(json_object_get_string(enc), "KLAP") == 0 ? KASA_TRANSPORT_KLAP :
+			       KASA_TRANSPORT_XOR;
+	if (s->klap_version == 0)
+		s->klap_version = sim_get(root, "get_device_info", json_type_object) ||
+				  sim_num(schm, "lv", 1) == 2 || sim_num(res, "new_klap", 0) == 1 ? 2 : 1;
+	json_object_put(root);
+}
+
+/* HTTP on the device socket; the UDP of the XOR protocol closed, the
+ * discovery port opened (on loopback also at 127.255.255.255). */
+static int sim_http_serve(struct sim *s)
+{
+	struct sockaddr_in d = s->listen_sa;
+	int r;
+
+	if (!s->username)
+		s->username = "";   /* an unbound device: the blank account */
+	if (!s->password)
+		s->password = "";
+	close(s->udp_fd);
+	s->udp_fd = -1;
+	if (s->bcast_fd >= 0)
+		close(s->bcast_fd);
+	s->bcast_fd = -1;
+	r = sim_http_start(s);
+	if (r < 0)
+		return r;
+	if (s->disc_port == 0)
+		return 0;
+	d.sin_port = htons(s->disc_port);
+	s->disc_fd = sim_socket(SOCK_DGRAM, &d, true);
+	if (s->disc_fd < 0)
+		return s->disc_fd;
+	if ((ntohl(d.sin_addr.s_addr) >> 24) == 127) {
+		d.sin_addr.s_addr = htonl(0x7fffffff);
+		s->disc_bcast_fd = sim_socket(SOCK_DGRAM, &d, true);
+	}
+	return 0;
+}
+
 static int sim_loop(struct sim *s, const sigset_t *waitmask)
 {
-	struct pollfd pfds[SIM_MAX_CONNS + 4];
+	struct pollfd pfds[SIM_MAX_CONNS + 7];
 
 	while (!s->quit && !sim_signalled) {
 		int64_t now = now_ms(), next = now + 60000;
@@ -1307,6 +1301,15 @@ static int sim_loop(struct sim *s, const sigset_t *waitmask)
 		pfds[base++] = (struct pollfd){ .fd = s->udp_fd, .events = POLLIN };
 		pfds[base++] = (struct pollfd){ .fd = s->bcast_fd, .events = POLLIN };
 		pfds[base++] = (struct pollfd){ .fd = s->ctl_fd, .events = POLLIN };
+		pfds[base++] = (struct pollfd){ .fd = sim_http_fd(s), .events = POLLIN };
+		pfds[base++] = (struct pollfd){ .fd = s->disc_fd, .events = POLLIN };
+		pfds[base++] = (struct pollfd){ .fd = s->disc_bcast_fd, .events = POLLIN };
+		if (s->http) {
+			int64_t t = sim_http_timeout(s);
+
+			if (t >= 0 && now + t < next)
+				next = now + t;
+		}
 		for (size_t i = 0; i < s->n_conns; i++) {
 			struct sim_conn *c = s->conns[i];
 			short ev = 0;
@@ -1373,6 +1376,11 @@ static int sim_loop(struct sim *s, const sigset_t *waitmask)
 			sim_udp_read(s, s->udp_fd, now);
 		if (s->bcast_fd >= 0 && (pfds[2].revents & POLLIN))
 			sim_udp_read(s, s->bcast_fd, now);
+		sim_http_run(s);
+		if (s->disc_fd >= 0 && (pfds[5].revents & POLLIN))
+			sim_disc_read(s, s->disc_fd);
+		if (s->disc_bcast_fd >= 0 && (pfds[6].revents & POLLIN))
+			sim_disc_read(s, s->disc_bcast_fd);
 		sim_udp_send_due(s, now);
 	}
 	/* Let the "ok" of quit reach the client. */
@@ -1390,10 +1398,21 @@ int main(int argc, char **argv)
 		{ "alias", required_argument, NULL, 'a' },
 		{ "device-id", required_argument, NULL, 'd' },
 		{ "log", required_argument, NULL, 'L' },
+		{ "transport", required_argument, NULL, 'T' },
+		{ "klap-version", required_argument, NULL, 'K' },
+		{ "username", required_argument, NULL, 'U' },
+		{ "password", required_argument, NULL, 'P' },
+		{ "session-timeout", required_argument, NULL, 'S' },
+		{ "discovery-port", required_argument, NULL, 'D' },
+		{ "page-size", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct sim s = { .tcp_fd = -1, .udp_fd = -1, .bcast_fd = -1, .ctl_fd = -1 };
+	struct sim s = { .tcp_fd = -1, .udp_fd = -1, .bcast_fd = -1, .ctl_fd = -1, .disc_fd = -1,
+			 .disc_bcast_fd = -1, .transport = KASA_TRANSPORT_AUTO, .session_timeout_s = 86400,
+			 .page_size = 10, .disc_port = KASA_DISCOVERY_PORT_NEW };
+	long num;
+	char *end;
 	const char *model = "hs300", *listen_arg = "0.0.0.0", *control_arg = NULL;
 	const char *alias = NULL, *device_id = NULL, *log_path = NULL;
 	struct sockaddr_in dev_sa, ctl_sa;
@@ -1409,6 +1428,33 @@ int main(int argc, char **argv)
 		case 'a': alias = optarg; break;
 		case 'd': device_id = optarg; break;
 		case 'L': log_path = optarg; break;
+		case 'T':
+			s.transport = kasa_transport_from_string(optarg);
+			if (s.transport == KASA_TRANSPORT_INVALID || s.transport == KASA_TRANSPORT_AUTO) {
+				fprintf(stderr, "kasa-sim: --transport: xor, klap or aes\n");
+				return 2;
+			}
+			break;
+		case 'U': s.username = optarg; break;
+		case 'P': s.password = optarg; break;
+		case 'K': case 'S': case 'D': case 'G':
+			errno = 0;
+			num = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || num < 0 || num > 65535 ||
+			    (opt == 'K' && num != 1 && num != 2) || (opt == 'S' && num == 0) ||
+			    (opt == 'G' && num == 0)) {
+				fprintf(stderr, "kasa-sim: bad number: %s\n", optarg);
+				return 2;
+			}
+			if (opt == 'K')
+				s.klap_version = (int)num;
+			else if (opt == 'S')
+				s.session_timeout_s = (int)num;
+			else if (opt == 'D')
+				s.disc_port = (uint16_t)num;
+			else
+				s.page_size = (size_t)num;
+			break;
 		case 'h': sim_usage(stdout); return 0;
 		default: sim_usage(stderr); return 2;
 		}
@@ -1417,7 +1463,9 @@ int main(int argc, char **argv)
 		sim_usage(stderr);
 		return 2;
 	}
-	if (sim_parse_addr(listen_arg, KASA_PORT, &dev_sa) < 0) {
+	sim_pick_transport(&s, model);
+	if (sim_parse_addr(listen_arg, s.transport == KASA_TRANSPORT_XOR ? KASA_PORT : KASA_HTTP_PORT,
+			   &dev_sa) < 0) {
 		fprintf(stderr, "kasa-sim: bad --listen address: %s\n", listen_arg);
 		return 2;
 	}
@@ -1478,6 +1526,19 @@ int main(int argc, char **argv)
 		if (r != -EINVAL)
 			fprintf(stderr, "kasa-sim: %s: %s\n", model, strerror(-r));
 		goto out;
+	}
+	if (s.smart && s.transport == KASA_TRANSPORT_XOR) {
+		fprintf(stderr, "kasa-sim: %s: a SMART device speaks KLAP or AES, not XOR\n", model);
+		goto out;
+	}
+	if (s.transport != KASA_TRANSPORT_XOR) {
+		s.listen_sa = dev_sa;
+		r = sim_http_serve(&s);
+		if (r < 0) {
+			fprintf(stderr, "kasa-sim: cannot serve %s: %s\n",
+				kasa_transport_to_string(s.transport), strerror(-r));
+			goto out;
+		}
 	}
 	sim_logf(&s, "ready port=%u control=%u model=%s deviceId=%s", (unsigned)s.port,
 		 (unsigned)s.ctl_port, model, s.device_id);
