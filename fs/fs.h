@@ -40,6 +40,8 @@ struct fs_kasa {
 	char *name;       /* malloc'd; NULL: named from the device alias */
 	char *host;       /* malloc'd; IPv6 without the brackets */
 	uint16_t port;    /* default 9999 */
+	char *user;       /* its TP-Link account (KLAP/AES), or NULL: the global one */
+	char *password_file;
 };
 
 /* One Kasa discovery target: --kasa-discover[=ADDR[:PORT]] or the
@@ -69,6 +71,8 @@ struct fs_config {
 	size_t n_kasa;
 	struct fs_discover *discover;   /* none: no discovery */
 	size_t n_discover;
+	char *kasa_user;           /* [kasa] user= / --kasa-user: every strip's default */
+	char *kasa_password_file;  /* [kasa] password_file= / --kasa-password-file */
 };
 
 /* Defaults, no strips. */
@@ -82,6 +86,8 @@ void fs_config_clear(struct fs_config *c);
  *                 discover = ADDR[:PORT][, ADDR[:PORT]...]   (repeatable)
  *                 discover_interval = SECONDS
  *   [kasa NAME]   host = HOST[:PORT]          (one section per strip)
+ *                 user = ACCOUNT   password_file = FILE   (KLAP/AES devices)
+ *   [kasa]        user = ACCOUNT   password_file = FILE   (every strip's default)
  * Unknown sections or keys, bad or out-of-range numbers, a key given twice,
  * a repeated [kasa NAME], a [kasa NAME] without host, overlong lines and
  * syntax errors are errors: -EINVAL and "FILE:LINE: what" in err. A file

@@ -180,6 +180,8 @@ enum {
 	KEY_DISCOVER_INTERVAL,
 	KEY_KASA_LIST,
 	KEY_BMC_NO_EXPAND,
+	KEY_KASA_USER,
+	KEY_KASA_PASSWORD_FILE,
 };
 
 /* Our long options. fuse_opt hands an argument to EVERY template it matches
@@ -219,6 +221,8 @@ static const struct long_opt long_opts[] = {
 	{ "--kasa-list", KEY_KASA_LIST, false, true },
 	{ "--bmc-no-expand", KEY_BMC_NO_EXPAND, true, false },
 	{ "--http-metrics", KEY_HTTP, true, false },
+	{ "--kasa-user", KEY_KASA_USER, true, false },
+	{ "--kasa-password-file", KEY_KASA_PASSWORD_FILE, true, false },
 };
 
 /* fuse_opt keys are indices into long_opts; -c is KEY_SHORT_CONFIG. */
@@ -252,6 +256,8 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("--kasa-list=", 22),
 	FUSE_OPT_KEY("--bmc-no-expand ", 23),
 	FUSE_OPT_KEY("--http-metrics ", 24),
+	FUSE_OPT_KEY("--kasa-user ", 25),
+	FUSE_OPT_KEY("--kasa-password-file ", 26),
 	FUSE_OPT_KEY("-c ", KEY_SHORT_CONFIG),
 	FUSE_OPT_END
 };
@@ -285,6 +291,8 @@ static void usage(const char *prog)
 	       "                               255.255.255.255; repeatable, one per subnet)\n"
 	       "    --discover-interval SECONDS  broadcast again this often (default %d)\n"
 	       "    --kasa-list[=ADDR[:PORT]]  print the Kasa devices that answer, then exit\n"
+	       "    --kasa-user ACCOUNT        TP-Link account of KLAP/AES devices (with\n"
+	       "    --kasa-password-file FILE  its password; file must be private: chmod 600)\n"
 	       "    --bmc NAME=URL             a Redfish BMC, URL http[s]://HOST[:PORT] (repeatable);\n"
 	       "                               its members appear as Systems/NAME_<Id>, ...\n"
 	       "    --bmc-user USER            BMC login (with --bmc-password-file)\n"
@@ -438,6 +446,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 	case KEY_BMC_USER:
 		r = set_string(&cl->remotes.user, v);
+		break;
+	case KEY_KASA_USER:
+		r = set_string(&cl->strips.kasa_user, v);
+		break;
+	case KEY_KASA_PASSWORD_FILE:
+		r = set_string(&cl->strips.kasa_password_file, v);
 		break;
 	case KEY_BMC_PASSWORD_FILE:
 		r = set_string(&cl->remotes.password_file, v);
@@ -674,6 +688,12 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 			goto out;
 		}
 	}
+	if ((cl->strips.kasa_user && set_string(&cfg->kasa_user, cl->strips.kasa_user) < 0) ||
+	    (cl->strips.kasa_password_file &&
+	     set_string(&cfg->kasa_password_file, cl->strips.kasa_password_file) < 0)) {
+		r = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < cl->strips.n_kasa; i++) {
 		r = fs_config_add_kasa(cfg, &cl->strips.kasa[i], err, sizeof(err));
 		if (r < 0) {
@@ -836,7 +856,44 @@ static void log_kasa_event(void *userdata, enum kasa_event ev, const char *strip
 	case KASA_EVENT_DISCOVERY_FAILED:
 		log_warn("Kasa %s: %s", message, strerror(-err));
 		break;
+	case KASA_EVENT_ACCOUNT:
+		log_info("strip %s at %s: %s", strip, addr, message);
+		break;
 	}
+}
+
+/* A TP-Link account (user and password file; both or neither) for strip
+ * (NULL: every strip's default). 0 with *ret (NULL: none), or -1 logged. */
+static int kasa_account(const char *strip, const char *user, const char *password_file,
+			struct kasa_creds **ret)
+{
+	_cleanup_free_ char *password = NULL;
+	int r;
+
+	*ret = NULL;
+	if (!user && !password_file)
+		return 0;
+	if (!user || !password_file) {
+		log_error("Kasa%s%s: a TP-Link account needs both user and password file",
+			  strip ? " strip " : "", strip ? strip : "");
+		return -1;
+	}
+	r = rf_read_password_file(password_file, &password);
+	if (r < 0) {
+		log_error("Kasa%s%s: password file %s: %s", strip ? " strip " : "", strip ? strip : "",
+			  password_file,
+			  r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :
+			  r == -EINVAL ? "empty, too long or not text" : strerror(-r));
+		return -1;
+	}
+	*ret = kasa_creds_new(user, password);
+	explicit_bzero(password, strlen(password));
+	if (!*ret) {
+		log_error("Kasa%s%s: account: %s", strip ? " strip " : "", strip ? strip : "",
+			  strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* The discovery probe for devices we cannot drive goes to the usual port,
@@ -912,6 +969,7 @@ int main(int argc, char *argv[])
 	struct fs_config cfg;
 	struct rf_tree *tree = NULL;
 	struct kasa_provider *kp = NULL;
+	struct kasa_creds *creds = NULL;
 	struct rf_bmc **bmcs = NULL;
 	struct rf_mockup **mockups = NULL;
 	size_t n_bmcs = 0, n_mockups = 0;
@@ -1004,10 +1062,18 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	kasa_provider_set_events(kp, log_kasa_event, NULL);
+	if (kasa_account(NULL, cfg.kasa_user, cfg.kasa_password_file, &creds) < 0)
+		goto out;
+	kasa_provider_set_creds(kp, creds);
 	for (size_t i = 0; i < cfg.n_kasa; i++) {
 		const struct fs_kasa *k = &cfg.kasa[i];
 
-		r = kasa_provider_add(kp, k->name, k->host, k->port);
+		creds = NULL;
+		if (k->user || k->password_file) {
+			if (kasa_account(k->name ? k->name : k->host, k->user, k->password_file, &creds) < 0)
+				goto out;
+		}
+		r = kasa_provider_add_as(kp, k->name, k->host, k->port, creds);
 		if (r == -EINVAL || r == -ENOMEM || r == -EEXIST) {
 			log_error("strip %s%s%s:%u: %s", k->name ? k->name : "",
 				  k->name ? " at " : "", k->host, (unsigned)k->port,
