@@ -391,6 +391,7 @@ static int provider_attach(struct kasa_provider *kp, const char *name, const cha
 		if (r < 0)
 			goto fail;
 	}
+	s->refused = probe == -EACCES;   /* offline: writes say why */
 
 	pthread_mutex_lock(&kp->lock);
 	/* One strip per device (deviceId), one device per name. */
