@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 #include <unistr.h>
 
 int parse_bool(const char *s, bool *ret)
@@ -56,7 +58,17 @@ struct timespec now_realtime(void)
 }
 
 static enum log_level log_level = LOG_LEVEL_INFO;
-static bool log_syslog;
+static bool log_syslog, log_journal;
+
+void log_detect_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	log_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+		      (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -71,8 +83,8 @@ void log_to_syslog(const char *ident)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	static const char *const tag[] = { "error", "warning", "info", "debug" };
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
+	static const char *const tag[] = { "error", "warning", "notice", "info", "debug" };
 	va_list ap;
 
 	if (level > log_level)
@@ -81,10 +93,21 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (log_syslog) {
 		vsyslog(prio[level], fmt, ap);
 	} else {
-		char buf[1024];
+		char buf[1024], line[1100];
+		int n;
 
 		vsnprintf(buf, sizeof(buf), fmt, ap);
-		fprintf(stderr, "redfishfs: %s: %s\n", tag[level], buf);
+		if (log_journal)
+			n = snprintf(line, sizeof(line), "<%d>%s\n", prio[level], buf);
+		else
+			n = snprintf(line, sizeof(line), "redfishfs: %s: %s\n", tag[level], buf);
+		if (n > (int)sizeof(line) - 1) {
+			n = (int)sizeof(line) - 1;
+			line[n - 1] = '\n';
+		}
+		/* one write per line: threads' lines never interleave */
+		if (write(STDERR_FILENO, line, (size_t)n) < 0)
+			(void)0;   /* nowhere left to say it */
 	}
 	va_end(ap);
 }

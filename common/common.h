@@ -40,13 +40,20 @@ int64_t now_ms(void);
 int64_t now_us(void);
 struct timespec now_realtime(void);
 
-/* Logging: to stderr until log_to_syslog() is called (after daemonizing). */
-enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+/* Logging: to stderr until log_to_syslog() is called (after daemonizing),
+ * one line per message. When stderr is the journal (JOURNAL_STREAM names
+ * its device and inode), each line starts with its priority "<3>".."<7>"
+ * instead of "redfishfs: LEVEL: ". */
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_NOTICE, LOG_LEVEL_INFO,
+		 LOG_LEVEL_DEBUG };
 void log_set_level(enum log_level level);
+/* Look at JOURNAL_STREAM and stderr again (main calls it first thing). */
+void log_detect_journal(void);
 void log_to_syslog(const char *ident);
 void log_msg(enum log_level level, const char *fmt, ...) _printf_(2, 3);
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 

@@ -10,6 +10,10 @@
  * key is a key, never an inih continuation line), rejects overlong lines,
  * and sees every [section] header first, so an unknown or empty section is
  * reported at its own line. After the first error the reader ends the input.
+ *
+ * Keys are looked up in the option table (options.c), so each is spelled
+ * one way and '-' and '_' are the same; keys of sections main owns go to
+ * the ext callback in their canonical spelling.
  */
 #include "fs.h"
 
@@ -361,6 +365,7 @@ struct cfg_parse {
 	int sec_line;
 	char sec_name[FS_NAME_MAX + 1];  /* of [kasa NAME] */
 	char ext_sec[128];               /* a section of another module */
+	enum fs_section ext_kind;        /* its kind in the option table */
 	bool kasa_has_host;
 	char *kasa_user, *kasa_pwfile;   /* [kasa NAME] keys seen before its host */
 	/* single-valued keys of [redfishfs] already set */
@@ -478,6 +483,14 @@ static void cfg_begin_section(struct cfg_parse *p, const char *line)
 		else {
 			p->sec = SEC_EXT;
 			snprintf(p->ext_sec, sizeof(p->ext_sec), "%s", s);
+			p->ext_kind = FS_SECTION_NONE;
+			for (int k = FS_SECTION_KASA; k < FS_SECTION_COUNT; k++) {
+				size_t kn = strlen(fs_section_names[k]);
+
+				if (strncmp(s, fs_section_names[k], kn) == 0 &&
+				    (s[kn] == '\0' || isspace((unsigned char)s[kn])))
+					p->ext_kind = (enum fs_section)k;
+			}
 		}
 	} else {
 		cfg_fail(p, p->line, -EINVAL, "unknown section [%s]", s);
@@ -545,6 +558,25 @@ static int cfg_set_int(struct cfg_parse *p, bool *set, const char *key, const ch
 	return 1;
 }
 
+/* A key of a section main owns: found in the option table (its canonical
+ * spelling goes to ext), else unknown. */
+static int cfg_ext_key(struct cfg_parse *p, enum fs_section kind, const char *name,
+		       const char *value)
+{
+	char msg[200] = "";
+	int id = fs_option_by_key(kind, name);
+	int r;
+
+	if (id < 0 || !p->c->ext)
+		return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [%s]", name, p->ext_sec);
+	r = p->c->ext(p->c->ext_userdata, p->ext_sec, fs_options[id].key, value, msg, sizeof(msg));
+	if (r == -ENOENT)
+		return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [%s]", name, p->ext_sec);
+	if (r < 0)
+		return cfg_fail(p, p->line, r, "%s", msg[0] ? msg : strerror(-r));
+	return 1;
+}
+
 static int cfg_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct cfg_parse *p = user;
@@ -557,29 +589,36 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 	case SEC_NONE:
 		return cfg_fail(p, p->line, -EINVAL, "'%s' outside a section", name);
 	case SEC_REDFISHFS:
-		if (strcmp(name, "timeout") == 0)
-			return cfg_set_int(p, &p->set_timeout, name, value, FS_TIMEOUT_MIN_MS,
+		switch (fs_option_by_key(FS_SECTION_REDFISHFS, name)) {
+		case FS_OPT_TIMEOUT:
+			return cfg_set_int(p, &p->set_timeout, "timeout", value, FS_TIMEOUT_MIN_MS,
 					   FS_TIMEOUT_MAX_MS, &p->c->timeout_ms);
-		if (strcmp(name, "max_age") == 0)
-			return cfg_set_int(p, &p->set_max_age, name, value, 0, FS_MAX_AGE_MAX_MS,
+		case FS_OPT_MAX_AGE:
+			return cfg_set_int(p, &p->set_max_age, "max-age", value, 0, FS_MAX_AGE_MAX_MS,
 					   &p->c->max_age_ms);
-		if (strcmp(name, "poll") == 0)
-			return cfg_set_int(p, &p->set_poll, name, value, FS_POLL_MIN_S,
+		case FS_OPT_POLL:
+			return cfg_set_int(p, &p->set_poll, "poll", value, FS_POLL_MIN_S,
 					   FS_POLL_MAX_S, &p->c->poll_s);
-		if (strcmp(name, "discover_interval") == 0)
-			return cfg_set_int(p, &p->set_discover_interval, name, value,
+		case FS_OPT_DISCOVER_INTERVAL:
+			return cfg_set_int(p, &p->set_discover_interval, "discover-interval", value,
 					   FS_DISCOVER_INTERVAL_MIN_S, FS_DISCOVER_INTERVAL_MAX_S,
 					   &p->c->discover_interval_s);
-		if (strcmp(name, "discover") == 0) {
+		case FS_OPT_KASA_DISCOVER: {
 			int r = fs_config_add_discover(p->c, value, msg, sizeof(msg));
 
 			if (r < 0)
 				return cfg_fail(p, p->line, r, "discover: %s", msg);
 			return 1;
 		}
-		return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [redfishfs]", name);
+		case -ENOENT:
+			return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [redfishfs]", name);
+		default:
+			/* a key of main's ([redfishfs] log-level, no-mount) */
+			snprintf(p->ext_sec, sizeof(p->ext_sec), "redfishfs");
+			return cfg_ext_key(p, FS_SECTION_REDFISHFS, name, value);
+		}
 	case SEC_KASA:
-		if (strcmp(name, "host") == 0) {
+		if (fs_option_by_key(FS_SECTION_KASA, name) == FS_OPT_KASA) {
 			struct fs_kasa k = { 0 };
 			int r;
 
@@ -603,34 +642,32 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 			p->kasa_has_host = true;
 			return 1;
 		}
-		if (strcmp(name, "user") == 0 || strcmp(name, "password_file") == 0) {
+		switch (fs_option_by_key(FS_SECTION_KASA, name)) {
+		case FS_OPT_KASA_USER:
+		case FS_OPT_KASA_PASSWORD_FILE: {
 			/* the section's strip once its host made it, else kept for it */
 			struct fs_kasa *k = p->kasa_has_host ? &p->c->kasa[p->c->n_kasa - 1] : NULL;
-			bool u = name[0] == 'u';
-			char **slot = k ? (u ? &k->user : &k->password_file) :
-					  (u ? &p->kasa_user : &p->kasa_pwfile);
+			bool u = fs_option_by_key(FS_SECTION_KASA, name) == FS_OPT_KASA_USER;
 
-			return cfg_kasa_string(p, name, value, slot);
+			return cfg_kasa_string(p, name, value, k ? (u ? &k->user : &k->password_file) :
+							     (u ? &p->kasa_user : &p->kasa_pwfile));
+		}
+		default:
+			break;
 		}
 		return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [kasa %s]", name,
 				p->sec_name);
 	case SEC_KASA_ALL:
-		if (strcmp(name, "user") == 0)
+		switch (fs_option_by_key(FS_SECTION_KASA, name)) {
+		case FS_OPT_KASA_USER:
 			return cfg_kasa_string(p, name, value, &p->c->kasa_user);
-		if (strcmp(name, "password_file") == 0)
+		case FS_OPT_KASA_PASSWORD_FILE:
 			return cfg_kasa_string(p, name, value, &p->c->kasa_password_file);
-		return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [kasa]", name);
-	case SEC_EXT: {
-		int r;
-
-		msg[0] = '\0';
-		r = p->c->ext(p->c->ext_userdata, p->ext_sec, name, value, msg, sizeof(msg));
-		if (r == -ENOENT)
-			return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [%s]", name, p->ext_sec);
-		if (r < 0)
-			return cfg_fail(p, p->line, r, "%s", msg[0] ? msg : strerror(-r));
-		return 1;
-	}
+		default:
+			return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [kasa]", name);
+		}
+	case SEC_EXT:
+		return cfg_ext_key(p, p->ext_kind, name, value);
 	}
 	return cfg_fail(p, p->line, -EINVAL, "internal error");
 }

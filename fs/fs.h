@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define FS_DEFAULT_TIMEOUT_MS 2000
 #define FS_DEFAULT_MAX_AGE_MS 1000
@@ -32,6 +33,94 @@
 #define FS_DISCOVER_INTERVAL_MIN_S 1
 #define FS_DISCOVER_INTERVAL_MAX_S 86400
 #define FS_DISCOVER_DEFAULT_ADDR "255.255.255.255"  /* --kasa-discover without =ADDR */
+
+/* ---- the option table (options.c) -------------------------------------------- */
+
+/* Every option, once. The id indexes fs_options[]. */
+enum fs_opt_id {
+	FS_OPT_KASA,
+	FS_OPT_KASA_DISCOVER,
+	FS_OPT_DISCOVER_INTERVAL,
+	FS_OPT_KASA_USER,
+	FS_OPT_KASA_PASSWORD_FILE,
+	FS_OPT_BMC,
+	FS_OPT_BMC_USER,
+	FS_OPT_BMC_PASSWORD_FILE,
+	FS_OPT_BMC_CA,
+	FS_OPT_BMC_INSECURE,
+	FS_OPT_BMC_NO_EXPAND,
+	FS_OPT_MOCKUP,
+	FS_OPT_TIMEOUT,
+	FS_OPT_MAX_AGE,
+	FS_OPT_POLL,
+	FS_OPT_HTTP,
+	FS_OPT_HTTP_CERT,
+	FS_OPT_HTTP_KEY,
+	FS_OPT_HTTP_USER,
+	FS_OPT_HTTP_PASSWORD_FILE,
+	FS_OPT_STATE_DIR,
+	FS_OPT_HTTP_NO_AUTH,
+	FS_OPT_HTTP_FORCE_PLAIN,
+	FS_OPT_HTTP_METRICS,
+	FS_OPT_NO_MOUNT,
+	FS_OPT_CONFIG,
+	FS_OPT_LOG_LEVEL,
+	FS_OPT_FOREGROUND,
+	FS_OPT_DEBUG,
+	FS_OPT_SINGLE,
+	FS_OPT_MOUNT_OPTS,
+	FS_OPT_HELP,
+	FS_OPT_VERSION,
+	FS_OPT_NONEMPTY,
+	FS_OPT_NOAUTO_UNMOUNT,
+	FS_OPT_COUNT,
+};
+
+enum fs_opt_kind {
+	FS_OPT_FLAG,      /* --name */
+	FS_OPT_VALUE,     /* --name VALUE, --name=VALUE */
+	FS_OPT_OPTIONAL,  /* --name, --name=VALUE (never the next argument) */
+	FS_OPT_FUSE,      /* a libfuse option (-f -d -s -o), passed through */
+	FS_OPT_MOUNT,     /* one of our own -o options: -o name */
+};
+
+/* Where a key lives in the configuration file. */
+enum fs_section {
+	FS_SECTION_NONE,       /* command line only */
+	FS_SECTION_REDFISHFS,  /* [redfishfs] */
+	FS_SECTION_KASA,       /* [kasa NAME] */
+	FS_SECTION_BMC,        /* [bmc NAME] */
+	FS_SECTION_MOCKUP,     /* [mockup NAME], or [mockup] for the service's own tree */
+	FS_SECTION_HTTP,       /* [http] */
+	FS_SECTION_COUNT,
+};
+
+enum fs_opt_group { FS_GROUP_BACKENDS, FS_GROUP_TIMING, FS_GROUP_HTTP, FS_GROUP_OTHER,
+		    FS_GROUP_MOUNT, FS_GROUP_COUNT };
+
+struct fs_option {
+	const char *name;         /* long name without "--" (or the -o name); NULL: none */
+	char short_name;          /* 'c' for -c, 0: none */
+	enum fs_opt_kind kind;
+	const char *arg;          /* the value on the command line, for help */
+	enum fs_section section;  /* the same setting in the file */
+	const char *key;          /* its key there (canonical spelling, '-'), NULL: none */
+	const char *key_arg;      /* the key's value, for the man page */
+	const char *def;          /* default, for help; NULL: none shown */
+	enum fs_opt_group group;
+	const char *help;         /* one line */
+};
+
+extern const struct fs_option fs_options[FS_OPT_COUNT];
+extern const char *const fs_section_names[FS_SECTION_COUNT];   /* "redfishfs", "kasa", ... */
+
+/* The long option arg ("--name...") starts with, the longest that fits, and
+ * the length of "--name" in *ret_len; -ENOENT. Mount options are not found. */
+int fs_option_by_arg(const char *arg, size_t *ret_len);
+/* The option whose key in section sec is key ('-' and '_' the same); -ENOENT. */
+int fs_option_by_key(enum fs_section sec, const char *key);
+/* The option list of --help, grouped. */
+void fs_options_help(FILE *out);
 
 /* ---- configuration ----------------------------------------------------------- */
 
@@ -81,13 +170,16 @@ void fs_config_init(struct fs_config *c);
 void fs_config_clear(struct fs_config *c);
 
 /* Read an INI file into c (values it sets override c's; strips are
- * appended):
- *   [redfishfs]   timeout = MS   max_age = MS   poll = SECONDS
+ * appended). Keys are those of fs_options (written with '-', '_' taken
+ * as the same):
+ *   [redfishfs]   timeout = MS   max-age = MS   poll = SECONDS
  *                 discover = ADDR[:PORT][, ADDR[:PORT]...]   (repeatable)
- *                 discover_interval = SECONDS
+ *                 discover-interval = SECONDS
+ *                 (log-level, no-mount go to ext with section "redfishfs")
  *   [kasa NAME]   host = HOST[:PORT]          (one section per strip)
- *                 user = ACCOUNT   password_file = FILE   (KLAP/AES devices)
- *   [kasa]        user = ACCOUNT   password_file = FILE   (every strip's default)
+ *                 user = ACCOUNT   password-file = FILE   (KLAP/AES devices)
+ *   [kasa]        user = ACCOUNT   password-file = FILE   (every strip's default)
+ * Other sections' keys go to ext in their canonical spelling.
  * Unknown sections or keys, bad or out-of-range numbers, a key given twice,
  * a repeated [kasa NAME], a [kasa NAME] without host, overlong lines and
  * syntax errors are errors: -EINVAL and "FILE:LINE: what" in err. A file
@@ -121,6 +213,20 @@ int fs_config_add_discover(struct fs_config *c, const char *list, char *err, siz
 /* A decimal integer in [min, max], the whole string: 0, -EINVAL (not a
  * number) or -ERANGE. */
 int fs_parse_int(const char *s, long min, long max, int *ret);
+
+/* ---- the mount point (mountpoint.c) ---------------------------------------- */
+
+/* dir as /proc/self/mountinfo names it: the parent resolved, the name kept
+ * (a dead mount cannot be resolved itself). malloc'd into *ret; -errno. */
+int fs_mountpoint_canonical(const char *dir, char **ret);
+
+/* Whether dir may be mounted on: -EBUSY if it is a live redfishfs mount,
+ * -ENOTEMPTY if it holds anything and !nonempty, -ENOTCONN for a dead mount
+ * of another file system, -errno if it is not a usable directory; msg says
+ * which. A dead redfishfs mount (its daemon killed) is detached first and
+ * *ret_recovered set. */
+int fs_mountpoint_check(const char *dir, bool nonempty, bool *ret_recovered, char *msg,
+			size_t msglen);
 
 /* ---- the file system ----------------------------------------------------------- */
 

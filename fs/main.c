@@ -1,25 +1,38 @@
 /* main.c — the redfishfs daemon: options, configuration, wiring, the loop.
  *
  *   redfishfs [options] MOUNTPOINT
+ *   redfishfs [options] CONFIG MOUNTPOINT      (mount -t fuse.redfishfs, fstab)
  *
  * Start order (STYLE.md): parse options and the config file and validate
- * everything -> curl_global_init -> build the tree -> fuse_session_new (which checks
- * the -o options, before any slow probe) -> add every strip (each is probed
- * while we are still on the terminal, so an unreachable strip is reported
- * there) -> fuse_session_mount -> daemonize -> start
- * threads (invalidation, Kasa pollers and discovery) -> loop. Discovery
- * runs its first round when the threads start, so discovered strips join
- * the tree right after mounting. --kasa-list runs one round and exits. Any bad input ends the
- * process with a message and exit status 1 before anything is mounted;
- * threads are started only after the fork. SIGTERM, SIGINT, SIGHUP and an
- * unmount end the loop; teardown runs in reverse.
+ * everything -> check the mount point (a live redfishfs mount there or a
+ * non-empty directory is refused; a dead one a killed daemon left is
+ * detached) -> curl_global_init -> build the tree -> fuse_session_new (which
+ * checks the -o options, before any slow probe) -> add every back end (each
+ * probed while we are still on the terminal, so an unreachable one is
+ * reported there) -> fuse_session_mount (auto_unmount unless -o
+ * noauto_unmount) -> daemonize -> start threads (invalidation, Kasa pollers
+ * and discovery, BMCs, HTTP, reload, the READY=1 watcher) -> loop. Any bad
+ * input ends the process with a message and exit status 1 before anything
+ * is mounted; threads are started only after the fork. SIGTERM, SIGINT and
+ * an unmount end the loop (STOPPING=1); teardown runs in reverse.
  *
- * Options are parsed with fuse_opt from one table; our own go first and are
- * removed, then fuse_parse_cmdline takes the standard ones (-f -d -s -h -V,
- * -o clone_fd, the mount point), and fuse_session_new the remaining -o
- * options.
+ * Options: fs_options (options.c) is the one table; fuse_opt's templates are
+ * built from it and opt_proc dispatches on the entry's id, the libfuse ones
+ * (-f -d -s -o) pass to fuse_parse_cmdline and fuse_session_new. The file's
+ * keys (config.c) come through the same table.
+ *
+ * SIGHUP is blocked in every thread and taken by the reload thread (or the
+ * signal wait without a mount): the command line and the file are read again
+ * into a fresh configuration, and only if both are good the back ends that
+ * changed are added or removed (service_apply); otherwise the running
+ * configuration stays and the error (FILE:LINE) is logged.
  */
 #include <ctype.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
@@ -66,15 +79,20 @@ struct remotes {
 	size_t n_no_expand;
 };
 
+static void bmc_opt_clear(struct bmc_opt *b)
+{
+	free(b->name);
+	free(b->url);
+	free(b->user);
+	free(b->password_file);
+	free(b->ca_file);
+	memset(b, 0, sizeof(*b));
+}
+
 static void remotes_clear(struct remotes *r)
 {
-	for (size_t i = 0; i < r->n_bmc; i++) {
-		free(r->bmc[i].name);
-		free(r->bmc[i].url);
-		free(r->bmc[i].user);
-		free(r->bmc[i].password_file);
-		free(r->bmc[i].ca_file);
-	}
+	for (size_t i = 0; i < r->n_bmc; i++)
+		bmc_opt_clear(&r->bmc[i]);
 	for (size_t i = 0; i < r->n_mockup; i++) {
 		free(r->mockup[i].name);
 		free(r->mockup[i].dir);
@@ -122,6 +140,33 @@ static int bmc_add(struct remotes *r, char *name, char *url)
 	return 0;
 }
 
+/* Append m (its strings are stolen) to r; -EEXIST: a mockup of that name
+ * (or a second unnamed one) is there. */
+static int mockup_add(struct remotes *r, struct mockup_opt *m)
+{
+	struct mockup_opt *nm;
+
+	for (size_t i = 0; i < r->n_mockup; i++) {
+		const char *a = r->mockup[i].name, *b = m->name;
+
+		if ((!a && !b) || (a && b && strcmp(a, b) == 0)) {
+			free(m->name);
+			free(m->dir);
+			return -EEXIST;
+		}
+	}
+	nm = realloc(r->mockup, (r->n_mockup + 1) * sizeof(*nm));
+	if (!nm) {
+		free(m->name);
+		free(m->dir);
+		return -ENOMEM;
+	}
+	r->mockup = nm;
+	nm[r->n_mockup++] = *m;
+	*m = (struct mockup_opt){ 0 };
+	return 0;
+}
+
 /* Append a copy of s to *v (*n entries). 0 or -ENOMEM. */
 static int strv_push(char ***v, size_t *n, const char *s)
 {
@@ -149,211 +194,160 @@ static int set_string(char **dst, const char *value)
 
 /* What the command line says; a setting given there wins over the file. */
 struct cmdline {
-	const char *config;       /* -c FILE (malloc'd) */
+	const char *config;       /* -c FILE, or the source of mount -t fuse.redfishfs (malloc'd) */
+	char *mountpoint;         /* malloc'd */
 	int timeout_ms, max_age_ms, poll_s, discover_interval_s;
 	bool set_timeout, set_max_age, set_poll, set_discover_interval;
 	struct fs_config strips;  /* only the --kasa and --kasa-discover lists are used */
-	struct fs_config list;    /* --kasa-list targets (its discover list) */
-	bool kasa_list;
 	struct httpd_config http; /* --http... (the file's [http] fills it too) */
 	struct remotes remotes;   /* --bmc..., --mockup (the file's [bmc NAME] too) */
 	bool no_mount;
+	int log_level;            /* -1: not given */
+	bool show_help, show_version;
+	bool nonempty, noauto_unmount;   /* -o nonempty, -o noauto_unmount */
 	bool failed;
 };
 
-enum {
-	KEY_KASA,
-	KEY_TIMEOUT,
-	KEY_MAX_AGE,
-	KEY_POLL,
-	KEY_CONFIG,
-	KEY_HTTP,          /* httpd's options, by name */
-	KEY_HTTP_FLAG,
-	KEY_BMC,
-	KEY_BMC_USER,
-	KEY_BMC_PASSWORD_FILE,
-	KEY_BMC_CA,
-	KEY_BMC_INSECURE,
-	KEY_MOCKUP,
-	KEY_NO_MOUNT,
-	KEY_KASA_DISCOVER,
-	KEY_DISCOVER_INTERVAL,
-	KEY_KASA_LIST,
-	KEY_BMC_NO_EXPAND,
-	KEY_KASA_USER,
-	KEY_KASA_PASSWORD_FILE,
-};
-
-/* Our long options. fuse_opt hands an argument to EVERY template it matches
- * ("--http " matches "--http-cert" too), so opt_proc takes an argument only
- * under the longest name it starts with, and check_glued() refuses
- * "--nameVALUE" before fuse_opt sees it. */
-struct long_opt {
-	const char *name;
-	int key;
-	bool value;       /* takes "--name VALUE" or "--name=VALUE" */
-	bool optional;    /* takes "--name" or "--name=VALUE" only (never the next argument) */
-};
-
-static const struct long_opt long_opts[] = {
-	{ "--kasa", KEY_KASA, true, false },
-	{ "--timeout", KEY_TIMEOUT, true, false },
-	{ "--max-age", KEY_MAX_AGE, true, false },
-	{ "--poll", KEY_POLL, true, false },
-	{ "--config", KEY_CONFIG, true, false },
-	{ "--http", KEY_HTTP, true, false },
-	{ "--http-cert", KEY_HTTP, true, false },
-	{ "--http-key", KEY_HTTP, true, false },
-	{ "--http-user", KEY_HTTP, true, false },
-	{ "--http-password-file", KEY_HTTP, true, false },
-	{ "--state-dir", KEY_HTTP, true, false },
-	{ "--http-no-auth", KEY_HTTP_FLAG, false, false },
-	{ "--http-force-plain", KEY_HTTP_FLAG, false, false },
-	{ "--bmc", KEY_BMC, true, false },
-	{ "--bmc-user", KEY_BMC_USER, true, false },
-	{ "--bmc-password-file", KEY_BMC_PASSWORD_FILE, true, false },
-	{ "--bmc-ca", KEY_BMC_CA, true, false },
-	{ "--bmc-insecure", KEY_BMC_INSECURE, true, false },
-	{ "--mockup", KEY_MOCKUP, true, false },
-	{ "--no-mount", KEY_NO_MOUNT, false, false },
-	{ "--kasa-discover", KEY_KASA_DISCOVER, false, true },
-	{ "--discover-interval", KEY_DISCOVER_INTERVAL, true, false },
-	{ "--kasa-list", KEY_KASA_LIST, false, true },
-	{ "--bmc-no-expand", KEY_BMC_NO_EXPAND, true, false },
-	{ "--http-metrics", KEY_HTTP, true, false },
-	{ "--kasa-user", KEY_KASA_USER, true, false },
-	{ "--kasa-password-file", KEY_KASA_PASSWORD_FILE, true, false },
-};
-
-/* fuse_opt keys are indices into long_opts; -c is KEY_SHORT_CONFIG. */
-#define KEY_SHORT_CONFIG 1000
-
-static const struct fuse_opt opt_spec[] = {
-	FUSE_OPT_KEY("--kasa ", 0),
-	FUSE_OPT_KEY("--timeout ", 1),
-	FUSE_OPT_KEY("--max-age ", 2),
-	FUSE_OPT_KEY("--poll ", 3),
-	FUSE_OPT_KEY("--config ", 4),
-	FUSE_OPT_KEY("--http ", 5),
-	FUSE_OPT_KEY("--http-cert ", 6),
-	FUSE_OPT_KEY("--http-key ", 7),
-	FUSE_OPT_KEY("--http-user ", 8),
-	FUSE_OPT_KEY("--http-password-file ", 9),
-	FUSE_OPT_KEY("--state-dir ", 10),
-	FUSE_OPT_KEY("--http-no-auth", 11),
-	FUSE_OPT_KEY("--http-force-plain", 12),
-	FUSE_OPT_KEY("--bmc ", 13),
-	FUSE_OPT_KEY("--bmc-user ", 14),
-	FUSE_OPT_KEY("--bmc-password-file ", 15),
-	FUSE_OPT_KEY("--bmc-ca ", 16),
-	FUSE_OPT_KEY("--bmc-insecure ", 17),
-	FUSE_OPT_KEY("--mockup ", 18),
-	FUSE_OPT_KEY("--no-mount", 19),
-	FUSE_OPT_KEY("--kasa-discover", 20),
-	FUSE_OPT_KEY("--kasa-discover=", 20),
-	FUSE_OPT_KEY("--discover-interval ", 21),
-	FUSE_OPT_KEY("--kasa-list", 22),
-	FUSE_OPT_KEY("--kasa-list=", 22),
-	FUSE_OPT_KEY("--bmc-no-expand ", 23),
-	FUSE_OPT_KEY("--http-metrics ", 24),
-	FUSE_OPT_KEY("--kasa-user ", 25),
-	FUSE_OPT_KEY("--kasa-password-file ", 26),
-	FUSE_OPT_KEY("-c ", KEY_SHORT_CONFIG),
-	FUSE_OPT_END
-};
-
-/* The long option arg starts with, the longest name that fits. */
-static const struct long_opt *long_opt_of(const char *arg)
+static void cmdline_clear(struct cmdline *cl)
 {
-	const struct long_opt *best = NULL;
+	fs_config_clear(&cl->strips);
+	httpd_config_clear(&cl->http);
+	remotes_clear(&cl->remotes);
+	free((char *)cl->config);
+	free(cl->mountpoint);
+	cl->config = cl->mountpoint = NULL;
+}
 
-	for (size_t i = 0; i < ARRAY_SIZE(long_opts); i++) {
-		size_t n = strlen(long_opts[i].name);
+static const char *const log_level_names[] = {
+	[LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARN] = "warning", [LOG_LEVEL_NOTICE] = "notice",
+	[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug",
+};
 
-		if (strncmp(arg, long_opts[i].name, n) == 0 && (!best || n > strlen(best->name)))
-			best = &long_opts[i];
+static int parse_log_level(const char *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(log_level_names); i++)
+		if (strcmp(s, log_level_names[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
+/* fuse_opt templates built from fs_options; each template's key is its
+ * option's id. fuse_opt hands an argument to EVERY template it matches
+ * ("--http " matches "--http-cert" too), so opt_proc takes an argument only
+ * under the longest name it starts with, and check_args() refuses
+ * "--nameVALUE" before fuse_opt sees it. */
+struct opt_spec {
+	struct fuse_opt opts[2 * FS_OPT_COUNT + 1];
+	char *templ[2 * FS_OPT_COUNT];
+	size_t n;
+};
+
+static int spec_add(struct opt_spec *s, int id, const char *fmt, ...) _printf_(3, 4);
+static int spec_add(struct opt_spec *s, int id, const char *fmt, ...)
+{
+	va_list ap;
+	char *t;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&t, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -ENOMEM;
+	s->templ[s->n] = t;
+	s->opts[s->n++] = (struct fuse_opt)FUSE_OPT_KEY(t, id);
+	return 0;
+}
+
+static void opt_spec_free(struct opt_spec *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->templ[i]);
+	s->n = 0;
+}
+
+static int opt_spec_init(struct opt_spec *s)
+{
+	int r = 0;
+
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < FS_OPT_COUNT && r == 0; i++) {
+		const struct fs_option *o = &fs_options[i];
+		bool value = o->kind == FS_OPT_VALUE;
+
+		if (o->kind == FS_OPT_FUSE)
+			continue;   /* kept for fuse_parse_cmdline / fuse_session_new */
+		if (o->kind == FS_OPT_MOUNT) {
+			r = spec_add(s, i, "%s", o->name);
+			continue;
+		}
+		if (o->name)
+			r = spec_add(s, i, "--%s%s", o->name, value ? " " : "");
+		if (r == 0 && o->kind == FS_OPT_OPTIONAL)
+			r = spec_add(s, i, "--%s=", o->name);
+		if (r == 0 && o->short_name)
+			r = spec_add(s, i, "-%c%s", o->short_name, value ? " " : "");
 	}
-	return best;
+	s->opts[s->n] = (struct fuse_opt)FUSE_OPT_END;
+	if (r < 0)
+		opt_spec_free(s);
+	return r;
 }
 
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] MOUNTPOINT\n"
+	       "       %s [options] CONFIG MOUNTPOINT     (as mount -t fuse.redfishfs CONFIG MOUNTPOINT)\n"
 	       "       %s [options] --no-mount --http [ADDR:]PORT\n"
 	       "\n"
 	       "Shows Kasa power strips and Redfish BMCs as one Redfish tree at MOUNTPOINT\n"
-	       "and, with --http, as a Redfish service.\n"
-	       "\n"
-	       "Back ends:\n"
-	       "    --kasa [NAME=]HOST[:PORT]  a Kasa strip or plug (repeatable; port 9999;\n"
-	       "                               NAME from the device alias if not given)\n"
-	       "    --kasa-discover[=ADDR[:PORT]]  find Kasa devices by broadcast to ADDR (default\n"
-	       "                               255.255.255.255; repeatable, one per subnet)\n"
-	       "    --discover-interval SECONDS  broadcast again this often (default %d)\n"
-	       "    --kasa-list[=ADDR[:PORT]]  print the Kasa devices that answer, then exit\n"
-	       "    --kasa-user ACCOUNT        TP-Link account of KLAP/AES devices (with\n"
-	       "    --kasa-password-file FILE  its password; file must be private: chmod 600)\n"
-	       "    --bmc NAME=URL             a Redfish BMC, URL http[s]://HOST[:PORT] (repeatable);\n"
-	       "                               its members appear as Systems/NAME_<Id>, ...\n"
-	       "    --bmc-user USER            BMC login (with --bmc-password-file)\n"
-	       "    --bmc-password-file FILE   BMC password (file must be private: chmod 600)\n"
-	       "    --bmc-ca FILE              CA certificates to verify BMCs with\n"
-	       "    --bmc-insecure NAME        do not verify BMC NAME's certificate\n"
-	       "    --bmc-no-expand NAME       never ask BMC NAME for $expand (one GET per resource)\n"
-	       "    --mockup [NAME=]DIR        a directory of index.json files (a DMTF mockup or\n"
-	       "                               a copy of the mount); with NAME, aggregated like a BMC\n"
-	       "Timing:\n"
-	       "    --timeout MS               device/BMC I/O timeout per attempt (default %d)\n"
-	       "    --max-age MS               values are at most this old (default %d)\n"
-	       "    --poll SECONDS             Kasa poll period (default %d)\n"
-	       "HTTP server:\n"
-	       "    --http [ADDR:]PORT         serve the tree as Redfish (ADDR default 127.0.0.1)\n"
-	       "    --http-cert FILE --http-key FILE   HTTPS (PEM)\n"
-	       "    --http-user NAME --http-password-file FILE   an Administrator account\n"
-	       "    --state-dir DIR            where accounts are kept\n"
-	       "    --http-no-auth             no login (loopback only; for demos)\n"
-	       "    --http-force-plain         allow plain HTTP on a non-loopback address\n"
-	       "    --http-metrics MODE        /metrics: open (default on loopback), login, off\n"
-	       "    --no-mount                 HTTP only, no file system\n"
-	       "Other:\n"
-	       "    -c, --config FILE          INI configuration: [redfishfs] timeout=, max_age=,\n"
-	       "                               poll=, discover=ADDR[,ADDR...], discover_interval=;\n"
-	       "                               [kasa NAME] host=; [bmc NAME] url=, user=,\n"
-	       "                               password_file=, ca=, insecure=, expand=;\n"
-	       "                               [http] http=,\n"
-	       "                               http-cert=, http-key=, http-user=,\n"
-	       "                               http-password-file=, state-dir=, http-no-auth=,\n"
-	       "                               http-metrics=\n"
-	       "    -h, --help                 this help\n"
-	       "    -V, --version              versions\n"
-	       "\n",
-	       prog, prog, FS_DEFAULT_DISCOVER_INTERVAL_S, FS_DEFAULT_TIMEOUT_MS,
-	       FS_DEFAULT_MAX_AGE_MS, FS_DEFAULT_POLL_S);
+	       "and, with --http, as a Redfish service. See redfishfs(1), redfishfs.conf(5).\n"
+	       "\n", prog, prog, prog);
+	fs_options_help(stdout);
+	printf("\nlibfuse's mount options (-o):\n");
+	fflush(stdout);
+	fuse_lowlevel_help();
 }
 
-/* fuse_opt accepts "--kasaVALUE" for the "--kasa " template; refuse it, and
- * unknown long options that merely start like ours. */
-static int check_glued(int argc, char *argv[])
+/* Before fuse_opt: an unknown option, "--kasaVALUE" (which fuse_opt's
+ * "--kasa " template would take), or a value on a flag. The libfuse
+ * options -f -d -s -o pass. */
+static int check_args(int argc, char *argv[])
 {
 	for (int i = 1; i < argc; i++) {
-		const struct long_opt *o;
-		size_t n;
+		const char *a = argv[i];
+		size_t n = 0;
+		int id;
 
-		if (strcmp(argv[i], "--") == 0)
+		if (strcmp(a, "--") == 0)
 			return 0;
-		o = long_opt_of(argv[i]);
-		if (!o)
+		if (a[0] != '-' || a[1] == '\0')
 			continue;
-		n = strlen(o->name);
-		if (argv[i][n] == '\0') {
-			if (o->value)
+		if (a[1] != '-') {
+			/* short options, one per argument */
+			if (strchr("fdshV", a[1]) && a[2] == '\0')
+				continue;
+			if (a[1] == 'o' || a[1] == 'c') {
+				if (a[2] == '\0')
+					i++;
+				continue;
+			}
+			log_error("unknown option '%s' (see redfishfs --help)", a);
+			return -EINVAL;
+		}
+		id = fs_option_by_arg(a, &n);
+		if (id >= 0 && a[n] == '\0') {
+			if (fs_options[id].kind == FS_OPT_VALUE)
 				i++;   /* the next argument is the value */
 			continue;
 		}
-		if (argv[i][n] != '=' || !(o->value || o->optional)) {
-			log_error("unknown option '%s'", argv[i]);
-			return -EINVAL;
-		}
+		if (id >= 0 && a[n] == '=' && fs_options[id].kind != FS_OPT_FLAG)
+			continue;
+		if (id >= 0 && a[n] == '=')
+			log_error("option '--%s' takes no value", fs_options[id].name);
+		else
+			log_error("unknown option '%s' (see redfishfs --help)", a);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -371,31 +365,15 @@ static int opt_int(const char *name, const char *value, long min, long max, int 
 	return r;
 }
 
-static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+/* Apply option id with value v (NULL for a flag) from the command line. */
+static int cmdline_apply(struct cmdline *cl, int id, const char *v)
 {
-	struct cmdline *cl = data;
-	const struct long_opt *o;
-	const char *v;
+	const struct fs_option *o = &fs_options[id];
 	char err[256];
 	int r = 0;
 
-	if (key == FUSE_OPT_KEY_OPT || key == FUSE_OPT_KEY_NONOPT)
-		return 1;   /* for fuse_parse_cmdline / fuse_new */
-	if (key == KEY_SHORT_CONFIG) {
-		o = &long_opts[KEY_CONFIG];
-		v = arg + 2;
-	} else {
-		if (key < 0 || (size_t)key >= ARRAY_SIZE(long_opts))
-			return 1;
-		o = &long_opts[key];
-		if (long_opt_of(arg) != o)
-			return 0;   /* a longer option's argument: its own template takes it */
-		v = arg + strlen(o->name);
-		if (*v == '=')
-			v++;
-	}
-	switch (o->key) {
-	case KEY_KASA: {
+	switch ((enum fs_opt_id)id) {
+	case FS_OPT_KASA: {
 		struct fs_kasa k;
 
 		r = fs_parse_kasa(v, &k, err, sizeof(err));
@@ -407,31 +385,40 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			log_error("--kasa: %s", err);
 		break;
 	}
-	case KEY_TIMEOUT:
+	case FS_OPT_TIMEOUT:
 		r = opt_int("--timeout", v, FS_TIMEOUT_MIN_MS, FS_TIMEOUT_MAX_MS, &cl->timeout_ms,
 			    &cl->set_timeout);
 		break;
-	case KEY_MAX_AGE:
+	case FS_OPT_MAX_AGE:
 		r = opt_int("--max-age", v, 0, FS_MAX_AGE_MAX_MS, &cl->max_age_ms, &cl->set_max_age);
 		break;
-	case KEY_POLL:
+	case FS_OPT_POLL:
 		r = opt_int("--poll", v, FS_POLL_MIN_S, FS_POLL_MAX_S, &cl->poll_s, &cl->set_poll);
 		break;
-	case KEY_CONFIG:
+	case FS_OPT_DISCOVER_INTERVAL:
+		r = opt_int("--discover-interval", v, FS_DISCOVER_INTERVAL_MIN_S,
+			    FS_DISCOVER_INTERVAL_MAX_S, &cl->discover_interval_s,
+			    &cl->set_discover_interval);
+		break;
+	case FS_OPT_KASA_DISCOVER:
+		/* "--kasa-discover" alone: the default broadcast address. */
+		r = fs_config_add_discover(&cl->strips, v ? v : FS_DISCOVER_DEFAULT_ADDR, err,
+					   sizeof(err));
+		if (r < 0)
+			log_error("--kasa-discover: %s", err);
+		break;
+	case FS_OPT_CONFIG:
 		if (!*v) {
 			log_error("--config: no file given");
 			r = -EINVAL;
 		} else if (cl->config) {
 			log_error("--config given twice");
 			r = -EINVAL;
-		} else {
-			/* v may point into fuse_opt's temporary copy: keep our own */
-			cl->config = strdup(v);
-			if (!cl->config)
-				r = -ENOMEM;
+		} else if (!(cl->config = strdup(v))) {
+			r = -ENOMEM;   /* v may be fuse_opt's temporary copy: keep our own */
 		}
 		break;
-	case KEY_BMC: {
+	case FS_OPT_BMC: {
 		char *name, *url;
 
 		r = rf_bmc_parse_arg(v, &name, &url);
@@ -444,75 +431,127 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			log_error("--bmc %s: that name is given twice", v);
 		break;
 	}
-	case KEY_BMC_USER:
+	case FS_OPT_BMC_USER:
 		r = set_string(&cl->remotes.user, v);
 		break;
-	case KEY_KASA_USER:
+	case FS_OPT_KASA_USER:
 		r = set_string(&cl->strips.kasa_user, v);
 		break;
-	case KEY_KASA_PASSWORD_FILE:
+	case FS_OPT_KASA_PASSWORD_FILE:
 		r = set_string(&cl->strips.kasa_password_file, v);
 		break;
-	case KEY_BMC_PASSWORD_FILE:
+	case FS_OPT_BMC_PASSWORD_FILE:
 		r = set_string(&cl->remotes.password_file, v);
 		break;
-	case KEY_BMC_CA:
+	case FS_OPT_BMC_CA:
 		r = set_string(&cl->remotes.ca_file, v);
 		break;
-	case KEY_BMC_INSECURE:
+	case FS_OPT_BMC_INSECURE:
 		r = strv_push(&cl->remotes.insecure, &cl->remotes.n_insecure, v);
 		break;
-	case KEY_BMC_NO_EXPAND:
+	case FS_OPT_BMC_NO_EXPAND:
 		r = strv_push(&cl->remotes.no_expand, &cl->remotes.n_no_expand, v);
 		break;
-	case KEY_MOCKUP: {
+	case FS_OPT_MOCKUP: {
 		struct mockup_opt m = { 0 };
-		struct mockup_opt *nm;
 
 		r = rf_mockup_parse_arg(v, &m.name, &m.dir);
 		if (r < 0) {
 			log_error("--mockup %s: expected [NAME=]DIR", v);
 			break;
 		}
-		nm = realloc(cl->remotes.mockup, (cl->remotes.n_mockup + 1) * sizeof(*nm));
-		if (!nm) {
-			free(m.name);
-			free(m.dir);
-			r = -ENOMEM;
-			break;
-		}
-		cl->remotes.mockup = nm;
-		nm[cl->remotes.n_mockup++] = m;
+		r = mockup_add(&cl->remotes, &m);
+		if (r == -EEXIST)
+			log_error("--mockup %s: that name is given twice", v);
 		break;
 	}
-	case KEY_NO_MOUNT:
+	case FS_OPT_NO_MOUNT:
 		cl->no_mount = true;
 		break;
-	case KEY_KASA_DISCOVER:
-	case KEY_KASA_LIST:
-		/* "--kasa-discover" alone: the default broadcast address. */
-		r = fs_config_add_discover(o->key == KEY_KASA_LIST ? &cl->list : &cl->strips,
-					   strchr(arg, '=') ? v : FS_DISCOVER_DEFAULT_ADDR, err, sizeof(err));
+	case FS_OPT_LOG_LEVEL:
+		r = cl->log_level = parse_log_level(v);
 		if (r < 0)
-			log_error("%s: %s", o->name, err);
-		if (o->key == KEY_KASA_LIST)
-			cl->kasa_list = true;
+			log_error("--log-level %s: expected error, warning, notice, info or debug", v);
 		break;
-	case KEY_DISCOVER_INTERVAL:
-		r = opt_int("--discover-interval", v, FS_DISCOVER_INTERVAL_MIN_S,
-			    FS_DISCOVER_INTERVAL_MAX_S, &cl->discover_interval_s,
-			    &cl->set_discover_interval);
-		break;
-	case KEY_HTTP:
-	case KEY_HTTP_FLAG:
-		r = httpd_config_set(&cl->http, o->name + 2, o->key == KEY_HTTP_FLAG ? "true" : v);
+	case FS_OPT_HTTP:
+	case FS_OPT_HTTP_CERT:
+	case FS_OPT_HTTP_KEY:
+	case FS_OPT_HTTP_USER:
+	case FS_OPT_HTTP_PASSWORD_FILE:
+	case FS_OPT_STATE_DIR:
+	case FS_OPT_HTTP_NO_AUTH:
+	case FS_OPT_HTTP_FORCE_PLAIN:
+	case FS_OPT_HTTP_METRICS:
+		r = httpd_config_set(&cl->http, o->key, v ? v : "true");
 		if (r < 0)
-			log_error("%s %s: %s", o->name, o->key == KEY_HTTP_FLAG ? "" : v,
+			log_error("--%s %s: %s", o->name, v ? v : "",
 				  r == -EINVAL ? "invalid value" : strerror(-r));
 		break;
-	default:
-		return 1;
+	case FS_OPT_HELP:
+		cl->show_help = true;
+		break;
+	case FS_OPT_VERSION:
+		cl->show_version = true;
+		break;
+	case FS_OPT_NONEMPTY:
+		cl->nonempty = true;
+		break;
+	case FS_OPT_NOAUTO_UNMOUNT:
+		cl->noauto_unmount = true;
+		break;
+	case FS_OPT_FOREGROUND:
+	case FS_OPT_DEBUG:
+	case FS_OPT_SINGLE:
+	case FS_OPT_MOUNT_OPTS:
+	case FS_OPT_COUNT:
+		return 1;   /* libfuse's */
 	}
+	return r;
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cmdline *cl = data;
+	const struct fs_option *o;
+	const char *v = NULL;
+	size_t n = 0;
+	int r;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		/* MOUNTPOINT, or CONFIG MOUNTPOINT as mount.fuse3 runs us */
+		if (cl->mountpoint && !cl->config) {
+			cl->config = cl->mountpoint;
+			cl->mountpoint = NULL;
+		}
+		if (cl->mountpoint) {
+			log_error("unexpected argument '%s' (one CONFIG and one MOUNTPOINT at most)", arg);
+			cl->failed = true;
+			return -1;
+		}
+		if (!(cl->mountpoint = strdup(arg)))
+			return -1;
+		return 0;
+	}
+	if (key < 0 || key >= FS_OPT_COUNT)
+		return 1;   /* libfuse's (-f, -d, -s, -o ...) */
+	o = &fs_options[key];
+	if (o->kind == FS_OPT_MOUNT) {
+		v = NULL;
+	} else if (arg[0] == '-' && arg[1] != '-') {
+		if (o->kind == FS_OPT_VALUE)
+			v = arg + 2;   /* -cFILE */
+	} else {
+		if (fs_option_by_arg(arg, &n) != key)
+			return 0;   /* a longer option's argument: its own template takes it */
+		if (arg[n] == '=')
+			v = arg + n + 1;
+		else if (o->kind == FS_OPT_VALUE)
+			v = arg + n;
+	}
+	r = cmdline_apply(cl, key, v);
+	if (r == 1)
+		return 1;
 	if (r < 0) {
 		cl->failed = true;
 		return -1;
@@ -520,12 +559,16 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	return 0;   /* consumed */
 }
 
-/* The [http] and [bmc NAME] sections of the configuration file, read into
- * their own structs so the command line can win over them. */
+/* The [http], [bmc NAME] and [mockup NAME] sections and main's keys of
+ * [redfishfs], read into their own structs so the command line can win over
+ * them. config.c hands over keys in their canonical spelling. */
 struct file_ext {
 	struct httpd_config http;
 	struct remotes remotes;
-	struct bmc_opt *cur;      /* the [bmc NAME] being read */
+	struct bmc_opt *cur;        /* the [bmc NAME] being read */
+	struct mockup_opt *cur_m;   /* the [mockup NAME] being read */
+	int log_level;              /* -1: not given */
+	bool no_mount;
 };
 
 static bool bmc_name_valid(const char *name)
@@ -540,12 +583,130 @@ static bool bmc_name_valid(const char *name)
 	return true;
 }
 
+static int ext_bool(const char *key, const char *value, bool *ret, char *err, size_t errlen)
+{
+	int r = parse_bool(value, ret);
+
+	if (r < 0)
+		snprintf(err, errlen, "%s = %s: expected true or false", key, value);
+	return r;
+}
+
+/* [bmc NAME] starts (key NULL) or one of its keys. */
+static int ext_bmc(struct file_ext *fx, const char *name, const char *key, const char *value,
+		   char *err, size_t errlen)
+{
+	int r;
+
+	if (!key) {
+		char *n;
+
+		if (!bmc_name_valid(name)) {
+			snprintf(err, errlen, "invalid BMC name '%s' (1 to 32 of A-Z a-z 0-9 . -)", name);
+			return -EINVAL;
+		}
+		if (!(n = strdup(name)))
+			return -ENOMEM;
+		r = bmc_add(&fx->remotes, n, NULL);
+		if (r == -EEXIST)
+			snprintf(err, errlen, "BMC '%s' defined twice", name);
+		fx->cur = r == 0 ? bmc_find(&fx->remotes, name) : NULL;
+		return r;
+	}
+	if (!fx->cur)
+		return -EINVAL;
+	switch (fs_option_by_key(FS_SECTION_BMC, key)) {
+	case FS_OPT_BMC: {
+		_cleanup_free_ char *arg = NULL;
+		char *n = NULL, *url = NULL;
+
+		if (fx->cur->url || asprintf(&arg, "%s=%s", name, value) < 0) {
+			snprintf(err, errlen, "'url' given twice");
+			return -EINVAL;
+		}
+		r = rf_bmc_parse_arg(arg, &n, &url);
+		free(n);
+		if (r < 0) {
+			snprintf(err, errlen, "url = %s: expected http[s]://HOST[:PORT]", value);
+			return -EINVAL;
+		}
+		fx->cur->url = url;
+		return 0;
+	}
+	case FS_OPT_BMC_USER:
+		return set_string(&fx->cur->user, value);
+	case FS_OPT_BMC_PASSWORD_FILE:
+		return set_string(&fx->cur->password_file, value);
+	case FS_OPT_BMC_CA:
+		return set_string(&fx->cur->ca_file, value);
+	case FS_OPT_BMC_INSECURE:
+		return ext_bool(key, value, &fx->cur->insecure, err, errlen);
+	case FS_OPT_BMC_NO_EXPAND: {
+		bool expand;
+
+		r = ext_bool(key, value, &expand, err, errlen);
+		fx->cur->no_expand = !expand;
+		return r;
+	}
+	default:
+		return -ENOENT;
+	}
+}
+
+/* [mockup NAME] or [mockup] (the service's own tree) starts, or its dir. */
+static int ext_mockup(struct file_ext *fx, const char *name, const char *key, const char *value,
+		      char *err, size_t errlen)
+{
+	if (!key) {
+		struct mockup_opt m = { 0 };
+		int r;
+
+		if (*name && !bmc_name_valid(name)) {
+			snprintf(err, errlen, "invalid mockup name '%s' (1 to 32 of A-Z a-z 0-9 . -)", name);
+			return -EINVAL;
+		}
+		if (*name && !(m.name = strdup(name)))
+			return -ENOMEM;
+		r = mockup_add(&fx->remotes, &m);
+		if (r == -EEXIST)
+			snprintf(err, errlen, "[mockup%s%s] defined twice", *name ? " " : "", name);
+		fx->cur_m = r == 0 ? &fx->remotes.mockup[fx->remotes.n_mockup - 1] : NULL;
+		return r;
+	}
+	if (!fx->cur_m || fs_option_by_key(FS_SECTION_MOCKUP, key) != FS_OPT_MOCKUP)
+		return -ENOENT;
+	if (fx->cur_m->dir) {
+		snprintf(err, errlen, "'dir' given twice");
+		return -EINVAL;
+	}
+	if (!*value) {
+		snprintf(err, errlen, "dir: empty");
+		return -EINVAL;
+	}
+	return set_string(&fx->cur_m->dir, value);
+}
+
 static int config_ext(void *userdata, const char *section, const char *key, const char *value,
 		      char *err, size_t errlen)
 {
 	struct file_ext *fx = userdata;
+	const char *name;
 	int r;
 
+	if (strcmp(section, "redfishfs") == 0) {
+		switch (fs_option_by_key(FS_SECTION_REDFISHFS, key)) {
+		case FS_OPT_LOG_LEVEL:
+			fx->log_level = r = parse_log_level(value);
+			if (r < 0)
+				snprintf(err, errlen, "log-level = %s: expected error, warning, notice, "
+					 "info or debug", value);
+			return r;
+		case FS_OPT_NO_MOUNT:
+			return ext_bool(key, value, &fx->no_mount, err, errlen);
+		default:
+			return -ENOENT;
+		}
+	}
 	if (strcmp(section, "http") == 0) {
 		if (!key)
 			return 0;
@@ -555,67 +716,14 @@ static int config_ext(void *userdata, const char *section, const char *key, cons
 		return r;
 	}
 	if (strncmp(section, "bmc ", 4) == 0) {
-		const char *name = section + 4;
-
-		while (*name == ' ')
+		for (name = section + 4; *name == ' ';)
 			name++;
-		if (!key) {
-			char *n;
-
-			if (!bmc_name_valid(name)) {
-				snprintf(err, errlen, "invalid BMC name '%s' (1 to 32 of A-Z a-z 0-9 . -)", name);
-				return -EINVAL;
-			}
-			n = strdup(name);
-			if (!n)
-				return -ENOMEM;
-			r = bmc_add(&fx->remotes, n, NULL);
-			if (r == -EEXIST)
-				snprintf(err, errlen, "BMC '%s' defined twice", name);
-			fx->cur = r == 0 ? bmc_find(&fx->remotes, name) : NULL;
-			return r;
-		}
-		if (!fx->cur)
-			return -EINVAL;
-		if (strcmp(key, "url") == 0) {
-			_cleanup_free_ char *arg = NULL;
-			char *n = NULL, *url = NULL;
-
-			if (fx->cur->url || asprintf(&arg, "%s=%s", name, value) < 0) {
-				snprintf(err, errlen, "'url' given twice");
-				return -EINVAL;
-			}
-			r = rf_bmc_parse_arg(arg, &n, &url);
-			free(n);
-			if (r < 0) {
-				snprintf(err, errlen, "url = %s: expected http[s]://HOST[:PORT]", value);
-				return -EINVAL;
-			}
-			fx->cur->url = url;
-			return 0;
-		}
-		if (strcmp(key, "user") == 0)
-			return set_string(&fx->cur->user, value);
-		if (strcmp(key, "password_file") == 0)
-			return set_string(&fx->cur->password_file, value);
-		if (strcmp(key, "ca") == 0)
-			return set_string(&fx->cur->ca_file, value);
-		if (strcmp(key, "insecure") == 0) {
-			r = parse_bool(value, &fx->cur->insecure);
-			if (r < 0)
-				snprintf(err, errlen, "insecure = %s: expected true or false", value);
-			return r;
-		}
-		if (strcmp(key, "expand") == 0) {
-			bool expand;
-
-			r = parse_bool(value, &expand);
-			if (r < 0)
-				snprintf(err, errlen, "expand = %s: expected true or false", value);
-			fx->cur->no_expand = !expand;
-			return r;
-		}
-		return -ENOENT;
+		return ext_bmc(fx, name, key, value, err, errlen);
+	}
+	if (strncmp(section, "mockup", 6) == 0 && (section[6] == '\0' || section[6] == ' ')) {
+		for (name = section + 6; *name == ' ';)
+			name++;
+		return ext_mockup(fx, name, key, value, err, errlen);
 	}
 	return -ENOENT;
 }
@@ -648,7 +756,7 @@ static void take_string(char **to, char **from)
  * mockups of both. */
 static int build_config(struct cmdline *cl, struct fs_config *cfg)
 {
-	struct file_ext fx = { 0 };
+	struct file_ext fx = { .log_level = -1 };
 	char err[512];
 	int r = 0;
 
@@ -668,7 +776,19 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 				goto out;
 			}
 		}
+		for (size_t i = 0; i < fx.remotes.n_mockup; i++) {
+			if (!fx.remotes.mockup[i].dir) {
+				log_error("%s: [mockup%s%s] has no dir", cl->config,
+					  fx.remotes.mockup[i].name ? " " : "",
+					  fx.remotes.mockup[i].name ? fx.remotes.mockup[i].name : "");
+				r = -EINVAL;
+				goto out;
+			}
+		}
 	}
+	if (cl->log_level < 0)
+		cl->log_level = fx.log_level;
+	cl->no_mount |= fx.no_mount;
 	if (cl->set_timeout)
 		cfg->timeout_ms = cl->timeout_ms;
 	if (cl->set_max_age)
@@ -708,6 +828,7 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 	take_string(&cl->http.user, &fx.http.user);
 	take_string(&cl->http.password_file, &fx.http.password_file);
 	take_string(&cl->http.state_dir, &fx.http.state_dir);
+	take_string(&cl->http.metrics, &fx.http.metrics);
 	cl->http.no_auth |= fx.http.no_auth;
 	cl->http.force_plain |= fx.http.force_plain;
 	/* Command-line BMCs take --bmc-user/-password-file/-ca/-insecure. */
@@ -723,7 +844,6 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 	}
 	for (size_t i = 0; i < fx.remotes.n_bmc; i++) {
 		struct bmc_opt *b = &fx.remotes.bmc[i];
-
 		char name[64];
 
 		snprintf(name, sizeof(name), "%s", b->name);
@@ -741,6 +861,18 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 		nb->insecure = b->insecure;
 		nb->no_expand = b->no_expand;
 		b->user = b->password_file = b->ca_file = NULL;
+	}
+	for (size_t i = 0; i < fx.remotes.n_mockup; i++) {
+		struct mockup_opt *m = &fx.remotes.mockup[i];
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s", m->name ? m->name : "");
+		r = mockup_add(&cl->remotes, m);
+		if (r < 0) {
+			log_error("mockup %s is both in %s and on the command line",
+				  *name ? name : "(the service's own)", cl->config);
+			goto out;
+		}
 	}
 	if ((r = mark_bmcs(&cl->remotes, cl->remotes.insecure, cl->remotes.n_insecure,
 			   "--bmc-insecure", offsetof(struct bmc_opt, insecure))) < 0 ||
@@ -830,6 +962,26 @@ static void service_uuid(const struct httpd_config *http, const char *mountpoint
 		 b[13], b[14], b[15]);
 }
 
+static int parse_cmdline(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args);
+
+/* What runs: the tree, its back ends and the settings they came from (so a
+ * reload can tell what changed). Owned by main; service_reload runs in the
+ * reload thread (or main's signal wait), one at a time. */
+struct service {
+	int argc;
+	char **argv;
+	const char *mountpoint;   /* absolute; borrowed from main's cmdline */
+	struct rf_tree *tree;
+	struct httpd *http;
+	struct kasa_provider *kp;
+	struct fs_config cfg;     /* the strips and discovery targets running */
+	struct remotes remotes;   /* the BMCs and mockups running (bmcs[i] is remotes.bmc[i]) */
+	struct rf_bmc **bmcs;
+	struct rf_mockup **mockups;
+	bool started;             /* threads run: added back ends start at once */
+	volatile bool stopping;
+};
+
 static void log_bmc_error(void *userdata, const char *bmc, int err, const char *message)
 {
 	log_warn("BMC %s: %s%s%s", bmc, strerror(-err), message && *message ? ": " : "",
@@ -862,40 +1014,6 @@ static void log_kasa_event(void *userdata, enum kasa_event ev, const char *strip
 	}
 }
 
-/* A TP-Link account (user and password file; both or neither) for strip
- * (NULL: every strip's default). 0 with *ret (NULL: none), or -1 logged. */
-static int kasa_account(const char *strip, const char *user, const char *password_file,
-			struct kasa_creds **ret)
-{
-	_cleanup_free_ char *password = NULL;
-	int r;
-
-	*ret = NULL;
-	if (!user && !password_file)
-		return 0;
-	if (!user || !password_file) {
-		log_error("Kasa%s%s: a TP-Link account needs both user and password file",
-			  strip ? " strip " : "", strip ? strip : "");
-		return -1;
-	}
-	r = rf_read_password_file(password_file, &password);
-	if (r < 0) {
-		log_error("Kasa%s%s: password file %s: %s", strip ? " strip " : "", strip ? strip : "",
-			  password_file,
-			  r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :
-			  r == -EINVAL ? "empty, too long or not text" : strerror(-r));
-		return -1;
-	}
-	*ret = kasa_creds_new(user, password);
-	explicit_bzero(password, strlen(password));
-	if (!*ret) {
-		log_error("Kasa%s%s: account: %s", strip ? " strip " : "", strip ? strip : "",
-			  strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* The discovery probe for devices we cannot drive goes to the usual port,
  * unless the legacy port is set to it. */
 static uint16_t new_probe_port(uint16_t port)
@@ -903,62 +1021,514 @@ static uint16_t new_probe_port(uint16_t port)
 	return port == KASA_DISCOVERY_PORT_NEW ? 0 : KASA_DISCOVERY_PORT_NEW;
 }
 
-/* --kasa-list: one discovery round per target, one table, then exit. */
-static int run_kasa_list(const struct fs_config *targets, int timeout_ms)
+/* A TP-Link account (user and password file; both or neither) for strip
+ * (NULL: every strip's default). 0 with *ret (NULL: none), or -EINVAL
+ * logged (the password is never). */
+static int kasa_account(const char *strip, const char *user, const char *password_file,
+			struct kasa_creds **ret)
 {
-	struct kasa_found *all = NULL;
-	size_t n_all = 0, unsupported = 0;
-	int ret = 0;
+	_cleanup_free_ char *password = NULL;
+	const char *w = strip ? " strip " : "", *name = strip ? strip : "";
+	int r;
 
-	for (size_t i = 0; i < targets->n_discover; i++) {
-		const struct fs_discover *d = &targets->discover[i];
-		struct kasa_found *found = NULL, *na;
-		size_t n = 0;
-		int r;
-
-		r = kasa_discover(d->addr, d->port, new_probe_port(d->port), timeout_ms, &found, &n);
-		if (r < 0) {
-			log_error("--kasa-list: discovery on %s:%u failed: %s", d->addr,
-				  (unsigned)d->port, strerror(-r));
-			ret = 1;
-			continue;
-		}
-		na = n ? realloc(all, (n_all + n) * sizeof(*na)) : all;
-		if (n && !na) {
-			kasa_found_free(found, n);
-			ret = 1;
-			continue;
-		}
-		all = na;
-		for (size_t k = 0; k < n; k++)
-			all[n_all++] = found[k];
-		free(found);   /* the entries moved into all */
+	*ret = NULL;
+	if (!user && !password_file)
+		return 0;
+	if (!user || !password_file) {
+		log_error("Kasa%s%s: a TP-Link account needs both user and password file", w, name);
+		return -EINVAL;
 	}
-	kasa_found_print_table(stdout, all, n_all);
-	fflush(stdout);
-	for (size_t i = 0; i < n_all; i++) {
-		const struct kasa_found *f = &all[i];
-
-		if (f->supported)
-			continue;
-		unsupported++;
-		log_warn("Kasa device at %s not supported: %s%s%s%s: %s", f->addr,
-			 *f->model ? f->model : "a device", *f->mac ? " (MAC " : "", f->mac,
-			 *f->mac ? ")" : "", f->reason);
+	r = rf_read_password_file(password_file, &password);
+	if (r < 0) {
+		log_error("Kasa%s%s: password file %s: %s", w, name, password_file,
+			  r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :
+			  r == -EINVAL ? "empty, too long or not text" : strerror(-r));
+		return -EINVAL;
 	}
-	log_info("%zu Kasa device%s found (%zu not supported)", n_all, n_all == 1 ? "" : "s",
-		 unsupported);
-	kasa_found_free(all, n_all);
-	return ret;
+	*ret = kasa_creds_new(user, password);
+	explicit_bzero(password, strlen(password));
+	if (!*ret) {
+		log_error("Kasa%s%s: account: %s", w, name, strerror(errno));
+		return -EINVAL;
+	}
+	return 0;
 }
 
-/* Without a mount: wait for SIGTERM, SIGINT or SIGHUP (blocked in every
- * thread, so only this wait takes them). */
-static int wait_for_signal(const sigset_t *set)
+/* Add strip k to the provider: 0, or -errno for a strip that cannot be
+ * added at all (a strip that does not answer is added, shown offline). */
+static int service_add_strip(struct service *sv, const struct fs_kasa *k)
+{
+	struct kasa_creds *creds;
+	int r = kasa_account(k->name ? k->name : k->host, k->user, k->password_file, &creds);
+
+	if (r < 0)
+		return r;
+	r = kasa_provider_add_as(sv->kp, k->name, k->host, k->port, creds);
+
+	if (r == -EINVAL || r == -ENOMEM || r == -EEXIST) {
+		log_error("strip %s%s%s:%u: %s", k->name ? k->name : "", k->name ? " at " : "",
+			  k->host, (unsigned)k->port,
+			  r == -EEXIST ? "the same strip is given twice" : strerror(-r));
+		return r;
+	}
+	if (r < 0)
+		log_warn("strip %s%s%s:%u does not answer (%s); shown as offline until it does",
+			 k->name ? k->name : "", k->name ? " at " : "", k->host, (unsigned)k->port,
+			 strerror(-r));
+	return 0;
+}
+
+/* A BMC: created, probed (login and crawl), started if the service runs.
+ * NULL when it cannot serve at all (logged). */
+static struct rf_bmc *service_new_bmc(struct service *sv, const struct bmc_opt *b)
+{
+	_cleanup_free_ char *password = NULL;
+	struct rf_bmc_config bc = {
+		.name = b->name, .url = b->url, .user = b->user, .ca_file = b->ca_file,
+		.insecure = b->insecure, .no_expand = b->no_expand, .timeout_ms = sv->cfg.timeout_ms,
+		.on_error = log_bmc_error,
+	};
+	struct rf_bmc *bmc;
+	int r;
+
+	if (b->password_file) {
+		r = rf_read_password_file(b->password_file, &password);
+		if (r < 0) {
+			log_error("BMC %s: password file %s: %s", b->name, b->password_file,
+				  r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :
+				  r == -EINVAL ? "empty, too long or not text" : strerror(-r));
+			return NULL;
+		}
+	}
+	if (b->user && !password) {
+		log_error("BMC %s: --bmc-user without --bmc-password-file", b->name);
+		return NULL;
+	}
+	if (!b->user)
+		log_warn("BMC %s: no user given (--bmc-user, or user = in [bmc %s]): only what it "
+			 "shows without a login can be seen", b->name, b->name);
+	bc.password = password;
+	if (rf_bmc_url_plain_remote(b->url))
+		log_warn("BMC %s: %s is plain HTTP to a remote host; credentials cross the network unencrypted",
+			 b->name, b->url);
+	bmc = rf_bmc_new(sv->tree, &bc, &r);
+	if (!bmc) {
+		log_error("BMC %s: %s", b->name, strerror(-r));
+		return NULL;
+	}
+	r = rf_bmc_probe(bmc);
+	if (r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -EAGAIN || r == -ECONNREFUSED) {
+		log_warn("BMC %s at %s does not answer (%s); shown as offline until it does",
+			 b->name, b->url, r == -ECONNREFUSED ? "connection refused" : strerror(-r));
+	} else if (r < 0) {
+		if (r == -EPROTO)
+			log_error("BMC %s at %s: TLS failed (is its certificate trusted? give --bmc-ca FILE, "
+				  "or --bmc-insecure %s for a self-signed BMC)", b->name, b->url, b->name);
+		else
+			log_error("BMC %s at %s: %s", b->name, b->url,
+				  r == -EACCES ? "login refused (check the user and password)" : strerror(-r));
+		return rf_bmc_free(bmc);
+	}
+	if (sv->started && (r = rf_bmc_start(bmc)) < 0) {
+		log_error("BMC %s: cannot start its threads: %s", b->name, strerror(-r));
+		return rf_bmc_free(bmc);
+	}
+	return bmc;
+}
+
+static struct rf_mockup *service_new_mockup(struct service *sv, const struct mockup_opt *m)
+{
+	int r;
+	struct rf_mockup *mk = rf_mockup_load(sv->tree, m->name, m->dir, &r);
+
+	if (!mk)
+		log_error("mockup %s: %s", m->dir,
+			  r == -ENOENT ? "no index.json of a ServiceRoot there" : strerror(-r));
+	return mk;
+}
+
+/* Everything in sv->cfg and remotes (stolen into sv->remotes), probed while
+ * still on the terminal. */
+static int service_start_backends(struct service *sv, struct remotes *remotes)
+{
+	const struct fs_config *cfg = &sv->cfg;
+	int r;
+
+	sv->remotes = *remotes;
+	memset(remotes, 0, sizeof(*remotes));
+	sv->kp = kasa_provider_new(sv->tree, cfg->timeout_ms, cfg->poll_s);
+	if (!sv->kp) {
+		log_error("cannot create the Kasa provider: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	kasa_provider_set_events(sv->kp, log_kasa_event, NULL);
+	{
+		struct kasa_creds *creds;
+
+		r = kasa_account(NULL, cfg->kasa_user, cfg->kasa_password_file, &creds);
+		if (r < 0)
+			return r;
+		kasa_provider_set_creds(sv->kp, creds);
+	}
+	for (size_t i = 0; i < cfg->n_kasa; i++)
+		if ((r = service_add_strip(sv, &cfg->kasa[i])) < 0)
+			return r;
+	for (size_t i = 0; i < cfg->n_discover; i++) {
+		const struct fs_discover *d = &cfg->discover[i];
+
+		r = kasa_provider_add_discovery(sv->kp, d->addr, d->port, new_probe_port(d->port),
+						cfg->discover_interval_s);
+		if (r < 0 && r != -EEXIST) {
+			log_error("Kasa discovery on %s:%u: %s", d->addr, (unsigned)d->port, strerror(-r));
+			return r;
+		}
+	}
+	sv->bmcs = calloc(sv->remotes.n_bmc + 1, sizeof(*sv->bmcs));
+	sv->mockups = calloc(sv->remotes.n_mockup + 1, sizeof(*sv->mockups));
+	if (!sv->bmcs || !sv->mockups) {
+		log_error("%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < sv->remotes.n_bmc; i++)
+		if (!(sv->bmcs[i] = service_new_bmc(sv, &sv->remotes.bmc[i])))
+			return -EINVAL;
+	for (size_t i = 0; i < sv->remotes.n_mockup; i++)
+		if (!(sv->mockups[i] = service_new_mockup(sv, &sv->remotes.mockup[i])))
+			return -EINVAL;
+	return 0;
+}
+
+/* After daemonizing: the pollers, discovery and the BMCs' threads. */
+static int service_start_threads(struct service *sv)
+{
+	int r = kasa_provider_start(sv->kp);
+
+	if (r < 0) {
+		log_error("cannot start the Kasa pollers: %s", strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < sv->remotes.n_bmc; i++) {
+		r = rf_bmc_start(sv->bmcs[i]);
+		if (r < 0) {
+			log_error("cannot start the BMC health thread: %s", strerror(-r));
+			return r;
+		}
+	}
+	sv->started = true;
+	return 0;
+}
+
+static void service_log_serving(const struct service *sv)
+{
+	size_t nk = sv->cfg.n_kasa, nb = sv->remotes.n_bmc, nm = sv->remotes.n_mockup;
+
+	log_info("serving %zu strip%s%s, %zu BMC%s, %zu mockup%s%s%s", nk, nk == 1 ? "" : "s",
+		 sv->cfg.n_discover ? " and those discovered" : "", nb, nb == 1 ? "" : "s", nm,
+		 nm == 1 ? "" : "s", sv->mountpoint ? " on " : "", sv->mountpoint ? sv->mountpoint : "");
+}
+
+static void service_free_backends(struct service *sv)
+{
+	sv->kp = kasa_provider_free(sv->kp);
+	for (size_t i = 0; sv->bmcs && i < sv->remotes.n_bmc; i++)
+		rf_bmc_free(sv->bmcs[i]);
+	for (size_t i = 0; sv->mockups && i < sv->remotes.n_mockup; i++)
+		rf_mockup_free(sv->mockups[i]);
+	free(sv->bmcs);
+	free(sv->mockups);
+	sv->bmcs = NULL;
+	sv->mockups = NULL;
+	remotes_clear(&sv->remotes);
+}
+
+static bool strip_same(const struct fs_kasa *a, const struct fs_kasa *b)
+{
+	return !strcmp(a->host, b->host) && a->port == b->port &&
+	       ((!a->name && !b->name) || (a->name && b->name && !strcmp(a->name, b->name)));
+}
+
+static bool bmc_same(const struct bmc_opt *a, const struct bmc_opt *b)
+{
+	const char *sa[] = { a->name, a->url, a->user, a->password_file, a->ca_file };
+	const char *sb[] = { b->name, b->url, b->user, b->password_file, b->ca_file };
+
+	for (size_t i = 0; i < ARRAY_SIZE(sa); i++)
+		if ((!sa[i]) != (!sb[i]) || (sa[i] && strcmp(sa[i], sb[i]) != 0))
+			return false;
+	return a->insecure == b->insecure && a->no_expand == b->no_expand;
+}
+
+static bool mockup_same(const struct mockup_opt *a, const struct mockup_opt *b)
+{
+	return ((!a->name && !b->name) || (a->name && b->name && !strcmp(a->name, b->name))) &&
+	       !strcmp(a->dir, b->dir);
+}
+
+/* Make what runs what cfg and remotes say: back ends that are gone leave
+ * the tree, new ones join it, unchanged ones are not touched (their readers
+ * never notice). A BMC or mockup whose settings changed is replaced. */
+static void service_apply(struct service *sv, struct fs_config *cfg, struct remotes *rm)
+{
+	struct rf_bmc **nb = calloc(rm->n_bmc + 1, sizeof(*nb));
+	struct rf_mockup **nm = calloc(rm->n_mockup + 1, sizeof(*nm));
+	size_t added = 0, removed = 0, w;
+
+	if (!nb || !nm) {
+		log_error("reload failed: %s", strerror(ENOMEM));
+		free(nb);
+		free(nm);
+		return;
+	}
+	/* strips */
+	for (size_t i = 0; i < sv->cfg.n_kasa; i++) {
+		const struct fs_kasa *k = &sv->cfg.kasa[i];
+		bool keep = false;
+
+		for (size_t j = 0; j < cfg->n_kasa && !keep; j++)
+			keep = strip_same(k, &cfg->kasa[j]);
+		if (keep)
+			continue;
+		if (kasa_provider_remove(sv->kp, k->host, k->port) == 0) {
+			log_notice("strip %s%s%s:%u removed", k->name ? k->name : "",
+				   k->name ? " at " : "", k->host, (unsigned)k->port);
+			removed++;
+		}
+	}
+	for (size_t j = 0; j < cfg->n_kasa; j++) {
+		bool have = false;
+
+		for (size_t i = 0; i < sv->cfg.n_kasa && !have; i++)
+			have = strip_same(&sv->cfg.kasa[i], &cfg->kasa[j]);
+		if (!have && service_add_strip(sv, &cfg->kasa[j]) == 0) {
+			log_notice("strip %s%s%s:%u added", cfg->kasa[j].name ? cfg->kasa[j].name : "",
+				   cfg->kasa[j].name ? " at " : "", cfg->kasa[j].host,
+				   (unsigned)cfg->kasa[j].port);
+			added++;
+		}
+	}
+	/* BMCs: the old ones that stay move over, the rest go, then new ones */
+	for (size_t i = 0; i < sv->remotes.n_bmc; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < rm->n_bmc && !kept; j++)
+			if (!nb[j] && bmc_same(&sv->remotes.bmc[i], &rm->bmc[j])) {
+				nb[j] = sv->bmcs[i];
+				kept = true;
+			}
+		if (!kept) {
+			log_notice("BMC %s removed", sv->remotes.bmc[i].name);
+			rf_bmc_free(sv->bmcs[i]);
+			removed++;
+		}
+	}
+	for (size_t i = 0; i < sv->remotes.n_mockup; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < rm->n_mockup && !kept; j++)
+			if (!nm[j] && mockup_same(&sv->remotes.mockup[i], &rm->mockup[j])) {
+				nm[j] = sv->mockups[i];
+				kept = true;
+			}
+		if (!kept) {
+			log_notice("mockup %s removed", sv->remotes.mockup[i].dir);
+			rf_mockup_free(sv->mockups[i]);
+			removed++;
+		}
+	}
+	/* new ones; one that fails is left out (logged) */
+	w = 0;
+	for (size_t j = 0; j < rm->n_bmc; j++) {
+		struct rf_bmc *b = nb[j] ? nb[j] : service_new_bmc(sv, &rm->bmc[j]);
+
+		if (!b) {
+			bmc_opt_clear(&rm->bmc[j]);
+			continue;
+		}
+		if (!nb[j]) {
+			log_notice("BMC %s added", rm->bmc[j].name);
+			added++;
+		}
+		nb[w] = b;
+		if (w != j) {
+			nb[j] = NULL;
+			rm->bmc[w] = rm->bmc[j];
+			memset(&rm->bmc[j], 0, sizeof(rm->bmc[j]));
+		}
+		w++;
+	}
+	rm->n_bmc = w;
+	w = 0;
+	for (size_t j = 0; j < rm->n_mockup; j++) {
+		struct rf_mockup *m = nm[j] ? nm[j] : service_new_mockup(sv, &rm->mockup[j]);
+
+		if (!m) {
+			free(rm->mockup[j].name);
+			free(rm->mockup[j].dir);
+			memset(&rm->mockup[j], 0, sizeof(rm->mockup[j]));
+			continue;
+		}
+		if (!nm[j]) {
+			log_notice("mockup %s added", rm->mockup[j].dir);
+			added++;
+		}
+		nm[w] = m;
+		if (w != j) {
+			nm[j] = NULL;
+			rm->mockup[w] = rm->mockup[j];
+			memset(&rm->mockup[j], 0, sizeof(rm->mockup[j]));
+		}
+		w++;
+	}
+	rm->n_mockup = w;
+	free(sv->bmcs);
+	free(sv->mockups);
+	remotes_clear(&sv->remotes);
+	sv->bmcs = nb;
+	sv->mockups = nm;
+	sv->remotes = *rm;
+	memset(rm, 0, sizeof(*rm));
+	/* the strips list: what the file says now */
+	for (size_t i = 0; i < sv->cfg.n_kasa; i++)
+		fs_kasa_clear(&sv->cfg.kasa[i]);
+	free(sv->cfg.kasa);
+	sv->cfg.kasa = cfg->kasa;
+	sv->cfg.n_kasa = cfg->n_kasa;
+	cfg->kasa = NULL;
+	cfg->n_kasa = 0;
+	log_notice("configuration reloaded: %zu added, %zu removed", added, removed);
+	if (sv->cfg.timeout_ms != cfg->timeout_ms || sv->cfg.poll_s != cfg->poll_s ||
+	    sv->cfg.max_age_ms != cfg->max_age_ms || sv->cfg.n_discover != cfg->n_discover)
+		log_warn("timeout, poll, max-age and discovery take effect at the next start");
+}
+
+/* SIGHUP: read the command line and the file again; on any error keep what
+ * runs. */
+static void service_reload(struct service *sv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(sv->argc, sv->argv);
+	struct cmdline cl;
+	struct fs_config cfg;
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, (uint64_t)now_ms() * 1000);
+	log_notice("reloading the configuration");
+	fs_config_init(&cfg);
+	if (parse_cmdline(sv->argc, sv->argv, &cl, &args) < 0 || build_config(&cl, &cfg) < 0) {
+		log_error("reload failed: the configuration that runs is kept");
+		goto out;
+	}
+	service_apply(sv, &cfg, &cl.remotes);
+out:
+	fs_config_clear(&cfg);
+	cmdline_clear(&cl);
+	fuse_opt_free_args(&args);
+	sd_notify(0, "READY=1");
+}
+
+/* Without a mount: wait for SIGTERM or SIGINT (blocked in every thread, so
+ * only this wait takes them); SIGHUP reloads. */
+static int wait_for_signal(const sigset_t *set, struct service *sv)
 {
 	int sig = 0;
 
-	return sigwait(set, &sig) == 0 ? sig : -1;
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			return -1;
+		if (sig != SIGHUP)
+			return sig;
+		service_reload(sv);
+	}
+}
+
+/* The mount answers (the kernel's INIT is done and a stat of the root came
+ * back from it) and HTTP listens: READY=1 for systemd. */
+static void *ready_thread(void *arg)
+{
+	struct service *sv = arg;
+	struct stat st, parent;
+	_cleanup_free_ char *up = NULL;
+
+	if (asprintf(&up, "%s/..", sv->mountpoint) < 0 || stat(up, &parent) < 0)
+		return NULL;
+	for (int i = 0; i < 3000 && !sv->stopping; i++) {
+		if (stat(sv->mountpoint, &st) == 0 && st.st_dev != parent.st_dev) {
+			log_debug("the mount at %s answers", sv->mountpoint);
+			sd_notify(0, "READY=1");
+			return NULL;
+		}
+		usleep(10 * 1000);
+	}
+	log_error("the mount at %s does not answer", sv->mountpoint);
+	return NULL;
+}
+
+/* SIGHUP, blocked everywhere, is taken here (the FUSE loop has the main
+ * thread); a SIGHUP sent to this thread with sv->stopping set ends it. */
+static void *reload_thread(void *arg)
+{
+	struct service *sv = arg;
+	sigset_t hup;
+	int sig;
+
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	while (sigwait(&hup, &sig) == 0 && !sv->stopping)
+		service_reload(sv);
+	return NULL;
+}
+
+/* -o options that make us a proper mount: subtype (fuse.redfishfs in the
+ * mount table, which fs_mountpoint_check looks for), fsname (the config
+ * file, as mount(8) shows a source) and auto_unmount (a killed daemon's
+ * mount goes away) unless -o noauto_unmount. */
+static int add_mount_opts(struct fuse_args *args, const struct cmdline *cl)
+{
+	bool subtype = false, fsname = false;
+	_cleanup_free_ char *o = NULL;
+
+	for (int i = 1; i < args->argc; i++) {
+		const char *a = args->argv[i];
+
+		if (strcmp(a, "-o") == 0 && i + 1 < args->argc)
+			a = args->argv[++i];
+		else if (strncmp(a, "-o", 2) == 0)
+			a += 2;
+		else
+			continue;
+		subtype |= strstr(a, "subtype=") != NULL;
+		fsname |= strstr(a, "fsname=") != NULL;
+	}
+	if (asprintf(&o, "-o%s%s%s%s%s", subtype ? "" : "subtype=redfishfs,",
+		     fsname ? "" : "fsname=", fsname ? "" : (cl->config ? cl->config : "redfishfs"),
+		     fsname ? "" : ",", cl->noauto_unmount ? "" : "auto_unmount") < 0)
+		return -ENOMEM;
+	/* fsname may not hold ',' unescaped: keep it simple and plain */
+	if (!fsname && cl->config && strchr(cl->config, ',')) {
+		free(o);
+		o = NULL;
+		if (asprintf(&o, "-o%sfsname=redfishfs%s", subtype ? "" : "subtype=redfishfs,",
+			     cl->noauto_unmount ? "" : ",auto_unmount") < 0)
+			return -ENOMEM;
+	}
+	for (size_t n = strlen(o); n > 2 && o[n - 1] == ','; n--)
+		o[n - 1] = '\0';
+	return strlen(o) > 2 ? fuse_opt_add_arg(args, o) : 0;
+}
+
+/* argv -> cl (and args, what is left for libfuse). */
+static int parse_cmdline(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args)
+{
+	struct opt_spec spec;
+	int r;
+
+	*cl = (struct cmdline){ .log_level = -1 };
+	fs_config_init(&cl->strips);
+	if (check_args(argc, argv) < 0)
+		return -EINVAL;
+	if (opt_spec_init(&spec) < 0)
+		return -ENOMEM;
+	r = fuse_opt_parse(args, cl, spec.opts, opt_proc);
+	opt_spec_free(&spec);
+	return r < 0 || cl->failed ? -EINVAL : 0;   /* opt_proc or fuse_opt said why */
 }
 
 int main(int argc, char *argv[])
@@ -966,63 +1536,50 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct cmdline cl = { 0 };
 	struct fuse_cmdline_opts fo = { 0 };
-	struct fs_config cfg;
-	struct rf_tree *tree = NULL;
-	struct kasa_provider *kp = NULL;
-	struct kasa_creds *creds = NULL;
-	struct rf_bmc **bmcs = NULL;
-	struct rf_mockup **mockups = NULL;
-	size_t n_bmcs = 0, n_mockups = 0;
-	struct httpd *http = NULL;
+	struct service sv = { .argc = argc, .argv = argv };
 	struct fs *fs = NULL;
 	struct fuse_session *se = NULL;
-	bool curl_up = false, mounted = false, signals = false;
+	pthread_t ready_t, reload_t;
+	bool curl_up = false, mounted = false, signals = false, ready_started = false;
+	bool reload_started = false, recovered = false;
 	sigset_t stop_signals;
 	char msg[512], uuid[37];
 	int ret = 1, r;
 
-	fs_config_init(&cfg);
-	fs_config_init(&cl.strips);
-	fs_config_init(&cl.list);
-	if (check_glued(argc, argv) < 0)
+	log_detect_journal();
+	fs_config_init(&sv.cfg);
+	if (parse_cmdline(argc, argv, &cl, &args) < 0)
 		goto out;
-	if (fuse_opt_parse(&args, &cl, opt_spec, opt_proc) < 0)
-		goto out;   /* opt_proc or fuse_opt printed why */
-	if (fuse_parse_cmdline(&args, &fo) < 0)
-		goto out;
-	if (fo.show_help) {
+	if (cl.show_help) {
 		usage(argv[0]);
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
 		ret = 0;
 		goto out;
 	}
-	if (fo.show_version) {
+	if (cl.show_version) {
 		printf("redfishfs version %s\n", REDFISHFS_VERSION);
+		fflush(stdout);
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out;
 	}
+	if (fuse_parse_cmdline(&args, &fo) < 0)
+		goto out;
 	if (fo.debug)
 		log_set_level(LOG_LEVEL_DEBUG);
-	if (cl.kasa_list) {
-		if (fo.mountpoint) {
-			log_error("--kasa-list prints what it finds and exits: no mount point wanted");
-			goto out;
-		}
-		ret = run_kasa_list(&cl.list, cl.set_timeout ? cl.timeout_ms : FS_DEFAULT_TIMEOUT_MS);
-		goto out;
-	}
-	if (!fo.mountpoint && !cl.no_mount) {
+	else if (cl.log_level >= 0)
+		log_set_level((enum log_level)cl.log_level);
+	if (!cl.mountpoint && !cl.no_mount) {
 		log_error("no mount point given (see %s --help)", argv[0]);
 		goto out;
 	}
-	if (fo.mountpoint && cl.no_mount) {
-		log_error("--no-mount and a mount point %s: choose one", fo.mountpoint);
+	if (build_config(&cl, &sv.cfg) < 0)
+		goto out;
+	if (!fo.debug && cl.log_level >= 0)
+		log_set_level((enum log_level)cl.log_level);   /* the file's log-level */
+	if (cl.mountpoint && cl.no_mount) {
+		log_error("no-mount and a mount point %s: choose one", cl.mountpoint);
 		goto out;
 	}
-	if (build_config(&cl, &cfg) < 0)
-		goto out;
 	if (cl.no_mount && !cl.http.listen) {
 		log_error("--no-mount needs --http: there would be nothing to see");
 		goto out;
@@ -1031,21 +1588,41 @@ int main(int argc, char *argv[])
 		log_error("%s", msg);
 		goto out;
 	}
+	if (cl.mountpoint) {
+		char *abs = NULL;
+
+		if (fs_mountpoint_check(cl.mountpoint, cl.nonempty, &recovered, msg, sizeof(msg)) < 0) {
+			log_error("%s", msg);
+			goto out;
+		}
+		if (recovered)
+			log_notice("%s was left mounted by a redfishfs that was killed; unmounted it",
+				   cl.mountpoint);
+		if (fs_mountpoint_canonical(cl.mountpoint, &abs) < 0) {
+			log_error("mount point %s: %s", cl.mountpoint, strerror(ENOMEM));
+			goto out;
+		}
+		free(cl.mountpoint);
+		cl.mountpoint = abs;   /* the daemon leaves the working directory */
+		if (add_mount_opts(&args, &cl) < 0)
+			goto out;
+	}
+	sv.mountpoint = cl.mountpoint;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("curl_global_init failed");
 		goto out;
 	}
 	curl_up = true;
-	service_uuid(&cl.http, fo.mountpoint, uuid);
-	tree = rf_tree_new(uuid);
-	if (!tree) {
+	service_uuid(&cl.http, cl.mountpoint, uuid);
+	sv.tree = rf_tree_new(uuid);
+	if (!sv.tree) {
 		log_error("cannot create the resource tree: %s", strerror(ENOMEM));
 		goto out;
 	}
-	rf_tree_set_max_age(tree, cfg.max_age_ms);
+	rf_tree_set_max_age(sv.tree, sv.cfg.max_age_ms);
 	if (!cl.no_mount) {
-		fs = fs_new(tree, cfg.max_age_ms);
+		fs = fs_new(sv.tree, sv.cfg.max_age_ms);
 		if (!fs) {
 			log_error("%s", strerror(ENOMEM));
 			goto out;
@@ -1056,126 +1633,32 @@ int main(int argc, char *argv[])
 	}
 
 	/* The back ends, probed while still on the terminal. */
-	kp = kasa_provider_new(tree, cfg.timeout_ms, cfg.poll_s);
-	if (!kp) {
-		log_error("cannot create the Kasa provider: %s", strerror(ENOMEM));
+	if (service_start_backends(&sv, &cl.remotes) < 0)
 		goto out;
-	}
-	kasa_provider_set_events(kp, log_kasa_event, NULL);
-	if (kasa_account(NULL, cfg.kasa_user, cfg.kasa_password_file, &creds) < 0)
-		goto out;
-	kasa_provider_set_creds(kp, creds);
-	for (size_t i = 0; i < cfg.n_kasa; i++) {
-		const struct fs_kasa *k = &cfg.kasa[i];
-
-		creds = NULL;
-		if (k->user || k->password_file) {
-			if (kasa_account(k->name ? k->name : k->host, k->user, k->password_file, &creds) < 0)
-				goto out;
-		}
-		r = kasa_provider_add_as(kp, k->name, k->host, k->port, creds);
-		if (r == -EINVAL || r == -ENOMEM || r == -EEXIST) {
-			log_error("strip %s%s%s:%u: %s", k->name ? k->name : "",
-				  k->name ? " at " : "", k->host, (unsigned)k->port,
-				  r == -EEXIST ? "the same strip is given twice" : strerror(-r));
-			goto out;
-		}
-		if (r < 0)
-			log_warn("strip %s%s%s:%u does not answer (%s); shown as offline until it does",
-				 k->name ? k->name : "", k->name ? " at " : "", k->host,
-				 (unsigned)k->port, strerror(-r));
-	}
-	for (size_t i = 0; i < cfg.n_discover; i++) {
-		const struct fs_discover *d = &cfg.discover[i];
-
-		r = kasa_provider_add_discovery(kp, d->addr, d->port, new_probe_port(d->port),
-						cfg.discover_interval_s);
-		if (r < 0 && r != -EEXIST) {
-			log_error("Kasa discovery on %s:%u: %s", d->addr, (unsigned)d->port, strerror(-r));
-			goto out;
-		}
-	}
-	bmcs = calloc(cl.remotes.n_bmc + 1, sizeof(*bmcs));
-	mockups = calloc(cl.remotes.n_mockup + 1, sizeof(*mockups));
-	if (!bmcs || !mockups) {
-		log_error("%s", strerror(ENOMEM));
-		goto out;
-	}
-	for (size_t i = 0; i < cl.remotes.n_bmc; i++) {
-		const struct bmc_opt *b = &cl.remotes.bmc[i];
-		_cleanup_free_ char *password = NULL;
-		struct rf_bmc_config bc = {
-			.name = b->name, .url = b->url, .user = b->user, .ca_file = b->ca_file,
-			.insecure = b->insecure, .no_expand = b->no_expand, .timeout_ms = cfg.timeout_ms,
-			.on_error = log_bmc_error,
-		};
-
-		if (b->password_file) {
-			r = rf_read_password_file(b->password_file, &password);
-			if (r < 0) {
-				log_error("BMC %s: password file %s: %s", b->name, b->password_file,
-					  r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :
-					  r == -EINVAL ? "empty, too long or not text" : strerror(-r));
-				goto out;
-			}
-		}
-		if (b->user && !password) {
-			log_error("BMC %s: --bmc-user without --bmc-password-file", b->name);
-			goto out;
-		}
-		bc.password = password;
-		if (rf_bmc_url_plain_remote(b->url))
-			log_warn("BMC %s: %s is plain HTTP to a remote host; credentials cross the network unencrypted",
-				 b->name, b->url);
-		bmcs[n_bmcs] = rf_bmc_new(tree, &bc, &r);
-		if (!bmcs[n_bmcs]) {
-			log_error("BMC %s: %s", b->name, strerror(-r));
-			goto out;
-		}
-		r = rf_bmc_probe(bmcs[n_bmcs++]);
-		if (r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -EAGAIN) {
-			log_warn("BMC %s at %s does not answer (%s); shown as offline until it does",
-				 b->name, b->url, strerror(-r));
-		} else if (r < 0) {
-			if (r == -EPROTO)
-				log_error("BMC %s at %s: TLS failed (is its certificate trusted? give --bmc-ca FILE, "
-					  "or --bmc-insecure %s for a self-signed BMC)", b->name, b->url, b->name);
-			else
-				log_error("BMC %s at %s: %s", b->name, b->url,
-					  r == -EACCES ? "login refused (check the user and password)" : strerror(-r));
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < cl.remotes.n_mockup; i++) {
-		const struct mockup_opt *m = &cl.remotes.mockup[i];
-
-		mockups[n_mockups] = rf_mockup_load(tree, m->name, m->dir, &r);
-		if (!mockups[n_mockups]) {
-			log_error("mockup %s: %s", m->dir,
-				  r == -ENOENT ? "no index.json of a ServiceRoot there" : strerror(-r));
-			goto out;
-		}
-		n_mockups++;
-	}
 	if (cl.http.listen) {
-		http = httpd_new(tree, &cl.http, &r);
-		if (!http)
+		sv.http = httpd_new(sv.tree, &cl.http, &r);
+		if (!sv.http)
 			goto out;   /* logged */
 	}
 
-	if (se && fuse_session_mount(se, fo.mountpoint) != 0)
+	if (se && fuse_session_mount(se, cl.mountpoint) != 0)
 		goto out;
 	mounted = se != NULL;
-	if (http)
-		log_info("Redfish service at %s/redfish/v1", httpd_url(http));
+	if (sv.http)
+		log_info("Redfish service at %s/redfish/v1", httpd_url(sv.http));
 	if (fuse_daemonize(fo.foreground) != 0)
 		goto out;
 	if (!fo.foreground)
 		log_to_syslog("redfishfs");
+	/* Threads started from here on inherit the blocked set: SIGHUP is
+	 * taken by sigwait only. TERM and INT: by sigwait without a mount; with
+	 * one, by libfuse's handler in the main thread (or the FUSE workers it
+	 * starts), which wakes the loop; a thread of ours taking it would not. */
 	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGHUP);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	if (se) {
 		if (fuse_set_signal_handlers(se) != 0) {
 			log_error("cannot install signal handlers");
@@ -1187,32 +1670,36 @@ int main(int argc, char *argv[])
 			log_error("cannot start the invalidation thread: %s", strerror(-r));
 			goto out;
 		}
-	} else {
-		/* Threads started from here on inherit the blocked set. */
-		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	}
-	r = kasa_provider_start(kp);
-	if (r < 0) {
-		log_error("cannot start the Kasa pollers: %s", strerror(-r));
+	if (service_start_threads(&sv) < 0)
 		goto out;
-	}
-	for (size_t i = 0; i < n_bmcs; i++) {
-		r = rf_bmc_start(bmcs[i]);
-		if (r < 0) {
-			log_error("cannot start the BMC health thread: %s", strerror(-r));
-			goto out;
-		}
-	}
-	if (http) {
-		r = httpd_start(http);
+	if (sv.http) {
+		r = httpd_start(sv.http);
 		if (r < 0)
 			goto out;   /* logged */
 	}
-	log_info("serving %zu strip%s%s, %zu BMC%s, %zu mockup%s%s%s", cfg.n_kasa,
-		 cfg.n_kasa == 1 ? "" : "s", cfg.n_discover ? " and those discovered" : "", n_bmcs, n_bmcs == 1 ? "" : "s", n_mockups,
-		 n_mockups == 1 ? "" : "s", fo.mountpoint ? " on " : "", fo.mountpoint ? fo.mountpoint : "");
+	if (se) {
+		reload_started = pthread_create(&reload_t, NULL, reload_thread, &sv) == 0;
+		ready_started = pthread_create(&ready_t, NULL, ready_thread, &sv) == 0;
+		if (!reload_started || !ready_started) {
+			log_error("cannot start a thread: %s", strerror(EAGAIN));
+			goto out;
+		}
+	} else {
+		sd_notify(0, "READY=1");
+	}
+	service_log_serving(&sv);
+	if (se) {
+		sigset_t term;
 
-	r = se ? run_loop(se, &fo) : wait_for_signal(&stop_signals);
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		sigaddset(&term, SIGINT);
+		pthread_sigmask(SIG_UNBLOCK, &term, NULL);
+	}
+
+	r = se ? run_loop(se, &fo) : wait_for_signal(&stop_signals, &sv);
+	sd_notify(0, "STOPPING=1");
 	/* A signal ends the loop with its number: a clean exit. */
 	if (r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP) {
 		ret = 0;
@@ -1221,17 +1708,18 @@ int main(int argc, char *argv[])
 			  r < 0 ? strerror(-r) : "unknown error");
 	}
 out:
+	sv.stopping = true;
+	if (reload_started) {
+		pthread_kill(reload_t, SIGHUP);
+		pthread_join(reload_t, NULL);
+	}
+	if (ready_started)
+		pthread_join(ready_t, NULL);
 	/* Front ends first (nothing new reaches the tree), then the back ends,
 	 * then the tree. */
 	fs_stop(fs);
-	http = httpd_free(http);
-	kp = kasa_provider_free(kp);
-	for (size_t i = 0; i < n_bmcs; i++)
-		rf_bmc_free(bmcs[i]);
-	for (size_t i = 0; i < n_mockups; i++)
-		rf_mockup_free(mockups[i]);
-	free(bmcs);
-	free(mockups);
+	sv.http = httpd_free(sv.http);
+	service_free_backends(&sv);
 	if (signals)
 		fuse_remove_signal_handlers(se);
 	if (mounted)
@@ -1239,15 +1727,11 @@ out:
 	if (se)
 		fuse_session_destroy(se);
 	fs = fs_free(fs);
-	tree = rf_tree_free(tree);
+	sv.tree = rf_tree_free(sv.tree);
 	if (curl_up)
 		curl_global_cleanup();
-	fs_config_clear(&cfg);
-	fs_config_clear(&cl.strips);
-	fs_config_clear(&cl.list);
-	httpd_config_clear(&cl.http);
-	remotes_clear(&cl.remotes);
-	free((char *)cl.config);
+	fs_config_clear(&sv.cfg);
+	cmdline_clear(&cl);
 	free(fo.mountpoint);
 	fuse_opt_free_args(&args);
 	return ret;

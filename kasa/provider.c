@@ -324,6 +324,9 @@ struct kasa_provider *kasa_provider_free(struct kasa_provider *kp)
 		strip_free(s);
 	}
 	free(kp->strips);
+	for (size_t i = 0; i < kp->n_gone; i++)
+		strip_free(kp->gone[i]);
+	free(kp->gone);
 	close(kp->cancel[0]);
 	close(kp->cancel[1]);
 	strmap_free(kp->reported);
@@ -750,4 +753,48 @@ int kasa_provider_start(struct kasa_provider *kp)
 	}
 	pthread_mutex_unlock(&kp->lock);
 	return r;
+}
+
+int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t port)
+{
+	struct kasa_strip *s = NULL, **ng;
+	bool running;
+
+	pthread_mutex_lock(&kp->lock);
+	ng = realloc(kp->gone, (kp->n_gone + 1) * sizeof(*ng));
+	if (!ng) {
+		pthread_mutex_unlock(&kp->lock);
+		return -ENOMEM;
+	}
+	kp->gone = ng;
+	for (size_t i = 0; i < kp->n_strips && !s; i++) {
+		struct kasa_strip *c = kp->strips[i];
+
+		pthread_mutex_lock(&c->lock);
+		if (!c->discovered && c->port == port && strcmp(c->host, host) == 0) {
+			s = c;
+			memmove(&kp->strips[i], &kp->strips[i + 1],
+				(kp->n_strips - i - 1) * sizeof(*kp->strips));
+			kp->n_strips--;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (s)
+		kp->gone[kp->n_gone++] = s;
+	running = s && s->thread_running;
+	pthread_mutex_unlock(&kp->lock);
+	if (!s)
+		return -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	s->removed = true;
+	pthread_cond_broadcast(&s->wake);
+	pthread_cond_broadcast(&s->done);
+	pthread_mutex_unlock(&s->lock);
+	if (running)
+		pthread_join(s->thread, NULL);
+	/* A command in flight finds the strip still allocated; its resources go. */
+	rf_tree_remove(kp->t, s->pdu_uri);
+	rf_tree_remove(kp->t, s->chassis_uri);
+	rf_tree_remove(kp->t, s->manager_uri);
+	return 0;
 }

@@ -33,6 +33,10 @@ struct kasa_creds;
 void kasa_provider_set_creds(struct kasa_provider *kp, struct kasa_creds *c);
 int kasa_provider_add_as(struct kasa_provider *kp, const char *name, const char *host,
 			 uint16_t port, struct kasa_creds *c);
+/* Remove the configured strip at host:port (as given to kasa_provider_add):
+ * its poller ends and its resources leave the tree; a command in flight on
+ * it still completes. 0, -ENOENT (no such strip), -ENOMEM. */
+int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t port);
 
 /* What the provider tells its owner for the log (a library, it logs
  * nothing itself). strip: the strip's name or NULL; addr: the device's

@@ -106,6 +106,7 @@ struct kasa_strip {
 
 	pthread_t thread;
 	bool thread_running;       /* written under kp->lock before the thread runs */
+	bool removed;              /* kasa_provider_remove: the poller ends (under lock) */
 };
 
 struct kasa_provider {
@@ -117,6 +118,8 @@ struct kasa_provider {
 	pthread_mutex_t lock;
 	struct kasa_strip **strips;
 	size_t n_strips;
+	struct kasa_strip **gone;  /* removed: freed with the provider (a caller may hold one) */
+	size_t n_gone;
 	bool started;
 	kasa_event_fn on_event;    /* set before start; called without our locks */
 	void *event_userdata;

@@ -504,7 +504,7 @@ static void *strip_thread(void *arg)
 	struct kasa_provider *kp = s->kp;
 
 	pthread_mutex_lock(&s->lock);
-	while (!kasa_stopping(kp)) {
+	while (!kasa_stopping(kp) && !s->removed) {
 		int64_t now = now_ms();
 		int64_t due = s->next_poll_ms;
 		int64_t pend = s->online ? strip_next_pending(s) : 0;

@@ -145,6 +145,14 @@ static void test_defaults_and_empty(void)
 	CU_ASSERT_EQUAL(load("[redfishfs]\n[redfishfs]\nmax_age=0\n", &c, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(c.max_age_ms, 0);
 	fs_config_clear(&c);
+
+	/* Keys are written with '-'; '_' is the same key. */
+	CU_ASSERT_EQUAL(load("[redfishfs]\nmax-age = 7\ndiscover-interval = 9\n", &c, err,
+			     sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.max_age_ms, 7);
+	CU_ASSERT_EQUAL(c.discover_interval_s, 9);
+	fs_config_clear(&c);
+	expect_error("[redfishfs]\nmax_age = 1\nmax-age = 2\n", 3, "'max-age' given twice");
 }
 
 static void test_errors(void)

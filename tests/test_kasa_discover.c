@@ -255,7 +255,7 @@ static void fake_stop(void)
 
 /* ---- loopback suite -------------------------------------------------------- */
 
-/* The kasa tool: $KASA_TOOL, else beside $KASA_SIM (both in build/kasa). */
+/* The kasa tool: $KASA_TOOL, else redfishfs-kasa beside $KASA_SIM (both in build/kasa). */
 static int find_tool(void)
 {
 	const char *sim = getenv("KASA_SIM");
@@ -266,7 +266,7 @@ static int find_tool(void)
 	} else if (sim && strrchr(sim, '/')) {
 		int dl = (int)(strrchr(sim, '/') - sim);
 
-		snprintf(tool, sizeof(tool), "%.*s/kasa", dl, sim);
+		snprintf(tool, sizeof(tool), "%.*s/redfishfs-kasa", dl, sim);
 	}
 	if (access(tool, X_OK) != 0) {
 		fprintf(stderr, "the kasa tool is not at '%s' (set KASA_TOOL)\n", tool);

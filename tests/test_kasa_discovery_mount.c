@@ -370,7 +370,9 @@ static void test_device_error(void)
 	sim_expect(&d_porch, "ok", "fail off");
 }
 
-/* redfishfs --kasa-list, and option errors (before any broadcast). */
+/* Option errors (before any broadcast). Listing devices is the Kasa tool's
+ * (redfishfs-kasa list, tested in test_kasa_discover): the daemon has no
+ * listing of its own. */
 static void test_kasa_list(void)
 {
 	const char *exe = getenv("REDFISHFS");
@@ -378,20 +380,14 @@ static void test_kasa_list(void)
 	int st;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(exe);
-	st = tu_sh_out(&out, "'%s' --kasa-list=127.255.255.255:%u --timeout 500 2>/dev/null", exe,
-		       (unsigned)d_port);
-	CU_ASSERT_EQUAL(st, 0);
-	CU_ASSERT(out && !strncmp(out, "ADDRESS ", 8));
-	CU_ASSERT(out && strstr(out, D_RACK1) && strstr(out, D_RACK2) && strstr(out, D_DESK) &&
-		  strstr(out, D_PORCH));
-	CU_ASSERT(out && strstr(out, "HS300(US)") && strstr(out, "Porch light"));
+	st = tu_sh_out(&out, "'%s' --kasa-list=127.255.255.255:%u 2>&1", exe, (unsigned)d_port);
+	CU_ASSERT_EQUAL(st, 1);
+	CU_ASSERT(out && strstr(out, "unknown option '--kasa-list="));
 	free(out);
-	/* A bare --kasa-discover takes no argument (here the next option is
-	 * --kasa-list, which exits before anything is broadcast). */
-	st = tu_sh_out(&out, "'%s' --kasa-discover --kasa-list=127.255.255.255:%u --timeout 300 "
-		       "2>/dev/null", exe, (unsigned)d_port);
-	CU_ASSERT_EQUAL(st, 0);
-	CU_ASSERT(out && strstr(out, D_RACK1));
+	/* A bare --kasa-discover takes no argument: the next one is the mount point. */
+	st = tu_sh_out(&out, "'%s' --kasa-discover --timeout 300 /nonexistent/x 2>&1", exe);
+	CU_ASSERT_EQUAL(st, 1);
+	CU_ASSERT(out && strstr(out, "/nonexistent"));
 	free(out);
 	st = tu_sh_out(&out, "'%s' --kasa-discover=lan.example.org /nonexistent 2>&1", exe);
 	CU_ASSERT_EQUAL(st, 1);
@@ -401,11 +397,6 @@ static void test_kasa_list(void)
 		       "/nonexistent 2>&1", exe);
 	CU_ASSERT_EQUAL(st, 1);
 	CU_ASSERT(out && strstr(out, "--discover-interval"));
-	free(out);
-	st = tu_sh_out(&out, "'%s' --kasa-list=127.255.255.255:%u /tmp 2>&1", exe,
-		       (unsigned)d_port);
-	CU_ASSERT_EQUAL(st, 1);
-	CU_ASSERT(out && strstr(out, "no mount point wanted"));
 	free(out);
 }
 
@@ -955,7 +946,7 @@ int main(int argc, char **argv)
 	CU_add_test(s, "a device started while mounted", test_new_device);
 	CU_add_test(s, "a device on a new address is followed", test_moved);
 	CU_add_test(s, "err_code != 0: EIO and one log line", test_device_error);
-	CU_add_test(s, "--kasa-list and option errors", test_kasa_list);
+	CU_add_test(s, "option errors", test_kasa_list);
 	s = CU_add_suite("fixtures", fx_init, fx_clean);
 	CU_add_test(s, "outlet counts and meters of every fixture", test_fixture_shapes);
 	CU_add_test(s, "each outlet of every fixture switches", test_fixture_switching);
