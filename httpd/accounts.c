@@ -1482,8 +1482,11 @@ struct httpd_auth *httpd_auth_new(struct rf_tree *t, const struct httpd_auth_opt
 		goto fail;
 	}
 	a->installed = true;
-	if ((r = install_static(a)) < 0)
+	if ((r = install_static(a)) < 0) {
+		log_error("httpd: cannot install SessionService and AccountService: %s",
+			  r == -EPERM ? "another source provides them" : strerror(-r));
 		goto fail;
+	}
 	return a;
 fail:
 	httpd_auth_free(a);
