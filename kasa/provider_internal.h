@@ -97,6 +97,7 @@ struct kasa_strip {
 	size_t installed_outlets;  /* Outlet resources present in the tree */
 	bool metrics_installed;    /* and the Sensors and Power below the Chassis */
 	int64_t last_ok_ms;        /* end of the last successful poll, 0 never */
+	int64_t last_probe_ms;     /* start of the last poll, ok or not, 0 never */
 	int64_t next_poll_ms;
 	uint64_t poll_seq;         /* finished polls */
 	bool polling;              /* a poll is in flight */

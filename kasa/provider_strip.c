@@ -223,6 +223,9 @@ int kasa_strip_poll_io(struct kasa_strip *s)
 	uint64_t g;
 	int r;
 
+	pthread_mutex_lock(&s->lock);
+	s->last_probe_ms = now_ms();
+	pthread_mutex_unlock(&s->lock);
 	g = rf_tree_generation(s->kp->t);
 	r = kasa_get_sysinfo(s->dev, &si);
 	strip_note(s, "get_sysinfo", r);
@@ -357,26 +360,55 @@ static int strip_cmd_end(struct kasa_strip *s, uint64_t g, int r, const char *me
 	return r;
 }
 
-/* Begin a command: take io and check the device is online (an offline
- * device fails at once, before and after waiting for io). 0 with io held. */
-static int strip_cmd_begin(struct kasa_strip *s)
+/* Whether s is offline because it refused every credential. */
+static bool strip_refused(struct kasa_strip *s)
 {
-	bool online, refused;
+	bool r;
+
+	pthread_mutex_lock(&s->lock);
+	r = s->refused;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* Whether s is online, or offline but not probed for KASA_PROBE_AGE_MS
+ * (then *ret_probe: worth one poll before giving up). */
+#define KASA_PROBE_AGE_MS 1000
+static bool strip_usable(struct kasa_strip *s, bool *ret_probe)
+{
+	bool online;
 
 	pthread_mutex_lock(&s->lock);
 	online = s->online;
-	refused = s->refused;
+	*ret_probe = !online && now_ms() - s->last_probe_ms > KASA_PROBE_AGE_MS;
 	pthread_mutex_unlock(&s->lock);
-	if (!online)
-		return refused ? -EACCES : -EHOSTUNREACH;
-	pthread_mutex_lock(&s->io);
-	pthread_mutex_lock(&s->lock);
-	online = s->online;
-	refused = s->refused;
-	pthread_mutex_unlock(&s->lock);
-	if (!online) {
+	return online || *ret_probe;
+}
+
+/* Begin a command: take io and check the device is online. An offline
+ * device fails at once, unless its last probe is older than a second: then
+ * one poll decides (so a device that came back is usable at once, not
+ * after the next poll). Waiting for io (a poll or another command) takes
+ * at most one timeout (-ETIMEDOUT). 0 with io held. */
+static int strip_cmd_begin(struct kasa_strip *s)
+{
+	struct timespec until;
+	bool probe;
+
+	if (!strip_usable(s, &probe))
+		return strip_refused(s) ? -EACCES : -EHOSTUNREACH;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += s->kp->timeout_ms / 1000;
+	until.tv_nsec += (long)(s->kp->timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_mutex_timedlock(&s->io, &until) != 0)
+		return -ETIMEDOUT;
+	if (!strip_usable(s, &probe) || (probe && kasa_strip_poll_io(s) < 0)) {
 		pthread_mutex_unlock(&s->io);
-		return refused ? -EACCES : -EHOSTUNREACH;
+		return strip_refused(s) ? -EACCES : -EHOSTUNREACH;
 	}
 	return 0;
 }
