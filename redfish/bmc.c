@@ -1931,6 +1931,7 @@ struct rf_bmc *rf_bmc_free(struct rf_bmc *b)
 		rf_tree_remove(b->tree, b->members[i]);
 	if (b->probed)
 		rf_tree_remove(b->tree, b->source_uri);
+	rf_tree_forget_provider(b->tree, &b->provider);
 	while (b->res && strmap_next(b->res, &it, &k, &v))
 		res_free(v);
 	strmap_free(b->res);
