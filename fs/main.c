@@ -976,6 +976,14 @@ static void log_bmc_error(void *userdata, const char *bmc, int err, const char *
 		 message ? message : "");
 }
 
+/* A source (BMC, mockup) broke a Redfish rule; the tree tells each once. */
+static void log_source_mistake(void *userdata, const char *source, const char *uri,
+			       const char *message)
+{
+	(void)userdata;
+	log_warn("%s: %s: %s", source, uri, message);
+}
+
 static void log_kasa_event(void *userdata, enum kasa_event ev, const char *strip,
 			   const char *addr, int err, const char *message)
 {
@@ -1564,6 +1572,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	rf_tree_set_max_age(sv.tree, sv.cfg.max_age_ms);
+	rf_tree_set_source_reporter(sv.tree, log_source_mistake, NULL);
 	if (!cl.no_mount) {
 		fs = fs_new(sv.tree, sv.cfg.max_age_ms);
 		if (!fs) {
@@ -1575,14 +1584,17 @@ int main(int argc, char *argv[])
 			goto out;   /* libfuse printed why (an unknown -o option) */
 	}
 
-	/* The back ends, probed while still on the terminal. */
-	if (service_start_backends(&sv, &cl.remotes) < 0)
-		goto out;
+	/* The HTTP server's SessionService and AccountService before the
+	 * back ends: a backup of a mount holds copies of them, which must not
+	 * stand in for the live ones (the mockup leaves them out). */
 	if (cl.http.listen) {
 		sv.http = httpd_new(sv.tree, &cl.http, &r);
 		if (!sv.http)
 			goto out;   /* logged */
 	}
+	/* The back ends, probed while still on the terminal. */
+	if (service_start_backends(&sv, &cl.remotes) < 0)
+		goto out;
 
 	if (se && fuse_session_mount(se, cl.mountpoint) != 0)
 		goto out;

@@ -42,6 +42,16 @@
  * install whose notice overtakes the reply leaves the old page cached until
  * the attributes expire (max-age), then the new mtime drops it.
  *
+ * Waiting for a change (poll.c). poll(2)/select(2) on a value file blocks
+ * until the value changes, as on sysfs. This does not fight the page
+ * cache: the kernel sends FUSE_POLL whether or not OPEN was sent (it makes
+ * a file object of its own either way), so OPEN stays ENOSYS and cached
+ * reads keep their speed. What is lost without OPEN is a file handle to
+ * tell pollers apart; the caller's thread id stands in for it (the kernel
+ * asks again after each wakeup from the same thread), see poll.c. The
+ * notice thread wakes an inode's waiters right after invalidating it, so
+ * the read that follows the wakeup gets the new value.
+ *
  * Writes (sysfs style). `echo Off > f` is open(O_TRUNC) then one WRITE at
  * offset 0 (no OPEN happened), which calls rf_tree_write and returns its
  * error from write(2). With atomic_o_trunc the kernel truncates its own
@@ -56,7 +66,7 @@
  * (thread-safe), the node maps (nodes_lock) and fs (read-only after
  * fs_new). The notice queue has its own mutex; the listener takes it
  * briefly. */
-#include "fs.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
@@ -107,6 +117,7 @@ struct fs {
 	struct strmap *by_ino;   /* "%" PRIx64 of ino -> the same node */
 	fuse_ino_t next_ino;
 	struct node root;
+	struct fs_polls *polls;  /* poll(2) waiters (poll.c) */
 
 	/* the notice queue */
 	pthread_mutex_t lock;
@@ -197,6 +208,7 @@ static void node_unref(struct fs *fs, fuse_ino_t ino, uint64_t count)
 	if (n) {
 		n->nlookup = count < n->nlookup ? n->nlookup - count : 0;
 		if (n->nlookup == 0) {
+			fs_polls_forget(fs->polls, n->ino);
 			strmap_remove(fs->by_ino, key);
 			strmap_remove(fs->by_path, n->path);
 			prefill_clear(n->parked, n->n_parked);
@@ -482,6 +494,16 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	fuse_reply_write(req, size);
 }
 
+/* poll(2): ready once the value changed since this thread began waiting. */
+static void fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	struct fs *fs = fuse_req_userdata(req);
+
+	stats_fuse(STATS_FUSE_POLL);
+	fuse_reply_poll(req, fs_polls_poll(fs->polls, ino, fuse_req_ctx(req)->pid, ph));
+}
+
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -689,6 +711,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.open = fs_open,
 	.read = fs_read,
 	.write = fs_write,
+	.poll = fs_poll,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.readdirplus = fs_readdirplus,
@@ -912,6 +935,7 @@ static void *fs_notice_thread(void *arg)
 				log_warn("invalidating %s: %s", path, strerror(-r));
 				warned = true;
 			}
+			fs_polls_changed(fs->polls, ino);
 		}
 		strmap_free(batch);
 		for (size_t i = 0; i < n_fill; i++)
@@ -938,7 +962,9 @@ struct fs *fs_new(struct rf_tree *tree, int64_t max_age_ms)
 	fs->by_path = strmap_new();
 	fs->by_ino = strmap_new();
 	fs->root.path = strdup("/");
-	if (!fs->pending || !fs->by_path || !fs->by_ino || !fs->root.path) {
+	fs->polls = fs_polls_new();
+	if (!fs->pending || !fs->by_path || !fs->by_ino || !fs->root.path || !fs->polls) {
+		fs_polls_free(fs->polls);
 		strmap_free(fs->pending);
 		strmap_free(fs->by_path);
 		strmap_free(fs->by_ino);
@@ -1022,6 +1048,7 @@ struct fs *fs_free(struct fs *fs)
 	free(fs->root.parked);
 	free(fs->root.path);
 	strmap_free(fs->pending);
+	fs_polls_free(fs->polls);
 	pthread_cond_destroy(&fs->cond);
 	pthread_cond_destroy(&fs->fill_cv);
 	pthread_mutex_destroy(&fs->lock);

@@ -36,6 +36,12 @@
 
 #define MAX_ACCOUNTS 64
 #define MAX_SESSIONS 64
+#define MAX_SESSIONS_PER_ACCOUNT 16
+#define ADMIN_RESERVED_SESSIONS 8   /* of MAX_SESSIONS, only Administrators take these */
+#define DEFAULT_LOCKOUT_THRESHOLD 10
+#define DEFAULT_LOCKOUT_DURATION 60
+#define DEFAULT_LOCKOUT_RESET 60
+#define MAX_LOCKOUT_S 86400
 #define MIN_PASSWORD 8
 #define MAX_PASSWORD 127
 #define MIN_SESSION_TIMEOUT 30
@@ -73,6 +79,12 @@ struct account {
 	char hash[CRYPT_OUTPUT_SIZE];
 	uint8_t verified[32];    /* SHA-256(salt, user, password) of the last good login */
 	bool verified_ok;
+	/* AccountLockout*: failed logins since first_failure_ms; locked until
+	 * locked_until_ms (INT64_MAX: until an administrator unlocks). */
+	unsigned failures;
+	int64_t first_failure_ms;
+	bool locked;
+	int64_t locked_until_ms;
 };
 
 struct session {
@@ -91,6 +103,7 @@ struct httpd_auth {
 	char *state_path;
 	bool no_auth;
 	unsigned session_timeout_s;
+	unsigned lockout_threshold, lockout_duration_s, lockout_reset_s;
 	struct account *accounts[MAX_ACCOUNTS];
 	size_t n_accounts;
 	unsigned next_id;
@@ -273,6 +286,12 @@ static int state_save(struct httpd_auth *a)
 	json_object_object_add(root, "Version", json_object_new_int(1));
 	json_object_object_add(root, "SessionTimeout", json_object_new_int((int)a->session_timeout_s));
 	json_object_object_add(root, "NextId", json_object_new_int((int)a->next_id));
+	json_object_object_add(root, "AccountLockoutThreshold",
+			       json_object_new_int((int)a->lockout_threshold));
+	json_object_object_add(root, "AccountLockoutDuration",
+			       json_object_new_int((int)a->lockout_duration_s));
+	json_object_object_add(root, "AccountLockoutCounterResetAfter",
+			       json_object_new_int((int)a->lockout_reset_s));
 	for (size_t i = 0; i < a->n_accounts; i++) {
 		struct account *acc = a->accounts[i];
 		struct json_object *o = json_object_new_object();
@@ -370,6 +389,15 @@ static int state_load(struct httpd_auth *a)
 	}
 	if (json_object_object_get_ex(root, "NextId", &v))
 		a->next_id = (unsigned)json_object_get_int(v);
+	if (json_object_object_get_ex(root, "AccountLockoutThreshold", &v) &&
+	    json_object_get_int(v) >= 0 && json_object_get_int(v) <= 1000)
+		a->lockout_threshold = (unsigned)json_object_get_int(v);
+	if (json_object_object_get_ex(root, "AccountLockoutDuration", &v) &&
+	    json_object_get_int(v) >= 0 && json_object_get_int(v) <= MAX_LOCKOUT_S)
+		a->lockout_duration_s = (unsigned)json_object_get_int(v);
+	if (json_object_object_get_ex(root, "AccountLockoutCounterResetAfter", &v) &&
+	    json_object_get_int(v) >= 1 && json_object_get_int(v) <= MAX_LOCKOUT_S)
+		a->lockout_reset_s = (unsigned)json_object_get_int(v);
 	for (size_t i = 0; i < json_object_array_length(arr) && r == 0; i++) {
 		struct json_object *o = json_object_array_get_idx(arr, i), *en;
 		const char *id = jstr(o, "Id"), *user = jstr(o, "UserName");
@@ -442,8 +470,10 @@ static int install(struct httpd_auth *a, const char *uri, struct json_object *bo
 	return r < 0 ? r : 0;
 }
 
+static const char *const unlock_values[] = { "false", NULL };
 static const struct rf_writable account_writable[] = {
 	{ "UserName", NULL, 63 },
+	{ "Locked", unlock_values, 0 },
 	{ "Password", NULL, MAX_PASSWORD },
 	{ "RoleId", role_values, 0 },
 	{ NULL, NULL, 0 },
@@ -461,7 +491,7 @@ static int install_account(struct httpd_auth *a, const struct account *acc)
 	json_object_object_add(o, "UserName", json_object_new_string(acc->user));
 	json_object_object_add(o, "RoleId", json_object_new_string(acc->role->id));
 	json_object_object_add(o, "Enabled", json_object_new_boolean(acc->enabled));
-	json_object_object_add(o, "Locked", json_object_new_boolean(false));
+	json_object_object_add(o, "Locked", json_object_new_boolean(acc->locked));
 	json_object_object_add(o, "Password", NULL);
 	types = json_object_new_array();
 	json_object_array_add(types, json_object_new_string("Redfish"));
@@ -502,6 +532,29 @@ static int install_session_service(struct httpd_auth *a)
 	return install(a, HTTPD_SESSION_SVC, o, NULL);
 }
 
+static int install_account_service(struct httpd_auth *a)
+{
+	struct json_object *o = resource(HTTPD_ACCOUNT_SVC, "#AccountService.v1_18_1.AccountService",
+					 "AccountService", "Account Service");
+
+	json_object_object_add(o, "Description", json_object_new_string("Account Service"));
+	json_object_object_add(o, "Status", status_ok());
+	json_object_object_add(o, "ServiceEnabled", json_object_new_boolean(true));
+	json_object_object_add(o, "LocalAccountAuth",
+			       json_object_new_string(a->no_auth ? "Disabled" : "Enabled"));
+	json_object_object_add(o, "MinPasswordLength", json_object_new_int(MIN_PASSWORD));
+	json_object_object_add(o, "MaxPasswordLength", json_object_new_int(MAX_PASSWORD));
+	json_object_object_add(o, "AccountLockoutThreshold",
+			       json_object_new_int((int)a->lockout_threshold));
+	json_object_object_add(o, "AccountLockoutDuration",
+			       json_object_new_int((int)a->lockout_duration_s));
+	json_object_object_add(o, "AccountLockoutCounterResetAfter",
+			       json_object_new_int((int)a->lockout_reset_s));
+	json_object_object_add(o, "Accounts", link_to(HTTPD_ACCOUNTS));
+	json_object_object_add(o, "Roles", link_to(HTTPD_ROLES));
+	return install(a, HTTPD_ACCOUNT_SVC, o, NULL);
+}
+
 /* What the server does with query parameters: none is supported (each
  * answers 501), so none is advertised (Redfish clients read this to decide
  * whether to send $expand, $select, ...). */
@@ -533,18 +586,7 @@ static int install_static(struct httpd_auth *a)
 					"Session Collection")) < 0)
 		return r;
 
-	o = resource(HTTPD_ACCOUNT_SVC, "#AccountService.v1_18_1.AccountService",
-		     "AccountService", "Account Service");
-	json_object_object_add(o, "Description", json_object_new_string("Account Service"));
-	json_object_object_add(o, "Status", status_ok());
-	json_object_object_add(o, "ServiceEnabled", json_object_new_boolean(true));
-	json_object_object_add(o, "LocalAccountAuth",
-			       json_object_new_string(a->no_auth ? "Disabled" : "Enabled"));
-	json_object_object_add(o, "MinPasswordLength", json_object_new_int(MIN_PASSWORD));
-	json_object_object_add(o, "MaxPasswordLength", json_object_new_int(MAX_PASSWORD));
-	json_object_object_add(o, "Accounts", link_to(HTTPD_ACCOUNTS));
-	json_object_object_add(o, "Roles", link_to(HTTPD_ROLES));
-	if ((r = install(a, HTTPD_ACCOUNT_SVC, o, NULL)) < 0 ||
+	if ((r = install_account_service(a)) < 0 ||
 	    (r = rf_tree_add_collection(a->tree, &a->prov, HTTPD_ACCOUNTS,
 					"#ManagerAccountCollection.ManagerAccountCollection",
 					"Accounts Collection")) < 0 ||
@@ -639,6 +681,32 @@ static void sessions_sweep(struct httpd_auth *a, bool force)
 		session_drop(a, dead[i]);
 }
 
+/* End every session of account id (its password changed) but keep (the
+ * session that made the change; NULL or ""). */
+static void sessions_drop_account(struct httpd_auth *a, const char *id, const char *keep)
+{
+	struct session *dead[MAX_SESSIONS];
+	size_t n = 0, it = 0;
+	void *v;
+
+	while (n < ARRAY_SIZE(dead) && strmap_next(a->sessions, &it, NULL, &v))
+		if (strcmp(((struct session *)v)->account_id, id) == 0 &&
+		    (!keep || strcmp(((struct session *)v)->id, keep) != 0))
+			dead[n++] = v;
+	for (size_t i = 0; i < n; i++)
+		session_drop(a, dead[i]);
+}
+
+static size_t sessions_of(struct httpd_auth *a, const char *id)
+{
+	size_t n = 0, it = 0;
+	void *v;
+
+	while (strmap_next(a->sessions, &it, NULL, &v))
+		n += strcmp(((struct session *)v)->account_id, id) == 0;
+	return n;
+}
+
 static struct session *session_by_id(struct httpd_auth *a, const char *id)
 {
 	size_t it = 0;
@@ -689,9 +757,44 @@ int httpd_auth_token(struct httpd_auth *a, const char *token, struct httpd_ident
 	return r;
 }
 
-/* Check user/password: the cached digest first, crypt(3) without the lock. */
+/* Whether acc is locked out now (under the lock); an expired lockout ends. */
+static bool account_locked(struct httpd_auth *a, struct account *acc, int64_t now)
+{
+	if (!acc->locked)
+		return false;
+	if (now < acc->locked_until_ms)
+		return true;
+	acc->locked = false;
+	acc->failures = 0;
+	install_account(a, acc);
+	return false;
+}
+
+/* A failed login of acc (under the lock): AccountLockoutThreshold failures
+ * within AccountLockoutCounterResetAfter lock it for AccountLockoutDuration
+ * (0: until an administrator PATCHes Locked to false). */
+static void account_failed(struct httpd_auth *a, struct account *acc, int64_t now)
+{
+	if (!a->lockout_threshold)
+		return;
+	if (!acc->failures || now - acc->first_failure_ms > (int64_t)a->lockout_reset_s * 1000) {
+		acc->failures = 0;
+		acc->first_failure_ms = now;
+	}
+	if (++acc->failures < a->lockout_threshold || acc->locked)
+		return;
+	acc->locked = true;
+	acc->locked_until_ms = a->lockout_duration_s ? now + (int64_t)a->lockout_duration_s * 1000
+						     : INT64_MAX;
+	log_warn("httpd: account %s locked after %u failed logins", acc->user, acc->failures);
+	install_account(a, acc);
+}
+
+/* Check user/password: the cached digest first, crypt(3) without the lock.
+ * cached_only: -EAGAIN instead of running crypt(3) (the caller is an MHD
+ * thread and hands the check to a worker). A locked account fails at once. */
 static int login_check(struct httpd_auth *a, const char *user, const char *password,
-		       struct account *ret_copy)
+		       bool cached_only, struct account *ret_copy)
 {
 	uint8_t digest[32];
 	struct account copy;
@@ -701,30 +804,45 @@ static int login_check(struct httpd_auth *a, const char *user, const char *passw
 	verify_digest(a, user, password, digest);
 	pthread_mutex_lock(&a->lock);
 	acc = account_by_user(a, user);
+	if (acc && acc->enabled && account_locked(a, acc, now_ms())) {
+		pthread_mutex_unlock(&a->lock);
+		return -ENOKEY;
+	}
 	if (!acc || !acc->enabled) {
 		pthread_mutex_unlock(&a->lock);
+		if (cached_only)
+			return -EAGAIN;
 		/* Spend the same time as a real check: no user enumeration. */
 		check_password(password, a->dummy_hash);
 		return -ENOKEY;
 	}
 	if (acc->verified_ok && ct_equal(acc->verified, digest, sizeof(digest))) {
+		acc->failures = 0;
 		*ret_copy = *acc;
 		pthread_mutex_unlock(&a->lock);
 		return 0;
 	}
-	copy = *acc;
+	pthread_mutex_unlock(&a->lock);
+	if (cached_only)
+		return -EAGAIN;
+	pthread_mutex_lock(&a->lock);
+	acc = account_by_user(a, user);
+	copy = acc ? *acc : (struct account){ 0 };
 	pthread_mutex_unlock(&a->lock);
 
-	ok = check_password(password, copy.hash);
+	ok = acc && check_password(password, copy.hash);
 
 	pthread_mutex_lock(&a->lock);
 	acc = account_by_user(a, user);
-	if (ok && acc && acc->enabled && strcmp(acc->hash, copy.hash) == 0) {
+	if (ok && acc && acc->enabled && !acc->locked && strcmp(acc->hash, copy.hash) == 0) {
 		memcpy(acc->verified, digest, sizeof(digest));
 		acc->verified_ok = true;
+		acc->failures = 0;
 		*ret_copy = *acc;
 	} else {
 		ok = false;
+		if (acc && acc->enabled)
+			account_failed(a, acc, now_ms());
 	}
 	pthread_mutex_unlock(&a->lock);
 	explicit_bzero(&copy, sizeof(copy));
@@ -732,10 +850,10 @@ static int login_check(struct httpd_auth *a, const char *user, const char *passw
 }
 
 int httpd_auth_basic(struct httpd_auth *a, const char *user, const char *password,
-		     struct httpd_ident *ret)
+		     bool cached_only, struct httpd_ident *ret)
 {
 	struct account acc;
-	int r = login_check(a, user, password, &acc);
+	int r = login_check(a, user, password, cached_only, &acc);
 
 	if (r == 0)
 		ident_fill(ret, &acc, NULL);
@@ -751,13 +869,14 @@ int httpd_session_create(struct httpd_auth *a, struct json_object *body, char *r
 	struct session *s;
 	struct timespec ts = now_realtime();
 	struct tm tm;
+	bool admin;
 	int r;
 
 	if (!user || !password) {
 		snprintf(f->e.property, sizeof(f->e.property), "%s", user ? "Password" : "UserName");
 		return httpd_fault_set(f, HTTPD_MSG_PROPERTY_MISSING, -EINVAL);
 	}
-	if ((r = login_check(a, user, password, &acc)) == -ENOKEY)
+	if ((r = login_check(a, user, password, false, &acc)) == -ENOKEY)
 		return httpd_fault_set(f, HTTPD_MSG_NO_VALID_SESSION, r);
 	if (r < 0)
 		return f->err = r;
@@ -769,6 +888,7 @@ int httpd_session_create(struct httpd_auth *a, struct json_object *body, char *r
 		return httpd_fault_set(f, HTTPD_MSG_INTERNAL_ERROR, -EIO);
 	}
 	snprintf(s->account_id, sizeof(s->account_id), "%s", acc.id);
+	admin = acc.role == &roles[0];
 	explicit_bzero(&acc, sizeof(acc));
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(s->created, sizeof(s->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -776,7 +896,11 @@ int httpd_session_create(struct httpd_auth *a, struct json_object *body, char *r
 
 	pthread_mutex_lock(&a->lock);
 	sessions_sweep(a, true);
-	if (strmap_size(a->sessions) >= MAX_SESSIONS) {
+	/* One account cannot take them all, and the last few are kept for
+	 * Administrators so they can always get in. */
+	if (strmap_size(a->sessions) >= MAX_SESSIONS ||
+	    sessions_of(a, s->account_id) >= MAX_SESSIONS_PER_ACCOUNT ||
+	    (!admin && strmap_size(a->sessions) >= MAX_SESSIONS - ADMIN_RESERVED_SESSIONS)) {
 		r = httpd_fault_set(f, HTTPD_MSG_SESSION_LIMIT_EXCEEDED, -EUSERS);
 	} else if ((r = strmap_put(a->sessions, s->token, s)) == 0) {
 		r = install_session(a, s);
@@ -858,10 +982,11 @@ struct account_change {
 	const char *password;
 	const struct role_def *role;
 	int enabled;             /* -1 unchanged */
+	bool unlock;             /* Locked: false */
 };
 
 static const char *const account_readonly[] = {
-	"Id", "Name", "Description", "Locked", "AccountTypes", "Links", "Oem", "Actions",
+	"Id", "Name", "Description", "AccountTypes", "Links", "Oem", "Actions",
 	"@odata.id", "@odata.type", "@odata.context", "@odata.etag", NULL
 };
 
@@ -899,6 +1024,13 @@ static int account_validate(struct httpd_auth *a, const struct account *self,
 			c->role = role_find_ci(json_object_get_string(val));
 			if (!c->role)
 				return fault_prop(f, -EINVAL, RF_ERR_PROP_VALUE, key, val);
+		} else if (strcmp(key, "Locked") == 0) {
+			/* The schema: only a service locks; a client may unlock. */
+			if (!json_object_is_type(val, json_type_boolean))
+				return fault_prop(f, -EINVAL, RF_ERR_PROP_TYPE, key, val);
+			if (json_object_get_boolean(val))
+				return fault_prop(f, -EACCES, RF_ERR_PROP_NOT_WRITABLE, key, NULL);
+			c->unlock = true;
 		} else if (strcmp(key, "Enabled") == 0) {
 			if (json_object_is_type(val, json_type_boolean))
 				c->enabled = json_object_get_boolean(val);
@@ -920,7 +1052,7 @@ static int account_validate(struct httpd_auth *a, const struct account *self,
 
 /* Apply a validated change to acc (under the lock); saves and reinstalls. */
 static int account_apply(struct httpd_auth *a, struct account *acc, const struct account_change *c,
-			 struct httpd_fault *f)
+			 const char *keep_session, struct httpd_fault *f)
 {
 	struct account old = *acc;
 	int r;
@@ -941,6 +1073,10 @@ static int account_apply(struct httpd_auth *a, struct account *acc, const struct
 		acc->role = c->role;
 	if (c->enabled >= 0)
 		acc->enabled = c->enabled;
+	if (c->unlock) {
+		acc->locked = false;
+		acc->failures = 0;
+	}
 	r = state_save(a);
 	if (r < 0) {
 		*acc = old;
@@ -948,7 +1084,10 @@ static int account_apply(struct httpd_auth *a, struct account *acc, const struct
 		return httpd_fault_set(f, HTTPD_MSG_INTERNAL_ERROR, -EIO);
 	}
 	explicit_bzero(&old, sizeof(old));
-	if (c->user || c->enabled == 0 || c->password)
+	/* A new password ends the account's sessions (a stolen token with it). */
+	if (c->password)
+		sessions_drop_account(a, acc->id, keep_session);
+	if (c->user || c->enabled == 0)
 		sessions_sweep(a, true);
 	return install_account(a, acc);
 }
@@ -973,7 +1112,7 @@ int httpd_account_patch(struct httpd_auth *a, const char *id, struct json_object
 	/* ConfigureSelf: one's own password; everything else needs ConfigureUsers. */
 	if (!(who->privs & HTTPD_PRIV_CONFIGURE_USERS) &&
 	    (strcmp(who->user, acc->user) != 0 || !(who->privs & HTTPD_PRIV_CONFIGURE_SELF) ||
-	     c.user || c.role || c.enabled >= 0)) {
+	     c.user || c.role || c.enabled >= 0 || c.unlock)) {
 		r = httpd_fault_set(f, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, -EPERM);
 		goto out;
 	}
@@ -981,7 +1120,7 @@ int httpd_account_patch(struct httpd_auth *a, const char *id, struct json_object
 		httpd_fault_set(f, HTTPD_MSG_PRECONDITION_FAILED, r);
 		goto out;
 	}
-	r = account_apply(a, acc, &c, f);
+	r = account_apply(a, acc, &c, who->session_id, f);
 out:
 	pthread_mutex_unlock(&a->lock);
 	return r;
@@ -1137,6 +1276,78 @@ int httpd_session_service_patch(struct httpd_auth *a, struct json_object *body,
 	return r;
 }
 
+int httpd_account_service_patch(struct httpd_auth *a, struct json_object *body,
+				const char *if_match, const struct httpd_ident *who,
+				struct httpd_fault *f)
+{
+	static const struct {
+		const char *name;
+		int64_t min, max;
+	} knobs[] = {
+		{ "AccountLockoutThreshold", 0, 1000 },
+		{ "AccountLockoutDuration", 0, MAX_LOCKOUT_S },
+		{ "AccountLockoutCounterResetAfter", 1, MAX_LOCKOUT_S },
+	};
+	int64_t v[3] = { -1, -1, -1 };
+	unsigned old[3];
+	int r = 0;
+
+	if (!(who->privs & HTTPD_PRIV_CONFIGURE_USERS))
+		return httpd_fault_set(f, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, -EPERM);
+	json_object_object_foreach(body, key, val) {
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(knobs) && strcmp(knobs[i].name, key) != 0; i++)
+			;
+		if (i == ARRAY_SIZE(knobs)) {
+			struct json_object *doc_val = NULL;
+			struct rf_doc *d = rf_tree_get_doc(a->tree, HTTPD_ACCOUNT_SVC, &r);
+			struct json_object *doc = d ? json_tokener_parse(d->json) : NULL;
+			bool known = doc && json_object_object_get_ex(doc, key, &doc_val);
+
+			json_object_put(doc);
+			rf_doc_unref(d);
+			return fault_prop(f, known ? -EACCES : -EINVAL,
+					  known ? RF_ERR_PROP_NOT_WRITABLE : RF_ERR_PROP_UNKNOWN, key, NULL);
+		}
+		if (!json_object_is_type(val, json_type_int))
+			return fault_prop(f, -EINVAL, RF_ERR_PROP_TYPE, key, val);
+		v[i] = json_object_get_int64(val);
+		if (v[i] < knobs[i].min || v[i] > knobs[i].max)
+			return fault_prop(f, -EINVAL, RF_ERR_PROP_VALUE, key, val);
+	}
+	pthread_mutex_lock(&a->lock);
+	old[0] = a->lockout_threshold, old[1] = a->lockout_duration_s, old[2] = a->lockout_reset_s;
+	if ((r = check_if_match(a, HTTPD_ACCOUNT_SVC, if_match)) < 0) {
+		httpd_fault_set(f, HTTPD_MSG_PRECONDITION_FAILED, r);
+		goto out;
+	}
+	if (v[0] >= 0)
+		a->lockout_threshold = (unsigned)v[0];
+	if (v[1] >= 0)
+		a->lockout_duration_s = (unsigned)v[1];
+	if (v[2] >= 0)
+		a->lockout_reset_s = (unsigned)v[2];
+	/* The schema: the duration is at least the counter's reset time. */
+	if (a->lockout_duration_s && a->lockout_duration_s < a->lockout_reset_s) {
+		a->lockout_threshold = old[0], a->lockout_duration_s = old[1], a->lockout_reset_s = old[2];
+		snprintf(f->e.property, sizeof(f->e.property), "AccountLockoutDuration");
+		snprintf(f->e.value, sizeof(f->e.value), "%u", v[1] >= 0 ? (unsigned)v[1] : old[1]);
+		r = f->err = -EINVAL;
+		f->e.kind = RF_ERR_PROP_VALUE;
+		goto out;
+	}
+	if ((r = state_save(a)) < 0) {
+		a->lockout_threshold = old[0], a->lockout_duration_s = old[1], a->lockout_reset_s = old[2];
+		r = httpd_fault_set(f, HTTPD_MSG_INTERNAL_ERROR, -EIO);
+	} else {
+		r = install_account_service(a);
+	}
+out:
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
 /* ---- the provider (writes in the mount) ------------------------------------ */
 
 static int prov_patch(struct rf_provider *p, const char *uri, void *cookie,
@@ -1199,6 +1410,9 @@ struct httpd_auth *httpd_auth_new(struct rf_tree *t, const struct httpd_auth_opt
 	a->no_auth = o->no_auth;
 	a->session_timeout_s = o->session_timeout_s ? o->session_timeout_s
 						    : HTTPD_DEFAULT_SESSION_TIMEOUT;
+	a->lockout_threshold = DEFAULT_LOCKOUT_THRESHOLD;
+	a->lockout_duration_s = DEFAULT_LOCKOUT_DURATION;
+	a->lockout_reset_s = DEFAULT_LOCKOUT_RESET;
 	a->next_id = 1;
 	a->port = o->port;
 	a->tls = o->tls;
@@ -1230,6 +1444,15 @@ struct httpd_auth *httpd_auth_new(struct rf_tree *t, const struct httpd_auth_opt
 		struct account *acc = account_by_user(a, o->user);
 		bool fresh = !acc;
 
+		if (!o->password || strlen(o->password) < MIN_PASSWORD ||
+		    strlen(o->password) > MAX_PASSWORD) {
+			log_error("httpd: the password of %s must have %d to %d characters "
+				  "(AccountService MinPasswordLength, MaxPasswordLength)",
+				  o->user, MIN_PASSWORD, MAX_PASSWORD);
+			r = -EINVAL;
+			goto fail;
+		}
+
 		if (fresh) {
 			r = -ENOMEM;
 			if (a->n_accounts == MAX_ACCOUNTS || !(acc = calloc(1, sizeof(*acc))))
@@ -1259,8 +1482,11 @@ struct httpd_auth *httpd_auth_new(struct rf_tree *t, const struct httpd_auth_opt
 		goto fail;
 	}
 	a->installed = true;
-	if ((r = install_static(a)) < 0)
+	if ((r = install_static(a)) < 0) {
+		log_error("httpd: cannot install SessionService and AccountService: %s",
+			  r == -EPERM ? "another source provides them" : strerror(-r));
 		goto fail;
+	}
 	return a;
 fail:
 	httpd_auth_free(a);

@@ -1718,6 +1718,10 @@ struct httpd_events *httpd_events_free(struct httpd_events *ev)
 	if (!ev)
 		return NULL;
 	httpd_events_stop(ev);
+	/* The tree keeps a pointer to ev->prov: leave nothing that names it
+	 * (a restarted server installs the service again). */
+	rf_tree_remove(ev->tree, EVENT_SVC);
+	rf_tree_remove(ev->tree, REG_FILE_URI);
 	while (ev->states && strmap_next(ev->states, &it, NULL, &v))
 		free(v);
 	strmap_free(ev->states);

@@ -123,5 +123,7 @@ bool httpd_front_route(struct httpd_front *f, struct httpd *h, struct MHD_Connec
 		}
 		return true;
 	}
+	if (httpd_web_route(c, method, uri, ret))
+		return true;
 	return httpd_events_route(f->events, h, c, method, uri, body, len, ret);
 }

@@ -58,6 +58,7 @@ struct httpd_config {
 	unsigned conn_timeout_s;   /* idle connection timeout (default 30) */
 	unsigned max_per_ip;       /* connections from one client address (64) */
 	unsigned header_timeout_s; /* a request's headers must be in by then (10) */
+	unsigned login_delay_ms;   /* a failed password is answered this late (1000) */
 	size_t max_body;           /* request body cap, bytes (default 64 KiB) */
 	unsigned session_timeout_s; /* SessionTimeout when the state has none (1800) */
 };
@@ -119,6 +120,11 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 
 /* Start serving (the MHD threads). Call after daemonizing. 0 or -errno. */
 int httpd_start(struct httpd *h);
+
+/* Serve fd, a connected stream socket (one end of a socketpair in the
+ * fuzzer), as if accepted from addr (a struct sockaddr of addr_len bytes).
+ * After httpd_start; the server owns fd from then on. 0 or -EIO. */
+int httpd_add_connection(struct httpd *h, int fd, const void *addr, size_t addr_len);
 
 /* The bound port (useful with port 0) and the base URL ("https://127.0.0.1:8443"). */
 uint16_t httpd_port(const struct httpd *h);

@@ -34,6 +34,7 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
@@ -46,6 +47,7 @@
 #include <unistd.h>
 
 #define MAX_WORKERS 32
+#define LOGIN_FAIL_DELAY_MS 1000   /* a failed password check answers after this (default) */
 #define CONN_MEMORY_LIMIT (64 * 1024)
 #define JSON_CT "application/json; charset=utf-8"
 
@@ -69,12 +71,13 @@ struct httpd {
 
 	/* The slow-client guard: every open connection, and a thread that
 	 * shuts down those whose request headers are late. */
-	unsigned max_per_ip, header_timeout_s;
+	unsigned max_per_ip, header_timeout_s, login_delay_ms;
 	pthread_mutex_t conn_lock;
 	pthread_cond_t conn_cond;
 	struct conn *conns;
 	bool guard_running, guard_stop;
 	pthread_t guard;
+	struct req *delayed;        /* suspended until resume_at_ms (conn_lock) */
 };
 
 /* One TCP connection (MHD's socket context). waiting: between requests or
@@ -86,6 +89,7 @@ struct conn {
 	bool waiting;
 	bool shut;                  /* guard only, under conn_lock */
 	int64_t since_ms;
+	bool bad_uri;               /* the current request's raw path (MHD thread) */
 };
 
 enum method { M_GET, M_HEAD, M_PATCH, M_POST, M_DELETE, M_OTHER };
@@ -107,6 +111,11 @@ struct req {
 	struct MHD_Response *resp;
 	unsigned status;
 	bool dispatched;            /* handed to a worker: never route again */
+	bool auth_done;             /* a worker checked the password: auth_err */
+	int auth_err;
+	int64_t resume_at_ms;       /* on h->delayed */
+	bool bad_uri;               /* %00, %2F or a control character in the path */
+	struct req *delay_next;
 };
 
 /* ---- responses -------------------------------------------------------------- */
@@ -391,7 +400,7 @@ static const char *allow_for(struct httpd *h, const char *uri, const struct rf_d
 		return "GET, HEAD, DELETE";
 	if (member_id(uri, HTTPD_ACCOUNTS))
 		return "GET, HEAD, PATCH, DELETE";
-	if (strcmp(uri, HTTPD_SESSION_SVC) == 0)
+	if (strcmp(uri, HTTPD_SESSION_SVC) == 0 || strcmp(uri, HTTPD_ACCOUNT_SVC) == 0)
 		return "GET, HEAD, PATCH";
 	if (starts_with(uri, HTTPD_ACCOUNT_SVC) || starts_with(uri, HTTPD_MANAGER) ||
 	    strcmp(uri, RF_ROOT) == 0 || !d)
@@ -576,13 +585,23 @@ static int b64_decode(const char *in, char *out, size_t cap)
 	return memchr(out, '\0', n) ? -EINVAL : 0;
 }
 
-/* Who is asking: X-Auth-Token, else Basic. 0 or -ENOKEY. */
-static int authenticate(struct req *rq)
+/* Who is asking: X-Auth-Token, else Basic. 0, -ENOKEY, or with cached_only
+ * -EAGAIN when the password needs crypt(3) (a worker's job). */
+static int authenticate_conn(struct httpd *h, struct MHD_Connection *conn,
+			     struct httpd_ident *who, bool cached_only);
+
+static int authenticate(struct req *rq, bool cached_only)
 {
-	return httpd_authenticate(rq->h, rq->conn, &rq->who);
+	return authenticate_conn(rq->h, rq->conn, &rq->who, cached_only);
 }
 
 int httpd_authenticate(struct httpd *h, struct MHD_Connection *conn, struct httpd_ident *who)
+{
+	return authenticate_conn(h, conn, who, false);
+}
+
+static int authenticate_conn(struct httpd *h, struct MHD_Connection *conn,
+			     struct httpd_ident *who, bool cached_only)
 {
 	struct req me = { .h = h, .conn = conn }, *rq = &me;
 	const char *tok, *authz;
@@ -609,7 +628,7 @@ int httpd_authenticate(struct httpd *h, struct MHD_Connection *conn, struct http
 		return -ENOKEY;
 	}
 	*colon = '\0';
-	r = httpd_auth_basic(h->auth, buf, colon + 1, who);
+	r = httpd_auth_basic(h->auth, buf, colon + 1, cached_only, who);
 	explicit_bzero(buf, sizeof(buf));
 	return r;
 }
@@ -771,6 +790,8 @@ enum write_kind {
 	W_SESSION_SVC_PATCH,
 	W_TREE_PATCH,
 	W_ACTION,
+	W_ACCOUNT_SVC_PATCH,
+	W_AUTH,                     /* only the password check, then route again */
 };
 
 struct write_job {
@@ -886,6 +907,14 @@ static void run_write(struct req *rq, enum write_kind kind)
 		if (r == 0)
 			rq->resp = no_content(&rq->status);
 		break;
+	case W_ACCOUNT_SVC_PATCH:
+		r = httpd_account_service_patch(h->auth, rq->json, rq->if_match, &rq->who, &f);
+		if (r == 0)
+			rq->resp = noop ? message_response(HTTPD_MSG_NO_OPERATION, &rq->status)
+					: changed_doc(rq, rq->uri, MHD_HTTP_OK, &rq->status);
+		break;
+	case W_AUTH:
+		break;
 	case W_SESSION_SVC_PATCH:
 		r = httpd_session_service_patch(h->auth, rq->json, rq->if_match, &rq->who, &f);
 		if (r == 0)
@@ -934,14 +963,66 @@ static void *write_worker(void *arg)
 	struct req *rq = job->rq;
 	struct httpd *h = rq->h;
 
-	run_write(rq, job->kind);
+	bool failed_login = false;
+
+	if (job->kind == W_AUTH) {
+		rq->auth_err = authenticate(rq, false);
+		rq->auth_done = true;
+		rq->dispatched = false;    /* route once more, on the MHD thread */
+		failed_login = rq->auth_err < 0;
+	} else {
+		run_write(rq, job->kind);
+		failed_login = job->kind == W_LOGIN && rq->status == MHD_HTTP_UNAUTHORIZED;
+	}
 	free(job);
-	MHD_resume_connection(rq->conn);
+	if (failed_login && h->guard_running) {
+		/* A wrong password answers late, without holding a thread: the
+		 * guard resumes the connection when the delay is over. */
+		pthread_mutex_lock(&h->conn_lock);
+		rq->resume_at_ms = now_ms() + h->login_delay_ms;
+		rq->delay_next = h->delayed;
+		h->delayed = rq;
+		pthread_cond_signal(&h->conn_cond);
+		pthread_mutex_unlock(&h->conn_lock);
+	} else {
+		MHD_resume_connection(rq->conn);
+	}
 	pthread_mutex_lock(&h->lock);
 	if (--h->workers == 0)
 		pthread_cond_broadcast(&h->idle);
 	pthread_mutex_unlock(&h->lock);
 	return NULL;
+}
+
+/* Run kind on a worker thread while the connection waits suspended. 0, or
+ * -EBUSY when MAX_WORKERS are busy (or no thread could start). */
+static int dispatch(struct req *rq, enum write_kind kind)
+{
+	struct httpd *h = rq->h;
+	struct write_job *job;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int r = -EBUSY;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->workers < MAX_WORKERS && (job = malloc(sizeof(*job)))) {
+		*job = (struct write_job){ .rq = rq, .kind = kind };
+		h->workers++;
+		rq->dispatched = true;
+		MHD_suspend_connection(rq->conn);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		r = pthread_create(&tid, &attr, write_worker, job) == 0 ? 0 : -EBUSY;
+		pthread_attr_destroy(&attr);
+		if (r < 0) {
+			h->workers--;
+			rq->dispatched = false;
+			free(job);
+			MHD_resume_connection(rq->conn);
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return r;
 }
 
 static int parse_body(struct req *rq)
@@ -1059,6 +1140,8 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 		k = m == M_PATCH ? W_ACCOUNT_PATCH : m == M_DELETE ? W_ACCOUNT_DELETE : W_NONE;
 	else if (strcmp(uri, HTTPD_SESSION_SVC) == 0)
 		k = m == M_PATCH ? W_SESSION_SVC_PATCH : W_NONE;
+	else if (strcmp(uri, HTTPD_ACCOUNT_SVC) == 0)
+		k = m == M_PATCH ? W_ACCOUNT_SVC_PATCH : W_NONE;
 	else if (starts_with(uri, HTTPD_SESSION_SVC) || starts_with(uri, HTTPD_ACCOUNT_SVC) ||
 		 starts_with(uri, HTTPD_MANAGER))
 		k = W_NONE;
@@ -1104,32 +1187,8 @@ static enum MHD_Result handle_write(struct req *rq, bool login)
 		return MHD_NO;
 
 	/* Hand the change to a worker; the connection waits suspended. */
-	pthread_mutex_lock(&h->lock);
-	if (h->workers < MAX_WORKERS) {
-		struct write_job *job = malloc(sizeof(*job));
-		pthread_attr_t attr;
-		pthread_t tid;
-
-		if (job) {
-			*job = (struct write_job){ .rq = rq, .kind = k };
-			h->workers++;
-			rq->dispatched = true;
-			MHD_suspend_connection(rq->conn);
-			pthread_attr_init(&attr);
-			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-			r = pthread_create(&tid, &attr, write_worker, job);
-			pthread_attr_destroy(&attr);
-			if (r == 0) {
-				pthread_mutex_unlock(&h->lock);
-				return MHD_YES;
-			}
-			h->workers--;
-			rq->dispatched = false;
-			free(job);
-			MHD_resume_connection(rq->conn);
-		}
-	}
-	pthread_mutex_unlock(&h->lock);
+	if (dispatch(rq, k) == 0)
+		return MHD_YES;
 	run_write(rq, k);
 	{
 		struct MHD_Response *resp = rq->resp;
@@ -1183,6 +1242,8 @@ static enum MHD_Result route(struct req *rq)
 	bool login, accept_bad;
 	enum MHD_Result front;
 
+	if (rq->bad_uri)
+		return not_found(rq);
 	if (httpd_front_route(h->front, h, rq->conn, method_name(rq->method), uri, rq->body,
 			      rq->len, &front))
 		return front;
@@ -1248,8 +1309,17 @@ static enum MHD_Result route(struct req *rq)
 
 	login = rq->method == M_POST && (strcmp(uri, HTTPD_SESSIONS) == 0 ||
 					 strcmp(uri, HTTPD_SESSIONS "/Members") == 0);
-	if (!login && authenticate(rq) < 0)
-		return fail_msg(rq, HTTPD_MSG_NO_VALID_SESSION, 0, NULL, NULL);
+	if (!login) {
+		int ar = rq->auth_done ? rq->auth_err : authenticate(rq, true);
+
+		/* crypt(3) never runs on an MHD thread: a password that is not the
+		 * one last verified goes to a worker, then comes back here. */
+		if (ar == -EAGAIN)
+			return dispatch(rq, W_AUTH) == 0 ? MHD_YES
+				: fail_msg(rq, HTTPD_MSG_SERVICE_TEMPORARILY_UNAVAILABLE, 0, NULL, NULL);
+		if (ar < 0)
+			return fail_msg(rq, HTTPD_MSG_NO_VALID_SESSION, 0, NULL, NULL);
+	}
 	if (get) {
 		if (!(rq->who.privs & HTTPD_PRIV_LOGIN))
 			return fail_msg(rq, HTTPD_MSG_INSUFFICIENT_PRIVILEGE, 0, NULL, NULL);
@@ -1358,9 +1428,21 @@ static void *guard_thread(void *arg)
 	pthread_mutex_lock(&h->conn_lock);
 	while (!h->guard_stop) {
 		struct timespec ts;
-		int64_t now = now_ms();
+		int64_t now = now_ms(), wake = now + 1000;
 		unsigned n = 0;
 
+		for (struct req **p = &h->delayed; *p;) {
+			struct req *rq = *p;
+
+			if (rq->resume_at_ms <= now) {
+				*p = rq->delay_next;
+				MHD_resume_connection(rq->conn);
+			} else {
+				if (rq->resume_at_ms < wake)
+					wake = rq->resume_at_ms;
+				p = &rq->delay_next;
+			}
+		}
 		for (struct conn *c = h->conns; c; c = c->next) {
 			if (c->shut || !__atomic_load_n(&c->waiting, __ATOMIC_ACQUIRE) ||
 			    now - __atomic_load_n(&c->since_ms, __ATOMIC_RELAXED) <= limit)
@@ -1373,11 +1455,64 @@ static void *guard_thread(void *arg)
 			log_debug("httpd: closed %u connection%s without request headers after %u s", n,
 				  n == 1 ? "" : "s", h->header_timeout_s);
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		wake -= now;
+		ts.tv_sec += wake / 1000;
+		ts.tv_nsec += (wake % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
 		pthread_cond_timedwait(&h->conn_cond, &h->conn_lock, &ts);
+	}
+	/* Stopping: whatever waits out its delay is answered now. */
+	while (h->delayed) {
+		struct req *rq = h->delayed;
+
+		h->delayed = rq->delay_next;
+		MHD_resume_connection(rq->conn);
 	}
 	pthread_mutex_unlock(&h->conn_lock);
 	return NULL;
+}
+
+/* MHD passes handlers the percent-decoded path, in which "%00" ends the
+ * string and "%2F" became a separator: "/redfish/v1/Chassis%00" would be
+ * served as Chassis. The raw request target, seen here first, decides: an
+ * encoded NUL, control character or slash names no resource. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+	struct conn *c = conn_of(mc);
+	size_t n = strcspn(uri, "?");
+	bool bad = false;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)uri[i];
+
+		if (ch == '%' && i + 2 < n && isxdigit((unsigned char)uri[i + 1]) &&
+		    isxdigit((unsigned char)uri[i + 2])) {
+			char hex[3] = { uri[i + 1], uri[i + 2], '\0' };
+
+			ch = (unsigned char)strtoul(hex, NULL, 16);
+			bad |= ch == '/' || ch == '\\';
+			i += 2;
+		}
+		bad |= ch < 0x20 || ch == 0x7f;
+	}
+	if (c)
+		c->bad_uri = bad;
+	return NULL;
+}
+
+/* Transfer-Encoding other than chunked: the body's length is unknown. */
+static bool coding_unknown(struct MHD_Connection *conn)
+{
+	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+	if (!te)
+		return false;
+	te += strspn(te, " \t");
+	return strncasecmp(te, "chunked", 7) != 0 || te[7 + strspn(te + 7, " \t")] != '\0';
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -1398,9 +1533,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->conn = conn;
 		rq->method = parse_method(method);
 		rq->uri = normalize(url);
+		rq->bad_uri = conn_of(conn) && conn_of(conn)->bad_uri;
 		*con_cls = rq;
 		if (!rq->uri)
 			return MHD_NO;
+		/* A body coded as MHD cannot read (gzip, ...): answer now, not
+		 * after the idle timeout; the connection closes. */
+		if (coding_unknown(conn))
+			return fail_msg(rq, HTTPD_MSG_HEADER_INVALID, 415, "Transfer-Encoding", NULL);
 		/* Refuse an announced oversized body before reading it (this
 		 * closes the connection, which is what we want then). */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -1573,6 +1713,7 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 	pthread_cond_init(&h->conn_cond, NULL);
 	h->max_per_ip = c->max_per_ip ? c->max_per_ip : HTTPD_DEFAULT_PER_IP;
 	h->header_timeout_s = c->header_timeout_s ? c->header_timeout_s : HTTPD_DEFAULT_HEADER_TIMEOUT;
+	h->login_delay_ms = c->login_delay_ms ? c->login_delay_ms : LOGIN_FAIL_DELAY_MS;
 	h->threads = c->threads ? c->threads : HTTPD_DEFAULT_THREADS;
 	h->max_connections = c->max_connections ? c->max_connections : HTTPD_DEFAULT_MAX_CONN;
 	h->conn_timeout_s = c->conn_timeout_s ? c->conn_timeout_s : HTTPD_DEFAULT_CONN_TIMEOUT;
@@ -1602,8 +1743,8 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 		log_error("httpd: listening on %s: %s", c->listen, strerror(-r));
 		goto fail;
 	}
-	snprintf(h->url, sizeof(h->url), "%s://%s:%u", h->tls ? "https" : "http",
-		 strcmp(h->listen.host, "0.0.0.0") == 0 ? "127.0.0.1" : h->listen.host,
+	/* The address as bound ("0.0.0.0" for every one), so logs tell the truth. */
+	snprintf(h->url, sizeof(h->url), "%s://%s:%u", h->tls ? "https" : "http", h->listen.host,
 		 h->listen.port);
 	{
 		struct httpd_auth_opts o = {
@@ -1657,6 +1798,7 @@ int httpd_start(struct httpd *h)
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->max_per_ip, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL };
 	if (h->threads > 1)
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL };
@@ -1685,6 +1827,13 @@ int httpd_start(struct httpd *h)
 	return 0;
 }
 
+int httpd_add_connection(struct httpd *h, int fd, const void *addr, size_t addr_len)
+{
+	if (!h->mhd)
+		return -EIO;
+	return MHD_add_connection(h->mhd, fd, addr, (socklen_t)addr_len) == MHD_YES ? 0 : -EIO;
+}
+
 uint16_t httpd_port(const struct httpd *h)
 {
 	return h->listen.port;
@@ -1699,6 +1848,14 @@ struct httpd *httpd_free(struct httpd *h)
 {
 	if (!h)
 		return NULL;
+	if (h->mhd) {
+		/* Workers resume their connections when done; wait for them,
+		 * then for the guard, which resumes the delayed ones. */
+		pthread_mutex_lock(&h->lock);
+		while (h->workers)
+			pthread_cond_wait(&h->idle, &h->lock);
+		pthread_mutex_unlock(&h->lock);
+	}
 	if (h->guard_running) {
 		pthread_mutex_lock(&h->conn_lock);
 		h->guard_stop = true;
@@ -1707,11 +1864,6 @@ struct httpd *httpd_free(struct httpd *h)
 		pthread_join(h->guard, NULL);
 	}
 	if (h->mhd) {
-		/* Workers resume their connections when done; wait for them. */
-		pthread_mutex_lock(&h->lock);
-		while (h->workers)
-			pthread_cond_wait(&h->idle, &h->lock);
-		pthread_mutex_unlock(&h->lock);
 		httpd_front_stop(h->front);   /* event streams end: none stays suspended */
 		MHD_stop_daemon(h->mhd);
 	}

@@ -201,32 +201,32 @@ static void as_local_body(struct json_object *o, const char *id)
 	json_object_object_add(o, "@odata.id", json_object_new_string(id));
 }
 
-/* Parse a reply body: a JSON object whose @odata.id (normalised) is
- * remote. Drops @Redfish.Copyright. New reference or NULL (-EBADMSG). */
-static struct json_object *parse_body(const struct rf_http *h, const char *remote)
+/* Parse a reply to a GET of remote: a JSON object (nested at most
+ * RF_MAX_JSON_DEPTH deep). It is what remote is, whatever its @odata.id
+ * claims: a wrong or missing one is set to remote and told to the tree's
+ * reporter (once per resource). Drops @Redfish.Copyright. New reference or
+ * NULL (no JSON object: -EBADMSG). */
+static struct json_object *parse_body(struct rf_bmc *b, const struct rf_http *h, const char *remote)
 {
-	struct json_tokener *tok;
-	struct json_object *o;
-	const char *id;
-	_cleanup_free_ char *norm = NULL;
+	struct json_object *o = NULL;
+	char claim[256];
 
-	if (!h->data || !(tok = json_tokener_new()))
-		return NULL;
-	o = json_tokener_parse_ex(tok, h->data, (int)h->len);
-	if (json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
 	/* JSON is UTF-8 text: a body with invalid bytes or control characters
 	 * (other than TAB, LF, CR) in a string is refused whole. */
-	if (!json_object_is_type(o, json_type_object) ||
-	    rf_json_text_check(o, true, NULL, 0, NULL, 0) < 0 || !(id = rf_json_str(o, "@odata.id")) ||
-	    !(norm = strdup(id)) || strcmp(rf_uri_normalize(norm), remote) != 0) {
+	if (!h->data || !(o = rf_parse_object(h->data, h->len)) ||
+	    rf_json_text_check(o, true, NULL, 0, NULL, 0) < 0) {
+		if (h->status == 200)
+			rf_tree_report_source(b->tree, b->pname, remote,
+					      "GET returned no JSON object (or one nested too deep, "
+					      "or not UTF-8 text)");
 		json_object_put(o);
 		return NULL;
 	}
-	as_local_body(o, norm);
+	if (!rf_body_claim_id(o, remote, claim, sizeof(claim)))
+		rf_tree_report_source(b->tree, b->pname, remote,
+				      "GET returned %s%s; served at the URI it came from",
+				      claim[0] ? "@odata.id " : "no @odata.id", claim);
+	as_local_body(o, remote);
 	return o;
 }
 
@@ -869,7 +869,7 @@ static int fetch(struct rf_bmc *b, char **uris, size_t n, enum fetch_mode mode, 
 		if (err == 0 && h[i].status == 304) {
 			rf_tree_touch(b->tree, mine[i]);
 		} else if (err == 0) {
-			body = parse_body(&h[i], remote[i]);
+			body = parse_body(b, &h[i], remote[i]);
 			if (!body || rf_rewrite_body(&b->rw, body, true) < 0)
 				err = -EBADMSG;
 			else
@@ -965,34 +965,50 @@ static void collect_refs(struct json_object *o, const char *uri, bool top, char 
 	}
 }
 
-/* The resource uri as embedded in the expanded reply o: an object whose
- * "@odata.id" (normalised) is uri, with more than that. Borrowed or NULL. */
-static struct json_object *find_expanded(struct json_object *o, const char *uri, int depth)
+/* Count the objects of the expanded reply o that embed uri: whose
+ * "@odata.id" (normalised) is uri, with more than that; *hit the first. */
+static size_t count_expanded(struct json_object *o, const char *uri, int depth,
+			     struct json_object **hit)
 {
-	struct json_object *id, *hit = NULL;
+	struct json_object *id;
+	size_t n = 0;
 
 	if (depth > MAX_PREFETCH_DEPTH)
-		return NULL;
+		return 0;
 	if (json_object_is_type(o, json_type_array)) {
-		for (size_t i = 0; !hit && i < json_object_array_length(o); i++)
-			hit = find_expanded(json_object_array_get_idx(o, i), uri, depth + 1);
-		return hit;
+		for (size_t i = 0; n < 2 && i < json_object_array_length(o); i++)
+			n += count_expanded(json_object_array_get_idx(o, i), uri, depth + 1, hit);
+		return n;
 	}
 	if (!json_object_is_type(o, json_type_object))
-		return NULL;
+		return 0;
 	if (depth && json_object_object_get_ex(o, "@odata.id", &id) &&
 	    json_object_is_type(id, json_type_string) && json_object_object_length(o) > 1) {
 		_cleanup_free_ char *norm = strdup(json_object_get_string(id));
 
-		return norm && strcmp(rf_uri_normalize(norm), uri) == 0 ? o : NULL;
+		if (!norm || strcmp(rf_uri_normalize(norm), uri) != 0)
+			return 0;
+		if (!*hit)
+			*hit = o;
+		return 1;
 	}
 	json_object_object_foreach(o, key, val) {
-		if (hit)
+		if (n >= 2)
 			break;
-		hit = find_expanded(val, uri, depth + 1);
+		n += count_expanded(val, uri, depth + 1, hit);
 		(void)key;
 	}
-	return hit;
+	return n;
+}
+
+/* The resource uri as embedded in the expanded reply o, borrowed, or NULL
+ * when none or more than one object claims it (a BMC that copy-pastes
+ * @odata.id: which body is uri's only a plain GET of it says). */
+static struct json_object *find_expanded(struct json_object *o, const char *uri)
+{
+	struct json_object *hit = NULL;
+
+	return count_expanded(o, uri, 0, &hit) == 1 ? hit : NULL;
 }
 
 /* Load the children that parent's body links by plain reference, first
@@ -1071,7 +1087,7 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 	gen = rf_tree_generation(b->tree);
 	h.path = path;
 	rf_client_run(b->client, &h, 1);
-	if (h.err == 0 && h.status == 200 && (reply = parse_body(&h, remote)) &&
+	if (h.err == 0 && h.status == 200 && (reply = parse_body(b, &h, remote)) &&
 	    rf_rewrite_body(&b->rw, reply, true) < 0) {
 		json_object_put(reply);
 		reply = NULL;
@@ -1079,7 +1095,7 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 	if (h.err < 0 && !transport_error(&h))
 		report(b, h.err, &h, path);
 	for (size_t i = 0; reply && i < k && !loaded; i++)
-		loaded = find_expanded(reply, mine[i], 0) != NULL;
+		loaded = find_expanded(reply, mine[i]) != NULL;
 	/* Refused, ignored or lost: plain GETs from now on (until the BMC
 	 * comes back from offline, when $expand gets another try), decided
 	 * before the children are let go, so no other worker asks again. A
@@ -1090,7 +1106,7 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 	loaded = 0;
 
 	for (size_t i = 0; i < k; i++) {
-		struct json_object *body = reply ? find_expanded(reply, mine[i], 0) : NULL;
+		struct json_object *body = reply ? find_expanded(reply, mine[i]) : NULL;
 		int err = -ECANCELED;
 		struct res *r;
 
@@ -1183,7 +1199,7 @@ static struct json_object *get_json(struct rf_bmc *b, const char *path, bool no_
 
 	rf_client_run(b->client, &h, 1);
 	*ret = h.err;
-	if (h.err == 0 && !(o = parse_body(&h, path)))
+	if (h.err == 0 && !(o = parse_body(b, &h, path)))
 		*ret = -EBADMSG;
 	if (h.err < 0) {
 		if (transport_error(&h))
@@ -1249,7 +1265,7 @@ static int gather_collections(struct rf_bmc *b, struct json_object *o, bool top,
 			}
 			continue;          /* a dangling service link: not aggregated */
 		}
-		body = parse_body(&h[i], h[i].path);
+		body = parse_body(b, &h[i], h[i].path);
 		if (!body)
 			continue;
 		if (is_collection(body)) {
@@ -1615,7 +1631,7 @@ static int reload(struct rf_bmc *b, const char *uri, const char *remote, struct 
 	char *v[1] = { (char *)uri };
 	int r;
 
-	if (h && h->status == 200 && (body = parse_body(h, remote))) {
+	if (h && h->status == 200 && (body = parse_body(b, h, remote))) {
 		if (rf_rewrite_body(&b->rw, body, true) == 0 &&
 		    (r = install(b, uri, body, gen)) == 0) {
 			pthread_mutex_lock(&b->lock);
@@ -1929,8 +1945,8 @@ struct rf_bmc *rf_bmc_free(struct rf_bmc *b)
 	/* Leave nothing in the tree that names this provider. */
 	for (size_t i = 0; i < b->n_members; i++)
 		rf_tree_remove(b->tree, b->members[i]);
-	if (b->probed)
-		rf_tree_remove(b->tree, b->source_uri);
+	if (b->source_uri[0])
+		rf_tree_remove(b->tree, b->source_uri);   /* a failed probe may have shown it */
 	rf_tree_forget_provider(b->tree, &b->provider);
 	while (b->res && strmap_next(b->res, &it, &k, &v))
 		res_free(v);

@@ -70,6 +70,18 @@ int rf_aggregation_install_source(struct rf_tree *t, struct rf_provider *p, cons
 				  const char *host, const char *user, const char *state,
 				  char *const *members, size_t n_members);
 
+/* How deep a body may nest (objects and arrays): deeper is refused like
+ * text that is no JSON. Redfish bodies nest about ten levels. */
+#define RF_MAX_JSON_DEPTH 64
+
+/* text (len bytes) as a JSON object, nested at most RF_MAX_JSON_DEPTH
+ * deep. New reference, or NULL when it is none. */
+struct json_object *rf_parse_object(const char *text, size_t len);
+
+/* Whether body's "@odata.id" (normalised) is uri. The claim as written
+ * goes to ret_claim ("" when there is none, truncated to size). */
+bool rf_body_claim_id(struct json_object *body, const char *uri, char *ret_claim, size_t size);
+
 /* ---- args.c: the sources' options (the rest is in redfish.h) -------------- */
 
 /* A source's NAME: 1 to 32 of [A-Za-z0-9.-] (s need not be NUL-terminated). */

@@ -32,7 +32,7 @@
 #include "common.h"
 
 #define MOCKUP_MAX_FILE (16u << 20)
-#define MOCKUP_MAX_DEPTH 32
+#define MOCKUP_MAX_DEPTH 32        /* directories below the ServiceRoot */
 
 /* ---- the mockup provider ------------------------------------------------- */
 
@@ -49,11 +49,14 @@ struct rf_mockup {
 struct loaded {
 	char *uri;                      /* remote (as in the directory) */
 	struct json_object *body;
+	char *claim;                    /* a wrong @odata.id ("": none), or NULL */
 };
 
 struct load_ctx {
 	struct loaded *v;
 	size_t n, cap;
+	struct rf_tree *tree;           /* for reports of the mockup's mistakes */
+	const char *source;             /* the provider's name */
 };
 
 static int read_file(int dirfd, const char *name, char **ret, size_t *ret_len)
@@ -65,9 +68,13 @@ static int read_file(int dirfd, const char *name, char **ret, size_t *ret_len)
 
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > MOCKUP_MAX_FILE) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -EINVAL;
+	}
+	if ((size_t)st.st_size > MOCKUP_MAX_FILE) {
+		close(fd);
+		return -EFBIG;
 	}
 	if (!(buf = malloc(st.st_size + 1))) {
 		close(fd);
@@ -89,47 +96,40 @@ static int read_file(int dirfd, const char *name, char **ret, size_t *ret_len)
 	return 0;
 }
 
-/* Parse one index.json into ctx if its @odata.id is uri. Files that are not
- * a resource of this place (odata/, a foreign @odata.id) are skipped. */
+/* Parse DIR/<rel>/index.json into ctx as uri (the file's place, whatever
+ * its @odata.id claims). A body that claims another @odata.id, or none, is
+ * kept with @odata.id set to uri (reported when it is installed); one that
+ * is no JSON object is left out and reported. */
 static int load_one(struct load_ctx *ctx, int dirfd, const char *uri)
 {
 	_cleanup_free_ char *data = NULL;
-	struct json_tokener *tok;
-	struct json_object *body, *id;
+	struct json_object *body;
+	char claim[256], *bad_claim = NULL;
 	size_t len = 0;
 	char *copy;
+	bool bad;
 	int r;
 
 	r = read_file(dirfd, "index.json", &data, &len);
 	if (r == -ENOENT)
 		return 0;
-	if (r < 0)
+	if (r == -ENOMEM)
 		return r;
-	if (!(tok = json_tokener_new()))
-		return -ENOMEM;
-	body = json_tokener_parse_ex(tok, data, (int)len);
-	r = json_tokener_get_error(tok) == json_tokener_success ? 0 : -EINVAL;
-	json_tokener_free(tok);
-	if (r < 0 || !json_object_is_type(body, json_type_object)) {
-		json_object_put(body);
-		return -EINVAL;
-	}
-	if (!json_object_object_get_ex(body, "@odata.id", &id) ||
-	    !json_object_is_type(id, json_type_string)) {
-		json_object_put(body);
+	if (r < 0 || !(body = rf_parse_object(data, len))) {
+		rf_tree_report_source(ctx->tree, ctx->source, uri,
+				      "index.json %s; left out",
+				      r == -EFBIG ? "larger than 16 MiB" :
+				      r < 0 ? "unreadable" : "is no JSON object (or nested too deep)");
 		return 0;
 	}
-	if (!(copy = strdup(json_object_get_string(id)))) {
-		json_object_put(body);
-		return -ENOMEM;
-	}
-	rf_uri_normalize(copy);
-	if (strcmp(copy, uri) != 0) {
+	bad = !rf_body_claim_id(body, uri, claim, sizeof(claim)) &&
+	      strcmp(uri, RF_ROOT "/odata") != 0;   /* the OData service document has none */
+	if (!(copy = strdup(uri)) || (bad && !(bad_claim = strdup(claim)))) {
 		free(copy);
 		json_object_put(body);
-		return 0;
+		return -ENOMEM;
 	}
-	/* Live services do not carry the copyright; make @odata.id canonical. */
+	/* Live services do not carry the copyright; @odata.id is where it is. */
 	json_object_object_del(body, "@Redfish.Copyright");
 	json_object_object_add(body, "@odata.id", json_object_new_string(copy));
 	if (ctx->n == ctx->cap) {
@@ -138,13 +138,14 @@ static int load_one(struct load_ctx *ctx, int dirfd, const char *uri)
 
 		if (!v) {
 			free(copy);
+			free(bad_claim);
 			json_object_put(body);
 			return -ENOMEM;
 		}
 		ctx->v = v;
 		ctx->cap = cap;
 	}
-	ctx->v[ctx->n++] = (struct loaded){ .uri = copy, .body = body };
+	ctx->v[ctx->n++] = (struct loaded){ .uri = copy, .body = body, .claim = bad_claim };
 	return 0;
 }
 
@@ -154,8 +155,6 @@ static int walk(struct load_ctx *ctx, int dirfd, const char *uri, int depth)
 	struct dirent *de;
 	int r;
 
-	if (depth > MOCKUP_MAX_DEPTH)
-		return -ELOOP;
 	if ((r = load_one(ctx, dirfd, uri)) < 0)
 		return r;
 	if (!(d = fdopendir(dup(dirfd))))
@@ -173,6 +172,15 @@ static int walk(struct load_ctx *ctx, int dirfd, const char *uri, int depth)
 			close(fd);
 			r = -ENOMEM;
 			break;
+		}
+		if (depth + 1 > MOCKUP_MAX_DEPTH) {
+			/* Deeper than any Redfish tree: not walked (no loop
+			 * can make a directory tree deep, only a long one). */
+			rf_tree_report_source(ctx->tree, ctx->source, child,
+					      "nested deeper than %d directories; left out",
+					      MOCKUP_MAX_DEPTH);
+			close(fd);
+			continue;
 		}
 		r = walk(ctx, fd, child, depth + 1);
 		close(fd);
@@ -231,6 +239,17 @@ static int install_copy(struct rf_mockup *m, const char *uri, struct json_object
 	return r;
 }
 
+/* Tell the tree's reporter that l was filed under its place, not where its
+ * @odata.id pointed (local: its local URI). */
+static void report_claim(struct rf_mockup *m, const struct loaded *l, const char *local)
+{
+	if (l->claim)
+		rf_tree_report_source(m->tree, m->provider_name, local,
+				      "%s/index.json has %s%s; served at its place",
+				      l->uri + strlen(RF_ROOT), l->claim[0] ? "@odata.id " : "no @odata.id",
+				      l->claim);
+}
+
 /* Keep body (stolen) as uri's current state and install it. */
 static int keep_and_install(struct rf_mockup *m, const char *uri, struct json_object *body)
 {
@@ -266,9 +285,39 @@ static bool tree_has(struct rf_tree *t, const char *uri)
 	return d != NULL;
 }
 
+/* Whether uri lies strictly below one of v. */
+static bool below_any(char *const *v, size_t n, const char *uri)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i]);
+
+		if (strncmp(uri, v[i], l) == 0 && uri[l] == '/')
+			return true;
+	}
+	return false;
+}
+
+/* Link every collection a PowerEquipment body (local URIs) links from
+ * the tree's own PowerEquipment. */
+static int link_power_equipment(struct rf_mockup *m, struct json_object *pe)
+{
+	json_object_object_foreach(pe, key, val) {
+		const char *x = rf_json_link(val);
+		int r;
+
+		if (!x || key[0] == '@' || strcmp(key, "Links") == 0)
+			continue;
+		if ((r = rf_tree_add_power_equipment_link(m->tree, key, x)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* The service's own tree: root links, collections, resources. */
 static int load_own(struct rf_mockup *m, struct load_ctx *ctx, struct json_object *root)
 {
+	char **refused = NULL, **nr;     /* borrowed from ctx */
+	size_t n_refused = 0;
 	int r;
 
 	json_object_object_foreach(root, key, val) {
@@ -291,6 +340,16 @@ static int load_own(struct rf_mockup *m, struct load_ctx *ctx, struct json_objec
 
 		if (strcmp(l->uri, RF_ROOT) == 0)
 			continue;
+		if (below_any(refused, n_refused, l->uri))
+			continue;            /* another source's subtree */
+		if (strcmp(l->uri, RF_ROOT "/PowerEquipment") == 0) {
+			/* The tree's own: it links the mockup's collections. */
+			if ((r = link_power_equipment(m, l->body)) < 0)
+				goto out;
+			continue;
+		}
+		if ((r = rf_rewrite_body(&m->rw, l->body, true)) < 0)   /* trailing '/' */
+			goto out;
 		/* Top-level collections, and those the tree already keeps,
 		 * merge with the tree's own; nested ones keep their body. */
 		if (is_collection(l->body) && members_are_children(l->body, l->uri) &&
@@ -300,21 +359,36 @@ static int load_own(struct rf_mockup *m, struct load_ctx *ctx, struct json_objec
 
 			r = rf_tree_add_collection(m->tree, &m->provider, l->uri, type ? type : "",
 						   name ? name : "");
+			if (r == -EPERM)
+				goto refuse;
 			if (r < 0 && r != -EEXIST)
-				return r;
+				goto out;
 			continue;
 		}
-		/* A resource the service itself provides (ServiceRoot's
-		 * neighbours such as PowerEquipment) is left to it. */
 		r = keep_and_install(m, l->uri, json_object_get(l->body));
-		if (r >= 0)
+		if (r >= 0) {
 			m->installed++;
-		else if (r == -EEXIST || r == -EPERM || r == -EACCES)
-			json_object_put(strmap_remove(m->bodies, l->uri));
-		else
-			return r;
+			report_claim(m, l, l->uri);
+			continue;
+		}
+		json_object_put(strmap_remove(m->bodies, l->uri));
+		if (r != -EPERM)
+			goto out;
+refuse:
+		/* Another source provides it (the HTTP server's SessionService
+		 * and AccountService over a backup's copies of them): it and
+		 * everything below it are that source's. */
+		if (!(nr = realloc(refused, (n_refused + 1) * sizeof(*nr)))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		refused = nr;
+		refused[n_refused++] = l->uri;
 	}
-	return 0;
+	r = 0;
+out:
+	free(refused);
+	return r;
 }
 
 /* Collection uri (its loaded body b) of a NAME-aggregated mockup: rewritten
@@ -366,7 +440,8 @@ static int load_named(struct rf_mockup *m, struct load_ctx *ctx, struct json_obj
 
 			if (!y || !(c = find_loaded(ctx, y)) || !is_collection(c))
 				continue;
-			if ((r = add_named_collection(m, y, c, k2)) < 0)
+			if ((r = add_named_collection(m, y, c, k2)) < 0 ||
+			    (r = rf_tree_add_power_equipment_link(m->tree, k2, y)) < 0)
 				return r;
 		}
 	}
@@ -405,6 +480,7 @@ static int load_named(struct rf_mockup *m, struct load_ctx *ctx, struct json_obj
 		if (r < 0)
 			goto out;
 		m->installed++;
+		report_claim(m, l, local);
 	}
 	r = rf_aggregation_install_source(m->tree, &m->provider, m->rw.name, dir, NULL, "Enabled",
 					  members, n_members);
@@ -584,7 +660,7 @@ size_t rf_mockup_count(struct rf_mockup *m)
 struct rf_mockup *rf_mockup_load(struct rf_tree *t, const char *name, const char *dir,
 				 int *ret_err)
 {
-	struct load_ctx ctx = { 0 };
+	struct load_ctx ctx = { .tree = t };
 	struct rf_mockup *m;
 	struct json_object *root;
 	int fd, r;
@@ -606,6 +682,7 @@ struct rf_mockup *rf_mockup_load(struct rf_tree *t, const char *name, const char
 		r = -ENOMEM;
 		goto fail;
 	}
+	ctx.source = m->provider_name;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
@@ -626,6 +703,7 @@ struct rf_mockup *rf_mockup_load(struct rf_tree *t, const char *name, const char
 		goto fail;
 	for (size_t i = 0; i < ctx.n; i++) {
 		free(ctx.v[i].uri);
+		free(ctx.v[i].claim);
 		json_object_put(ctx.v[i].body);
 	}
 	free(ctx.v);
@@ -633,6 +711,7 @@ struct rf_mockup *rf_mockup_load(struct rf_tree *t, const char *name, const char
 fail:
 	for (size_t i = 0; i < ctx.n; i++) {
 		free(ctx.v[i].uri);
+		free(ctx.v[i].claim);
 		json_object_put(ctx.v[i].body);
 	}
 	free(ctx.v);

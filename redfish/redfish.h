@@ -125,6 +125,18 @@ typedef void (*rf_change_fn)(void *userdata, const char *path);
 int rf_tree_add_listener(struct rf_tree *t, rf_change_fn fn, void *userdata);
 void rf_tree_remove_listener(struct rf_tree *t, rf_change_fn fn, void *userdata);
 
+/* Reporter told of a source's mistake (a body filed under another
+ * @odata.id, or none; an unreadable or non-JSON body; a link that leads
+ * nowhere): source is the provider's name, uri the resource's local URI,
+ * message one line. Told once per source and URI for the tree's lifetime, from any
+ * thread, under a mutex of its own: it must only log. NULL to clear.
+ * Providers (libraries, which do not log) call rf_tree_report_source. */
+typedef void (*rf_source_report_fn)(void *userdata, const char *source, const char *uri,
+				    const char *message);
+void rf_tree_set_source_reporter(struct rf_tree *t, rf_source_report_fn fn, void *userdata);
+void rf_tree_report_source(struct rf_tree *t, const char *source, const char *uri,
+			   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* ---- writing the tree (providers) ----------------------------------------- */
 
 /* The tree-wide generation: take it before a fetch, pass it to install. */
@@ -134,7 +146,9 @@ uint64_t rf_tree_generation(struct rf_tree *t);
  * an object whose "@odata.id" equals uri. writable: array ended by an entry
  * with path == NULL (copied), or NULL. based_on: a generation taken before
  * the data was fetched; if uri was installed or written after it, nothing
- * changes and -ESTALE is returned. Returns 1 if the rendered document
+ * changes and -ESTALE is returned. A resource another provider installed
+ * is never replaced (-EPERM), except that anyone may install a collection
+ * over a tree-maintained one (joining it). Returns 1 if the rendered document
  * changed (new ETag, listeners told), 0 if identical (only its freshness
  * time is renewed). If uri's parent is a collection (rf_tree_add_collection)
  * the resource becomes one of its Members. */
@@ -177,6 +191,11 @@ int rf_tree_set_root_property(struct rf_tree *t, const char *name, struct json_o
  * owned by none (served as they are), and its claims end. The BMC and
  * mockup providers call it when freed, so they can leave a running tree. */
 void rf_tree_forget_provider(struct rf_tree *t, struct rf_provider *p);
+
+/* Link a collection from the tree's PowerEquipment: name "FloorPDUs",
+ * uri "/redfish/v1/PowerEquipment/FloorPDUs" (RackPDUs is there from the
+ * start). 0, -EINVAL or -ENOMEM. */
+int rf_tree_add_power_equipment_link(struct rf_tree *t, const char *name, const char *uri);
 
 /* Claim every URI under prefix for p, so lookups of not yet installed
  * resources below it call p->ops->refresh (lazy loading). */

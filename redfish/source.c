@@ -13,6 +13,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,7 +239,7 @@ int rf_aggregation_install_source(struct rf_tree *t, struct rf_provider *p, cons
 	json_object_object_add(links, "@odata.id", json_object_new_string(RF_AGG_SOURCES));
 	json_object_object_add(o, "AggregationSources", links);
 	r = rf_tree_install(t, p, RF_AGG_SERVICE, o, NULL, rf_tree_generation(t));
-	if (r < 0 && r != -ESTALE)
+	if (r < 0 && r != -ESTALE && r != -EPERM)   /* EPERM: another source's, the same */
 		return r;
 	r = rf_tree_add_root_link(t, "AggregationService", RF_AGG_SERVICE);
 	if (r < 0 && r != -EEXIST)
@@ -277,4 +278,45 @@ int rf_aggregation_install_source(struct rf_tree *t, struct rf_provider *p, cons
 	json_object_object_add(o, "Links", links);
 	r = rf_tree_install(t, p, uri, o, NULL, rf_tree_generation(t));
 	return r < 0 && r != -ESTALE ? r : 0;
+}
+
+/* ---- bodies as sources send them ------------------------------------------ */
+
+/* Parse text as a resource body: a JSON object nested at most
+ * RF_MAX_JSON_DEPTH deep. New reference or NULL. */
+struct json_object *rf_parse_object(const char *text, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new_ex(RF_MAX_JSON_DEPTH);
+	struct json_object *o;
+
+	if (!tok || len > INT_MAX) {
+		json_tokener_free(tok);
+		return NULL;
+	}
+	o = json_tokener_parse_ex(tok, text, (int)len);
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+bool rf_body_claim_id(struct json_object *body, const char *uri, char *ret_claim, size_t size)
+{
+	struct json_object *id;
+	_cleanup_free_ char *norm = NULL;
+	bool ok;
+
+	if (!json_object_object_get_ex(body, "@odata.id", &id) ||
+	    !json_object_is_type(id, json_type_string)) {
+		snprintf(ret_claim, size, "%s", "");
+		return false;
+	}
+	if (!(norm = strdup(json_object_get_string(id))))
+		return false;
+	ok = strcmp(rf_uri_normalize(norm), uri) == 0;
+	snprintf(ret_claim, size, "%s", json_object_get_string(id));
+	return ok;
 }

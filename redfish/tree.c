@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,6 +61,7 @@ struct rf_tree {
 	struct rf_claim *claims;
 	size_t n_claims;
 	struct json_object *root_props; /* extra ServiceRoot properties, in order */
+	struct json_object *pe_links;   /* PowerEquipment's collections: name -> link */
 	uint64_t gen;
 	int64_t max_age;
 	char uuid[40];
@@ -70,6 +72,12 @@ struct rf_tree {
 	pthread_rwlock_t listeners_lock;
 	struct { rf_change_fn fn; void *ud; } listeners[RF_TREE_MAX_LISTENERS];
 	size_t n_listeners;
+
+	/* Source mistakes (rf_tree_report_source): told once per URI. */
+	pthread_mutex_t report_mu;
+	rf_source_report_fn reporter;
+	void *reporter_ud;
+	struct strmap *reported;  /* "source\nuri" -> (void *)1 */
 
 	pthread_mutex_t refresh_mu;
 	pthread_cond_t refresh_cv;
@@ -334,6 +342,7 @@ static void changes_flush(struct rf_tree *t, struct changes *c)
 /* ---- lifetime ----------------------------------------------------------------- */
 
 static int install_root(struct rf_tree *t);
+static int install_power_equipment(struct rf_tree *t);
 
 static struct rf_resource *resource_free(struct rf_resource *r)
 {
@@ -359,7 +368,6 @@ static struct json_object *link_obj(const char *uri)
 struct rf_tree *rf_tree_new(const char *uuid)
 {
 	struct rf_tree *t = calloc(1, sizeof(*t));
-	struct json_object *pe;
 
 	if (!t)
 		return NULL;
@@ -367,14 +375,17 @@ struct rf_tree *rf_tree_new(const char *uuid)
 	pthread_rwlock_init(&t->listeners_lock, NULL);
 	pthread_mutex_init(&t->refresh_mu, NULL);
 	pthread_cond_init(&t->refresh_cv, NULL);
+	pthread_mutex_init(&t->report_mu, NULL);
+	t->reported = strmap_new();
 	t->res = strmap_new();
 	t->dirs = strmap_new();
 	t->aliases = strmap_new();
 	t->root_props = json_object_new_object();
+	t->pe_links = json_object_new_object();
 	t->max_age = 1000;
 	t->self.name = "service";
 	t->self.ops = &self_ops;
-	if (!t->res || !t->dirs || !t->aliases || !t->root_props)
+	if (!t->res || !t->dirs || !t->aliases || !t->root_props || !t->reported || !t->pe_links)
 		return rf_tree_free(t);
 	/* Values in documents and property files print as JSON writes them,
 	 * without the binary noise of %.17g (0.1, not 0.10000000000000001). */
@@ -407,13 +418,8 @@ struct rf_tree *rf_tree_new(const char *uuid)
 	    rf_tree_add_collection(t, &t->self, RF_ROOT "/Managers", "#ManagerCollection.ManagerCollection",
 				   "Manager Collection") < 0)
 		return rf_tree_free(t);
-	pe = json_object_new_object();
-	json_object_object_add(pe, "@odata.id", json_object_new_string(RF_ROOT "/PowerEquipment"));
-	json_object_object_add(pe, "@odata.type", json_object_new_string("#PowerEquipment.v1_2_3.PowerEquipment"));
-	json_object_object_add(pe, "Id", json_object_new_string("PowerEquipment"));
-	json_object_object_add(pe, "Name", json_object_new_string("Power Equipment"));
-	json_object_object_add(pe, "RackPDUs", link_obj(RF_ROOT "/PowerEquipment/RackPDUs"));
-	if (rf_tree_install(t, &t->self, RF_ROOT "/PowerEquipment", pe, NULL, UINT64_MAX) < 0 ||
+	json_object_object_add(t->pe_links, "RackPDUs", link_obj(RF_ROOT "/PowerEquipment/RackPDUs"));
+	if (install_power_equipment(t) < 0 ||
 	    rf_tree_add_collection(t, &t->self, RF_ROOT "/PowerEquipment/RackPDUs",
 				   "#PowerDistributionCollection.PowerDistributionCollection",
 				   "Rack PDU Collection") < 0)
@@ -440,10 +446,13 @@ struct rf_tree *rf_tree_free(struct rf_tree *t)
 	strmap_free(t->res);
 	strmap_free(t->dirs);
 	strmap_free(t->aliases);
+	strmap_free(t->reported);
+	pthread_mutex_destroy(&t->report_mu);
 	for (size_t i = 0; i < t->n_claims; i++)
 		free(t->claims[i].prefix);
 	free(t->claims);
 	json_object_put(t->root_props);
+	json_object_put(t->pe_links);
 	pthread_rwlock_destroy(&t->lock);
 	pthread_rwlock_destroy(&t->listeners_lock);
 	pthread_mutex_destroy(&t->refresh_mu);
@@ -496,6 +505,36 @@ void rf_tree_remove_listener(struct rf_tree *t, rf_change_fn fn, void *userdata)
 		}
 	}
 	pthread_rwlock_unlock(&t->listeners_lock);
+}
+
+void rf_tree_set_source_reporter(struct rf_tree *t, rf_source_report_fn fn, void *userdata)
+{
+	pthread_mutex_lock(&t->report_mu);
+	t->reporter = fn;
+	t->reporter_ud = userdata;
+	pthread_mutex_unlock(&t->report_mu);
+}
+
+void rf_tree_report_source(struct rf_tree *t, const char *source, const char *uri,
+			   const char *fmt, ...)
+{
+	_cleanup_free_ char *key = NULL;
+	char msg[512];
+	va_list ap;
+
+	if (asprintf(&key, "%s\n%s", source, uri) < 0)
+		return;
+	pthread_mutex_lock(&t->report_mu);
+	if (t->reporter && !strmap_get(t->reported, key) &&
+	    strmap_put(t->reported, key, (void *)1) == 0) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		/* Under report_mu, so a cleared reporter is never called;
+		 * reporters only log. */
+		t->reporter(t->reporter_ud, source, uri, msg);
+	}
+	pthread_mutex_unlock(&t->report_mu);
 }
 
 uint64_t rf_tree_generation(struct rf_tree *t)
@@ -554,6 +593,15 @@ static bool shown_mtime(struct rf_tree *t, const char *uri, struct timespec *ret
 	return false;
 }
 
+/* Whether p may install over res: its owner may, and anyone may join a
+ * tree-maintained collection (a mockup's Chassis merges with the tree's);
+ * nobody replaces another provider's resource. */
+static bool may_replace(const struct rf_resource *res, const struct rf_provider *p,
+			bool collection)
+{
+	return res->owner == p || !res->owner || (collection && res->collection);
+}
+
 static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, const char *uri,
 				  struct json_object *body, const struct rf_writable *writable,
 				  void *cookie, uint64_t based_on, bool collection)
@@ -583,6 +631,12 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	}
 	pthread_rwlock_rdlock(&t->lock);
 	res = strmap_get(t->res, uri);
+	if (res && !may_replace(res, p, collection)) {
+		pthread_rwlock_unlock(&t->lock);
+		json_object_put(body);
+		rf_writable_set_free(ws);
+		return -EPERM;
+	}
 	if (res && res->written_gen > based_on) {
 		pthread_rwlock_unlock(&t->lock);
 		json_object_put(body);
@@ -607,6 +661,7 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 		if (same) {
 			res->fresh_ms = now_ms();
 			res->cookie = cookie;   /* not content: no new rendering */
+			res->collection = collection || res->collection;
 		}
 		stale = res && res->written_gen > based_on;
 		pthread_rwlock_unlock(&t->lock);
@@ -631,6 +686,11 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 
 	pthread_rwlock_wrlock(&t->lock);
 	res = strmap_get(t->res, uri);
+	if (res && !may_replace(res, p, collection)) {
+		pthread_rwlock_unlock(&t->lock);
+		r = -EPERM;
+		goto out;
+	}
 	if (res && res->written_gen > based_on) {
 		pthread_rwlock_unlock(&t->lock);
 		r = -ESTALE;
@@ -640,6 +700,7 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	    writable_equal(res->writable, ws)) {
 		res->fresh_ms = now_ms();
 		res->cookie = cookie;
+		res->collection = collection || res->collection;
 		pthread_rwlock_unlock(&t->lock);
 		r = 0;
 		goto out;
@@ -831,6 +892,31 @@ static int install_root(struct rf_tree *t)
 	json_object_object_add(links, "Sessions", link_obj(RF_ROOT "/SessionService/Sessions"));
 	json_object_object_add(body, "Links", links);
 	return install_locked_checked(t, &t->self, RF_ROOT, body, NULL, NULL, UINT64_MAX, false);
+}
+
+static int install_power_equipment(struct rf_tree *t)
+{
+	struct json_object *pe = json_object_new_object();
+
+	json_object_object_add(pe, "@odata.id", json_object_new_string(RF_ROOT "/PowerEquipment"));
+	json_object_object_add(pe, "@odata.type", json_object_new_string("#PowerEquipment.v1_2_3.PowerEquipment"));
+	json_object_object_add(pe, "Id", json_object_new_string("PowerEquipment"));
+	json_object_object_add(pe, "Name", json_object_new_string("Power Equipment"));
+	pthread_rwlock_rdlock(&t->lock);
+	json_object_object_foreach(t->pe_links, k, v)
+		json_object_object_add(pe, k, json_object_get(v));
+	pthread_rwlock_unlock(&t->lock);
+	return rf_tree_install(t, &t->self, RF_ROOT "/PowerEquipment", pe, NULL, UINT64_MAX);
+}
+
+int rf_tree_add_power_equipment_link(struct rf_tree *t, const char *name, const char *uri)
+{
+	if (!name || !*name || name[0] == '@' || strcmp(name, "Links") == 0 || !rf_uri_to_path(uri))
+		return -EINVAL;
+	pthread_rwlock_wrlock(&t->lock);
+	json_object_object_add(t->pe_links, name, link_obj(uri));
+	pthread_rwlock_unlock(&t->lock);
+	return install_power_equipment(t) < 0 ? -ENOMEM : 0;
 }
 
 int rf_tree_set_root_property(struct rf_tree *t, const char *name, struct json_object *value)
@@ -1272,6 +1358,27 @@ static int resolve_fresh(struct rf_tree *t, const char *path, struct hit *h)
 	return r;
 }
 
+/* The mtime of a directory no resource stands for (a segment on the way to
+ * one, like Chassis/X/Drives when only Drives/Disk0 is a resource) and of
+ * an alias: its nearest installed ancestor's, so it stays the same from
+ * one stat to the next (a walk that reads it sees no change) and moves
+ * only when that resource changes. Under the lock. */
+static struct timespec synth_mtime(struct rf_tree *t, const char *uri)
+{
+	_cleanup_free_ char *cur = strdup(uri);
+
+	while (cur) {
+		char *parent = uri_parent(cur, NULL);
+		struct rf_resource *a = parent ? strmap_get(t->res, parent) : NULL;
+
+		free(cur);
+		cur = parent;
+		if (a && a->render)
+			return a->render->doc.mtime;
+	}
+	return (struct timespec){ 0 };
+}
+
 static void stat_of_res(const struct rf_resource *res, const char *path, struct rf_stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -1333,7 +1440,7 @@ int rf_tree_stat(struct rf_tree *t, const char *path, struct rf_stat *ret)
 		memset(&st, 0, sizeof(st));
 		st.kind = RF_KIND_LINK;
 		st.size = l ? strlen(l) : 0;
-		st.mtime = now_realtime();
+		st.mtime = synth_mtime(t, h.uri);
 		st.ino = path_ino(path);
 		break;
 	}
@@ -1341,8 +1448,7 @@ int rf_tree_stat(struct rf_tree *t, const char *path, struct rf_stat *ret)
 		memset(&st, 0, sizeof(st));
 		st.kind = RF_KIND_DIR;
 		st.ino = path_ino(path);
-		st.mtime = t->res && strmap_get(t->res, RF_ROOT) ?
-			((struct rf_resource *)strmap_get(t->res, RF_ROOT))->render->doc.mtime : now_realtime();
+		st.mtime = synth_mtime(t, h.uri);
 		break;
 	}
 	pthread_rwlock_unlock(&t->lock);
@@ -1490,12 +1596,12 @@ static int list_dir_children(struct rf_tree *t, const char *uri, const char *pat
 			memset(&st, 0, sizeof(st));
 			st.kind = RF_KIND_LINK;
 			st.size = l ? strlen(l) : 0;
-			st.mtime = now_realtime();
+			st.mtime = synth_mtime(t, cu);
 			st.ino = path_ino(cp);
 		} else {
 			memset(&st, 0, sizeof(st));
 			st.kind = RF_KIND_DIR;
-			st.mtime = now_realtime();
+			st.mtime = synth_mtime(t, cu);
 			st.ino = path_ino(cp);
 		}
 		if (dirents_add(out, d->names[i], &st) < 0)

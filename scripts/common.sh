@@ -9,7 +9,7 @@ DEPS_BUILD="meson ninja-build pkg-config gcc libfuse3-dev fuse3 libjson-c-dev
  libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev libcunit1-dev libinih-dev libcrypt-dev libunistring-dev
  libssl-dev libsystemd-dev"
 DEPS_TEST="redfishtool python3-sushy python3-jsonschema openssl curl procps tar findutils python3 iproute2 prometheus
- mandoc systemd"
+ mandoc systemd chromium chromium-driver python3-selenium"
 
 ensure_packages() {
 	local missing=() p

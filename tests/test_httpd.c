@@ -1528,6 +1528,285 @@ static void test_utf8_input(void)
 	free(tag0);
 }
 
+/* An account made for a test (ReadOnly); its URI into loc (200 bytes). */
+static bool make_account(const char *user, const char *pw, char *loc)
+{
+	struct resp r;
+	char body[256];
+	bool ok;
+
+	snprintf(body, sizeof(body), "{\"UserName\":\"%s\",\"Password\":\"%s\",\"RoleId\":\"ReadOnly\"}",
+		 user, pw);
+	ok = http(&r, "POST", "/redfish/v1/AccountService/Accounts", ADMIN, NULL, body, NULL) == 201 &&
+	     hval(&r, "Location");
+	if (ok)
+		snprintf(loc, 200, "%s", hval(&r, "Location"));
+	resp_free(&r);
+	return ok;
+}
+
+static void drop_account(const char *loc)
+{
+	struct resp r;
+
+	CU_ASSERT_EQUAL(http(&r, "DELETE", loc, ADMIN, NULL, NULL, NULL), 204);
+	resp_free(&r);
+}
+
+/* A password change ends the account's other sessions; one account cannot
+ * take every session and the last ones are kept for Administrators. */
+static void test_session_limits(void)
+{
+	char loc[4][200], tok[3][80], sloc[200], user[16];
+	struct resp r;
+	int n;
+
+	CU_ASSERT_FATAL(make_account("sa", "sa-password-1", loc[0]));
+	CU_ASSERT_FATAL(login("sa", "sa-password-1", tok[0], sloc));
+	CU_ASSERT_FATAL(login("sa", "sa-password-1", tok[1], sloc));
+	CU_ASSERT_FATAL(login("sa", "sa-password-1", tok[2], sloc));
+	/* Its own change keeps the session that made it, ends the others. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc[0], NULL, tok[0], "{\"Password\":\"sa-password-2\"}",
+			     NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, tok[0], NULL, NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, tok[1], NULL, NULL), 401);
+	resp_free(&r);
+	/* An administrator's change ends them all. */
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc[0], ADMIN, NULL, "{\"Password\":\"sa-password-3\"}",
+			     NULL), 200);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, tok[0], NULL, NULL), 401);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, tok[2], NULL, NULL), 401);
+	resp_free(&r);
+
+	/* 16 per account; non-administrators together up to 56 of 64. */
+	for (n = 0; n < 20 && login("sa", "sa-password-3", tok[0], sloc); n++)
+		;
+	CU_ASSERT_EQUAL(n, 16);
+	for (int i = 1; i < 4; i++) {
+		snprintf(user, sizeof(user), "sb%d", i);
+		CU_ASSERT_FATAL(make_account(user, "sb-password-1", loc[i]));
+		for (int k = 0; k < 16 && login(user, "sb-password-1", tok[0], sloc); k++)
+			n++;
+	}
+	CU_ASSERT(n <= 56);
+	CU_ASSERT(n >= 50);
+	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/SessionService/Sessions", NULL, NULL,
+			     "{\"UserName\":\"sa\",\"Password\":\"sa-password-3\"}", NULL), 503);
+	CU_ASSERT(is_error(&r, "SessionLimitExceeded"));
+	resp_free(&r);
+	CU_ASSERT(login("admin", ADMIN_PW, tok[1], sloc));
+	CU_ASSERT_EQUAL(http(&r, "DELETE", sloc, NULL, tok[1], NULL, NULL), 204);
+	resp_free(&r);
+	for (int i = 0; i < 4; i++)
+		drop_account(loc[i]);
+}
+
+struct wrong_logins {
+	int n;
+	long last;
+};
+
+static void *wrong_logins(void *arg)
+{
+	struct wrong_logins *w = arg;
+	struct resp r;
+
+	for (int i = 0; i < w->n; i++) {
+		w->last = http(&r, "GET", "/redfish/v1/Chassis", "nobody:wrong-password", NULL, NULL, NULL);
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+/* AccountLockoutThreshold/Duration/CounterResetAfter as the schema says; a
+ * failed password answers after a delay that holds no server thread, so a
+ * flood of wrong passwords does not slow anyone else. */
+static void test_lockout(void)
+{
+	char loc[200];
+	struct resp r;
+	struct wrong_logins w[6];
+	pthread_t th[6];
+	int64_t t0, worst = 0;
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/AccountService", ADMIN, NULL, NULL, NULL), 200);
+	CU_ASSERT(json_has(r.body, "AccountLockoutThreshold", NULL));
+	CU_ASSERT_STRING_EQUAL(hval(&r, "Allow"), "GET, HEAD, PATCH");
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService", ADMIN, NULL,
+			     "{\"AccountLockoutThreshold\":3,\"AccountLockoutDuration\":4,"
+			     "\"AccountLockoutCounterResetAfter\":4}", NULL), 200);
+	CU_ASSERT(json_has(r.body, "AccountLockoutThreshold", "3"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService", ADMIN, NULL,
+			     "{\"AccountLockoutDuration\":3}", NULL), 400);   /* < ResetAfter */
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService", "ro:readonly-pw", NULL,
+			     "{\"AccountLockoutThreshold\":0}", NULL), 403);
+	resp_free(&r);
+
+	CU_ASSERT_FATAL(make_account("lk", "lk-password-1", loc));
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 200);
+	resp_free(&r);
+	for (int i = 0; i < 3; i++) {
+		t0 = tu_now_ms();
+		CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:wrong-password", NULL, NULL,
+				     NULL), 401);
+		CU_ASSERT(tu_now_ms() - t0 >= 900);
+		resp_free(&r);
+	}
+	/* Locked: even the right password fails, at once, until the duration. */
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 401);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", loc, ADMIN, NULL, NULL, NULL), 200);
+	CU_ASSERT(json_has(r.body, "Locked", "true"));
+	resp_free(&r);
+	sleep_ms(3300);   /* locked 4 s from the third failure, answered 1 s after it */
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 200);
+	resp_free(&r);
+	/* An administrator unlocks before the time. */
+	for (int i = 0; i < 3; i++) {
+		http(&r, "GET", "/redfish/v1/Chassis", "lk:wrong-password", NULL, NULL, NULL);
+		resp_free(&r);
+	}
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 401);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", loc, ADMIN, NULL, "{\"Locked\":false}", NULL), 200);
+	CU_ASSERT(json_has(r.body, "Locked", "false"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 200);
+	resp_free(&r);
+
+	/* A flood of wrong passwords (6 clients) while an administrator reads. */
+	for (int i = 0; i < 6; i++) {
+		w[i] = (struct wrong_logins){ .n = 4 };
+		pthread_create(&th[i], NULL, wrong_logins, &w[i]);
+	}
+	sleep_ms(100);
+	for (int i = 0; i < 20; i++) {
+		t0 = tu_now_ms();
+		CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, ADMIN, NULL, NULL, NULL), 200);
+		resp_free(&r);
+		if (tu_now_ms() - t0 > worst)
+			worst = tu_now_ms() - t0;
+		sleep_ms(50);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		CU_ASSERT_EQUAL(w[i].last, 401);
+	}
+	CU_ASSERT(worst < 300);
+	drop_account(loc);
+	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/AccountService", ADMIN, NULL,
+			     "{\"AccountLockoutThreshold\":10,\"AccountLockoutDuration\":60,"
+			     "\"AccountLockoutCounterResetAfter\":60}", NULL), 200);
+	resp_free(&r);
+}
+
+/* The configured account's password file is held to MinPasswordLength. */
+static void test_first_password_length(void)
+{
+	struct httpd_config c = HTTPD_CONFIG_INIT;
+	char pwfile[300], state[300];
+	int err = 0;
+
+	snprintf(pwfile, sizeof(pwfile), "%s/short-pw", dir);
+	snprintf(state, sizeof(state), "%s/state-short", dir);
+	CU_ASSERT_EQUAL_FATAL(write_pw(pwfile, "short", 0600), 0);
+	httpd_config_set(&c, "http", "127.0.0.1:0");
+	httpd_config_set(&c, "http-user", "admin");
+	httpd_config_set(&c, "http-password-file", pwfile);
+	httpd_config_set(&c, "state-dir", state);
+	CU_ASSERT_PTR_NULL(httpd_new(tree, &c, &err));
+	CU_ASSERT_EQUAL(err, -EINVAL);
+	httpd_config_clear(&c);
+}
+
+/* One raw request on a fresh connection; the reply's first line into line
+ * (cap bytes) within 3 s. Returns the milliseconds it took, -1 on error. */
+static long raw_request(const char *req, char *line, size_t cap)
+{
+	int fd = half_open("127.0.0.1", httpd_port(srv));
+	struct timeval tv = { 3, 0 };
+	int64_t t0 = tu_now_ms();
+	ssize_t n;
+
+	line[0] = '\0';
+	if (fd < 0)
+		return -1;
+	/* half_open sent "GET /redfish/v1 HTTP/1.1\r\nHost: x\r\n": end it
+	 * and send ours on the same keep-alive connection. */
+	send(fd, "\r\n", 2, MSG_NOSIGNAL);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	{
+		char buf[8192];
+		size_t got = 0;
+
+		/* the first reply, whole (its Content-Length is small) */
+		while (got < sizeof(buf) - 1 && (n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0) {
+			got += (size_t)n;
+			buf[got] = '\0';
+			if (strstr(buf, "\r\n\r\n") && strstr(buf, "}"))
+				break;
+		}
+	}
+	t0 = tu_now_ms();
+	send(fd, req, strlen(req), MSG_NOSIGNAL);
+	n = recv(fd, line, cap - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	return (long)(tu_now_ms() - t0);
+}
+
+/* The smaller findings: an encoded NUL or slash is no way to a resource; a
+ * body coded as the server cannot read is answered at once; the log and
+ * URL name the address really bound. */
+static void test_request_edges(void)
+{
+	static const char *const paths[] = {
+		"/redfish/v1/Chassis%00", "/redfish/v1/Chassis%00/Fake", "/redfish/v1%2fChassis",
+		"/redfish/v1/Chassis%2FFake", "/redfish/v1/Chassis%5cFake", "/redfish/v1/Chassis%0a",
+	};
+	struct httpd_config c = cfg;
+	struct resp r;
+	char line[256];
+	long ms;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		CU_ASSERT_EQUAL(http(&r, "GET", paths[i], ADMIN, NULL, NULL, NULL), 404);
+		resp_free(&r);
+	}
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/Fake", ADMIN, NULL, NULL, NULL), 200);
+	resp_free(&r);
+
+	ms = raw_request("POST /redfish/v1/SessionService/Sessions HTTP/1.1\r\nHost: x\r\n"
+			 "Content-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b",
+			 line, sizeof(line));
+	CU_ASSERT(ms >= 0 && ms < 1000);
+	CU_ASSERT_STRING_EQUAL(line, "HTTP/1.1 415 Unsupported Media Type");
+
+	c.listen = "0.0.0.0:0";
+	c.force_plain = 1;
+	srv = httpd_free(srv);
+	srv = start_server(&c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	CU_ASSERT_EQUAL(strncmp(httpd_url(srv), "http://0.0.0.0:", 15), 0);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%u", httpd_port(srv));
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, NULL), 200);
+	resp_free(&r);
+	srv = httpd_free(srv);
+	srv = start_server(&cfg);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1553,6 +1832,10 @@ int main(void)
 	CU_add_test(s, "validator rules", test_validator_rules);
 	CU_add_test(s, "slow clients", test_slow_clients);
 	CU_add_test(s, "UTF-8 input", test_utf8_input);
+	CU_add_test(s, "session limits", test_session_limits);
+	CU_add_test(s, "lockout", test_lockout);
+	CU_add_test(s, "first password length", test_first_password_length);
+	CU_add_test(s, "request edges", test_request_edges);
 	CU_add_test(s, "redfishtool and sushy over HTTP", test_clients_http);
 	CU_add_test(s, "HTTPS", test_https);
 	return tu_run_cunit();

@@ -328,8 +328,14 @@ static void test_parse_arg(void)
 
 	CU_ASSERT_PTR_NULL(rf_mockup_load(t, NULL, "/nonexistent/dir", &err));
 	CU_ASSERT_EQUAL(err, -ENOENT);
-	CU_ASSERT_PTR_NULL(rf_mockup_load(t, NULL, "/tmp", &err));   /* no ServiceRoot */
+	/* A directory without a ServiceRoot: a fresh one (not /tmp, where other
+	 * programs' files come and go while the walk reads it). */
+	char empty[] = "/tmp/test_mockup_empty.XXXXXX";
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(empty));
+	CU_ASSERT_PTR_NULL(rf_mockup_load(t, NULL, empty, &err));
 	CU_ASSERT_EQUAL(err, -ENOENT);
+	rmdir(empty);
 	rf_tree_free(t);
 }
 
