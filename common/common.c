@@ -7,6 +7,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -327,4 +328,28 @@ char *text_escape(const char *s, size_t n, char *out, size_t cap)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+/* ---- log_state_changed --------------------------------------------------- */
+
+static pthread_mutex_t states_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct strmap *states;
+
+bool log_state_changed(const char *key, int state)
+{
+	bool changed;
+	void *old;
+
+	pthread_mutex_lock(&states_lock);
+	if (!states || strmap_size(states) >= 4096) {
+		strmap_free(states);    /* forget all: at worst one more line each */
+		states = strmap_new();
+	}
+	old = states ? strmap_get(states, key) : NULL;
+	/* Stored as 2 * state + 1, so 0 (fine) is not NULL (unknown). */
+	changed = old != (void *)(intptr_t)((intptr_t)state * 2 + 1) && (old || state != 0);
+	if (states && changed)
+		strmap_put(states, key, (void *)(intptr_t)((intptr_t)state * 2 + 1));
+	pthread_mutex_unlock(&states_lock);
+	return changed;
 }

@@ -56,6 +56,12 @@ void log_msg(enum log_level level, const char *fmt, ...) _printf_(2, 3);
 #define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+/* Whether the state of key ("write Chassis/X", a URI; state an -errno, 0
+ * fine) differs from the last one recorded for it, recording it: a caller
+ * logs a failure as a warning only when this says so, and at debug level
+ * otherwise, so a device that stays down is reported once per change, not
+ * once per request. Thread-safe; remembers up to 4096 keys. */
+bool log_state_changed(const char *key, int state);
 
 /* strmap: open hashing from NUL-terminated keys to pointers. Keys are copied;
  * values are borrowed (the owner frees them). */

@@ -467,11 +467,22 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+/* The length of s up to its n-th c (or all of it). */
+static size_t strcspn_n(const char *s, char c, int n)
+{
+	const char *p = s;
+
+	while (*p && (*p != c || --n > 0))
+		p++;
+	return (size_t)(p - s);
+}
+
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	_cleanup_free_ char *path = req_path(req, ino);
+	char key[160];
 	int r;
 
 	stats_fuse(STATS_FUSE_WRITE);
@@ -482,15 +493,23 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	r = rf_tree_write(fs->tree, path, buf, size);
+	/* The writer sees the errno; a back end's failure also goes to the log,
+	 * once per change of its state (the device: the path's first three
+	 * segments), not once per write. */
+	snprintf(key, sizeof(key), "write %.*s", (int)strcspn_n(path, '/', 3), path);
 	if (r < 0) {
-		/* The writer sees the errno; back-end failures also go to the log. */
-		if (r == -EINVAL || r == -EACCES || r == -ENOENT)
+		/* Timing out and then being offline is one state: unreachable. */
+		if (r == -EINVAL || r == -EACCES || r == -ENOENT ||
+		    !log_state_changed(key, r == -ETIMEDOUT ? -EHOSTUNREACH : r))
 			log_debug("write %s: %s", path, strerror(-r));
 		else
-			log_warn("write %s: %s", path, strerror(-r));
+			log_warn("write %s: %s (further failures like it at debug level)", path,
+				 strerror(-r));
 		fuse_reply_err(req, -r);
 		return;
 	}
+	if (log_state_changed(key, 0))
+		log_info("write %s: works again", path);
 	fuse_reply_write(req, size);
 }
 

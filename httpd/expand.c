@@ -13,7 +13,12 @@
  *
  * Bounds: levels, and HTTPD_EXPAND_MAX_RESOURCES documents per response;
  * past that, links stay links (a service may leave hyperlinks unexpanded),
- * so `$expand=*($levels=6)` over a graph full of Links cannot blow up. */
+ * so `$expand=*($levels=6)` over a graph full of Links cannot blow up. The
+ * documents' bytes are bounded too (HTTPD_EXPAND_MAX_BYTES, which bounds
+ * the json-c objects built): past that the request fails with -E2BIG, and
+ * server.c answers QueryParameterOutOfRange; it also caps how many expanded
+ * GETs run at once and gives freed memory back to the system after a large
+ * one. */
 #include "internal.h"
 
 #include <errno.h>
@@ -51,6 +56,8 @@ struct expander {
 	struct rf_tree *tree;
 	char kind;
 	size_t budget;           /* documents left to expand */
+	size_t bytes;            /* their bytes left */
+	bool over;               /* the bytes ran out */
 };
 
 static struct json_object *expand_obj(struct expander *x, struct json_object *o, int levels,
@@ -74,6 +81,13 @@ static struct json_object *resolve(struct expander *x, struct json_object *o, in
 		return NULL;
 	if (!(d = rf_tree_get_doc(x->tree, uri, &err)))
 		return NULL;
+	if (d->len > x->bytes) {
+		x->over = true;
+		x->budget = 0;      /* stop here */
+		rf_doc_unref(d);
+		return NULL;
+	}
+	x->bytes -= d->len;
 	doc = json_tokener_parse(d->json);
 	rf_doc_unref(d);
 	if (!doc || !json_object_is_type(doc, json_type_object)) {
@@ -125,20 +139,27 @@ static struct json_object *expand_obj(struct expander *x, struct json_object *o,
 }
 
 char *httpd_expand_doc(struct rf_tree *t, const struct rf_doc *d, const struct httpd_expand *e,
-		       size_t *ret_len)
+		       size_t *ret_len, int *ret_err)
 {
-	struct expander x = { .tree = t, .kind = e->kind, .budget = HTTPD_EXPAND_MAX_RESOURCES };
+	struct expander x = { .tree = t, .kind = e->kind, .budget = HTTPD_EXPAND_MAX_RESOURCES,
+			      .bytes = HTTPD_EXPAND_MAX_BYTES };
 	struct json_object *doc = json_tokener_parse(d->json);
 	const char *s;
-	char *out;
+	char *out = NULL;
 
+	*ret_err = -ENOMEM;
 	if (!doc)
 		return NULL;
 	expand_obj(&x, doc, e->levels, false);
-	s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	out = s ? strdup(s) : NULL;
-	if (out)
-		*ret_len = strlen(out);
+	if (x.over) {
+		*ret_err = -E2BIG;
+	} else {
+		s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+						   JSON_C_TO_STRING_NOSLASHESCAPE);
+		out = s ? strdup(s) : NULL;
+		if (out)
+			*ret_len = strlen(out);
+	}
 	json_object_put(doc);
 	return out;
 }

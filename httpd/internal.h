@@ -145,6 +145,8 @@ const char *httpd_msg_id(enum httpd_msg m);
 
 #define HTTPD_EXPAND_MAX_LEVELS 6         /* ProtocolFeaturesSupported MaxLevels */
 #define HTTPD_EXPAND_MAX_RESOURCES 4096   /* documents in one expanded response */
+#define HTTPD_EXPAND_MAX_BYTES (2u << 20) /* their bytes: past this, an error */
+#define HTTPD_EXPAND_CONCURRENT 2         /* expanded GETs at once; more: 503 */
 
 struct httpd_expand {
 	char kind;              /* '*' all links, '.' outside Links, '~' inside Links */
@@ -155,9 +157,10 @@ struct httpd_expand {
  * (levels outside 1..HTTPD_EXPAND_MAX_LEVELS). */
 int httpd_expand_parse(const char *v, struct httpd_expand *ret);
 /* d's document with its links expanded as e says (malloc'd, *ret_len set),
- * or NULL (out of memory). */
+ * or NULL with *ret_err: -E2BIG (the documents would exceed
+ * HTTPD_EXPAND_MAX_BYTES), -ENOMEM. */
 char *httpd_expand_doc(struct rf_tree *t, const struct rf_doc *d, const struct httpd_expand *e,
-		       size_t *ret_len);
+		       size_t *ret_len, int *ret_err);
 
 /* ---- accounts.c ---------------------------------------------------------- */
 

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -78,6 +79,7 @@ struct httpd {
 	bool guard_running, guard_stop;
 	pthread_t guard;
 	struct req *delayed;        /* suspended until resume_at_ms (conn_lock) */
+	unsigned expanding;         /* $expand GETs running (atomic) */
 };
 
 /* One TCP connection (MHD's socket context). waiting: between requests or
@@ -106,6 +108,7 @@ struct req {
 	struct json_object *json;   /* parsed body, or NULL */
 	char *if_match;
 	bool expand;                /* GET with $expand (parsed: ex) */
+	char expand_value[64];      /* as given, for messages */
 	struct httpd_expand ex;
 	/* set by a worker, queued when MHD calls us after resume */
 	struct MHD_Response *resp;
@@ -155,12 +158,25 @@ static const char *method_name(enum method m)
 	return names[m];
 }
 
+/* "http /redfish/v1/A/B": the source a 5xx is about (two segments below
+ * the root), for log_state_changed. */
+static const char *uri_key(const struct req *rq, char *buf, size_t cap)
+{
+	const char *u = rq->uri ? rq->uri : "", *p = u;
+
+	for (int seg = 0; *p && !(*p == '/' && seg == 4); p++)
+		seg += *p == '/';
+	snprintf(buf, cap, "http %.*s", (int)(p - u), u);
+	return buf;
+}
+
 /* The one error path: fault -> status + Redfish body + the headers it needs. */
 static struct MHD_Response *fault_response(struct req *rq, const struct httpd_fault *f,
 					   const char *allow, unsigned *ret_status)
 {
 	struct httpd_status st = { 0 };
 	struct MHD_Response *r;
+	char key[160];
 
 	if (httpd_fault_render(f, &st) < 0) {
 		*ret_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -170,9 +186,16 @@ static struct MHD_Response *fault_response(struct req *rq, const struct httpd_fa
 		return r;
 	}
 	*ret_status = st.status;
-	if (st.status >= 500 && st.status != 501)
-		log_warn("httpd: %s %s: %u %s (%s)", method_name(rq->method),
-			 rq->uri ? rq->uri : "", st.status, st.id, f->err ? strerror(-f->err) : "");
+	/* A failing source is logged once per change of its state, not once
+	 * per request (the client sees every failure). */
+	if (st.status >= 500 && st.status != 501 &&
+	    log_state_changed(uri_key(rq, key, sizeof(key)), -(int)st.status))
+		log_warn("httpd: %s %s: %u %s (%s; more like it at debug level)",
+			 method_name(rq->method), rq->uri ? rq->uri : "", st.status, st.id,
+			 f->err ? strerror(-f->err) : "");
+	else if (st.status >= 500 && st.status != 501)
+		log_debug("httpd: %s %s: %u %s", method_name(rq->method), rq->uri ? rq->uri : "",
+			  st.status, st.id);
 	else
 		log_debug("httpd: %s %s: %u", method_name(rq->method), rq->uri ? rq->uri : "",
 			  st.status);
@@ -543,6 +566,7 @@ static int parse_expand(struct req *rq, const struct query *q, struct httpd_faul
 		return r;
 	}
 	rq->expand = true;
+	snprintf(rq->expand_value, sizeof(rq->expand_value), "%s", q->expand);
 	return 0;
 }
 
@@ -640,6 +664,12 @@ static void doc_free(void *cls)
 	rf_doc_unref(cls);
 }
 
+static void free_and_trim(void *p)
+{
+	free(p);
+	malloc_trim(0);
+}
+
 /* The reply for a tree document: 304 or 200 with the doc's bytes. Takes d. */
 /* 200 with d (taken), or 304 for a matching If-None-Match. With $expand,
  * d expanded as rq->ex says and no ETag: it would stand for the whole set
@@ -658,10 +688,35 @@ static struct MHD_Response *doc_response(struct req *rq, struct rf_doc *d, unsig
 	*ret_status = MHD_HTTP_OK;
 	if (rq->expand) {
 		size_t len = 0;
-		char *json = httpd_expand_doc(h->tree, d, &rq->ex, &len);
+		int xerr = 0;
+		char *json = NULL;
 
+		if (__atomic_add_fetch(&h->expanding, 1, __ATOMIC_ACQ_REL) <= HTTPD_EXPAND_CONCURRENT)
+			json = httpd_expand_doc(h->tree, d, &rq->ex, &len, &xerr);
+		else
+			xerr = -EBUSY;
+		__atomic_sub_fetch(&h->expanding, 1, __ATOMIC_ACQ_REL);
 		rf_doc_unref(d);
-		if (json && !(r = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE)))
+		if (!json) {
+			struct httpd_fault f = { .msg = HTTPD_MSG_SERVICE_TEMPORARILY_UNAVAILABLE };
+
+			if (xerr == -E2BIG) {
+				f = (struct httpd_fault){ .msg = HTTPD_MSG_QUERY_PARAMETER_OUT_OF_RANGE,
+							  .what = "$expand" };
+				snprintf(f.e.value, sizeof(f.e.value), "%s", rq->expand_value);
+				snprintf(f.e.property, sizeof(f.e.property),
+					 "of responses up to %u MiB", HTTPD_EXPAND_MAX_BYTES >> 20);
+			} else if (xerr == -ENOMEM) {
+				f.msg = HTTPD_MSG_INTERNAL_ERROR;
+			}
+			free(link);
+			return fault_response(rq, &f, NULL, ret_status);
+		}
+		/* A large body: the memory goes back to the system when sent. */
+		r = len >= (256u << 10)
+			? MHD_create_response_from_buffer_with_free_callback(len, json, free_and_trim)
+			: MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
+		if (!r)
 			free(json);
 	} else if (inm && rf_etag_matches(inm, d->etag)) {
 		rf_doc_unref(d);

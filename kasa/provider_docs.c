@@ -13,6 +13,7 @@
  * device reports, or from what its model tells truthfully (receptacles). */
 #include "provider_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,8 @@ static bool sensor_value(const struct kasa_strip *s, size_t outlet, enum kasa_se
 		default: return false;
 		}
 	}
+	if (isnan(sum))
+		return false;   /* a SMART device does not measure it */
 	*ret = sum;
 	return true;
 }

@@ -131,7 +131,7 @@ char *rf_rewrite_uri_out(const struct rf_rewrite *rw, const char *uri);
  * not ours stay). 0 or -ENOMEM. */
 int rf_rewrite_body(const struct rf_rewrite *rw, struct json_object *body, bool in);
 
-/* Normalise a URI from a body: drop a trailing '/' (but keep "/redfish/v1").
+/* Normalise a URI from a body: drop trailing '/'s (but keep "/redfish/v1").
  * In place; returns s. */
 char *rf_uri_normalize(char *s);
 

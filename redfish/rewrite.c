@@ -77,8 +77,9 @@ char *rf_uri_normalize(char *s)
 {
 	size_t n = strlen(s);
 
-	if (n > 1 && s[n - 1] == '/')
-		s[n - 1] = '\0';
+	/* Every trailing '/', so normalising twice changes nothing ("a//"). */
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = '\0';
 	return s;
 }
 
@@ -165,8 +166,12 @@ char *rf_rewrite_uri_in(const struct rf_rewrite *rw, const char *uri)
 
 	if (path != uri && !own_origin(rw, uri, path - uri))
 		return strdup(uri);     /* another service's URL: not ours */
-	/* Drop one trailing '/' of the path part ("/redfish/v1/" -> "/redfish/v1"). */
-	size_t pn = (n > 1 && path[n - 1] == '/') ? n - 1 : n;
+	/* Drop the trailing '/'s of the path part ("/redfish/v1/" -> "/redfish/v1"),
+	 * all of them, so that rewriting what came out changes nothing. */
+	size_t pn = n;
+
+	while (pn > 1 && path[pn - 1] == '/')
+		pn--;
 
 	coll = rw->name ? match_coll(rw, path, pn) : NULL;
 	if (!coll) {

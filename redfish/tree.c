@@ -1305,34 +1305,68 @@ none:
 	return NULL;
 }
 
-/* Resolve path, bringing a stale resource or an unloaded sub-resource on
- * the way up to date first (one provider call per resource on the way). On
- * success the lock is held (shared) and h is filled. A failed refresh still
- * shows the tree as it is (an offline device's values are null); only a
- * resource that could not be loaded at all fails with the provider's error. */
-static int resolve_fresh(struct rf_tree *t, const char *path, struct hit *h)
+/* What a front end looks up: the mount a path, one component at a time
+ * (the kernel looks each up, so what lies on the way is loaded first); HTTP
+ * a URI that must be a resource, which a client may name at any depth. */
+enum fresh_want { WANT_PATH, WANT_RESOURCE };
+
+/* The one freshness decision of both front ends. Under the lock, after
+ * resolve() gave r and h: the URI to load (malloc'd, and its provider in
+ * *ret_p) before h can be shown, or NULL when h is fresh or nobody can
+ * load more. In the first round, a resource (or the resource holding a
+ * node) older than max-age goes back to its owner (collections are the
+ * tree's own). What is not there: for a path, an unloaded sub-resource on
+ * the way, else a name a claim covers one segment below an installed
+ * resource (claimed_candidate); for a URI, the URI itself from whoever can
+ * load it (loader_for), once. */
+static char *to_load(struct rf_tree *t, int r, const struct hit *h, enum fresh_want want,
+		     int round, struct rf_provider **ret_p)
+{
+	*ret_p = NULL;
+	if (r == 0 && h->res && (want == WANT_PATH || h->kind == HIT_RESOURCE)) {
+		if (round > 0 || h->res->collection || !h->res->owner ||
+		    now_ms() - h->res->fresh_ms <= t->max_age)
+			return NULL;
+		*ret_p = h->res->owner;
+		return strdup(h->res->uri);
+	}
+	if (r != -ENOENT || !h->uri)
+		return NULL;
+	if (want == WANT_RESOURCE) {
+		if (round > 0 || strmap_get(t->aliases, h->uri))
+			return NULL;
+		*ret_p = loader_for(t, h->uri);
+		return strdup(h->uri);
+	}
+	if (h->lazy_uri) {
+		*ret_p = h->res ? h->res->owner : loader_for(t, h->lazy_uri);
+		return strdup(h->lazy_uri);
+	}
+	return claimed_candidate(t, h->uri, ret_p);
+}
+
+/* Resolve path, bringing what to_load() names up to date first: one
+ * provider call per resource (shared with a call for it in flight), then
+ * resolve again. On success the lock is held (shared) and h is filled. A
+ * failed refresh still shows the tree as it is (an offline device's values
+ * are null); only a resource that could not be loaded at all fails with
+ * the provider's error. For WANT_RESOURCE only a resource is a success. */
+static int resolve_fresh(struct rf_tree *t, const char *path, enum fresh_want want, struct hit *h)
 {
 	_cleanup_free_ char *last = NULL;
 	int r, rr = 0;
 
 	for (int round = 0; round < 8; round++) {
-		struct rf_provider *p = NULL;
-		char *uri = NULL;
+		struct rf_provider *p;
+		char *uri;
 		int64_t max_age;
 
 		pthread_rwlock_rdlock(&t->lock);
 		r = resolve(t, path, h);
+		if (want == WANT_RESOURCE && r == 0 && h->kind != HIT_RESOURCE)
+			r = -ENOENT;
 		max_age = t->max_age;
-		if (round == 0 && r == 0 && h->res && !h->res->collection && h->res->owner &&
-		    now_ms() - h->res->fresh_ms > max_age) {
-			p = h->res->owner;
-			uri = strdup(h->res->uri);
-		} else if (r == -ENOENT && h->lazy_uri) {
-			p = h->res ? h->res->owner : loader_for(t, h->lazy_uri);
-			uri = strdup(h->lazy_uri);
-		} else if (r == -ENOENT && h->uri) {
-			uri = claimed_candidate(t, h->uri, &p);
-		}
+		uri = to_load(t, r, h, want, round, &p);
 		/* Nothing (more) to load, or the same resource again: done. */
 		if (!p || !p->ops || !p->ops->refresh || !uri || (last && strcmp(uri, last) == 0)) {
 			free(uri);
@@ -1351,6 +1385,8 @@ static int resolve_fresh(struct rf_tree *t, const char *path, struct hit *h)
 	}
 	pthread_rwlock_rdlock(&t->lock);
 	r = resolve(t, path, h);
+	if (want == WANT_RESOURCE && r == 0 && h->kind != HIT_RESOURCE)
+		r = -ENOENT;
 	if (r < 0) {
 		pthread_rwlock_unlock(&t->lock);
 		hit_clear(h);
@@ -1418,7 +1454,7 @@ int rf_tree_stat(struct rf_tree *t, const char *path, struct rf_stat *ret)
 	int r;
 
 	path = clean_path(path);
-	r = resolve_fresh(t, path, &h);
+	r = resolve_fresh(t, path, WANT_PATH, &h);
 	if (r < 0)
 		return r;
 	switch (h.kind) {
@@ -1466,7 +1502,7 @@ ssize_t rf_tree_read(struct rf_tree *t, const char *path, char *buf, size_t size
 	int r;
 
 	path = clean_path(path);
-	r = resolve_fresh(t, path, &h);
+	r = resolve_fresh(t, path, WANT_PATH, &h);
 	if (r < 0)
 		return r;
 	if (h.kind != HIT_NODE || h.node->kind != RF_KIND_FILE) {
@@ -1644,7 +1680,7 @@ int rf_tree_list(struct rf_tree *t, const char *path, struct rf_dirent **ret, si
 	int r;
 
 	path = clean_path(path);
-	r = resolve_fresh(t, path, &h);
+	r = resolve_fresh(t, path, WANT_PATH, &h);
 	if (r < 0)
 		return r;
 	/* A directory standing for an unloaded sub-resource: load it now. */
@@ -1727,47 +1763,23 @@ void rf_dirents_free(struct rf_dirent *d, size_t n)
 struct rf_doc *rf_tree_get_doc(struct rf_tree *t, const char *uri, int *ret_err)
 {
 	_cleanup_free_ char *u = normalize_uri(uri);
-	struct rf_resource *res;
-	struct rf_render *rd = NULL;
-	int err = -ENOENT;
+	const char *path = u ? rf_uri_to_path(u) : NULL;
+	struct rf_render *rd;
+	struct hit h;
+	int r;
 
-	if (!u) {
-		*ret_err = -ENOMEM;
+	if (!path) {
+		*ret_err = u ? -ENOENT : -ENOMEM;   /* every resource is below /redfish/v1 */
 		return NULL;
 	}
-	for (int attempt = 0; attempt < 2; attempt++) {
-		struct rf_provider *p = NULL;
-		int64_t max_age;
-
-		pthread_rwlock_rdlock(&t->lock);
-		max_age = t->max_age;
-		res = strmap_get(t->res, u);
-		if (res && (attempt > 0 || res->collection || now_ms() - res->fresh_ms <= max_age)) {
-			rd = rf_render_ref(res->render);
-		} else if (res) {
-			p = res->owner;
-		} else if (attempt == 0 && rf_uri_to_path(u) && !strmap_get(t->aliases, u)) {
-			p = loader_for(t, u);
-		}
-		pthread_rwlock_unlock(&t->lock);
-		if (rd || !p || !p->ops || !p->ops->refresh)
-			break;
-		err = refresh_shared(t, p, u, max_age);
-		if (err < 0 && !res)
-			break;
-		err = -ENOENT;
-	}
-	if (!rd) {
-		pthread_rwlock_rdlock(&t->lock);
-		res = strmap_get(t->res, u);
-		if (res)
-			rd = rf_render_ref(res->render);
-		pthread_rwlock_unlock(&t->lock);
-	}
-	if (!rd) {
-		*ret_err = err;
+	r = resolve_fresh(t, path, WANT_RESOURCE, &h);
+	if (r < 0) {
+		*ret_err = r;
 		return NULL;
 	}
+	rd = rf_render_ref(h.res->render);
+	pthread_rwlock_unlock(&t->lock);
+	hit_clear(&h);
 	return &rd->doc;
 }
 

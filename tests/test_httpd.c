@@ -1807,6 +1807,119 @@ static void test_request_edges(void)
 	snprintf(base, sizeof(base), "%s", httpd_url(srv));
 }
 
+/* A Chassis whose Links.Contains names n others of about 100 KB each. */
+static void big_set(const char *name, int first, int n)
+{
+	static char blob[100 * 1024];
+	struct json_object *set = json_object_new_object(), *links = json_object_new_object();
+	struct json_object *contains = json_object_new_array();
+	char uri[128];
+
+	memset(blob, 'x', sizeof(blob) - 1);
+	for (int i = first; i < first + n; i++) {
+		struct json_object *o = json_object_new_object(), *l = json_object_new_object();
+
+		snprintf(uri, sizeof(uri), "/redfish/v1/Chassis/Big%d", i);
+		json_object_object_add(o, "@odata.id", json_object_new_string(uri));
+		json_object_object_add(o, "@odata.type", json_object_new_string("#Chassis.v1_25_0.Chassis"));
+		json_object_object_add(o, "Id", json_object_new_string(uri + 20));
+		json_object_object_add(o, "Name", json_object_new_string("big"));
+		json_object_object_add(o, "ChassisType", json_object_new_string("Other"));
+		json_object_object_add(o, "AssetTag", json_object_new_string(blob));
+		rf_tree_install(tree, &fake_prov, uri, o, NULL, rf_tree_generation(tree));
+		json_object_object_add(l, "@odata.id", json_object_new_string(uri));
+		json_object_array_add(contains, l);
+	}
+	snprintf(uri, sizeof(uri), "/redfish/v1/Chassis/%s", name);
+	json_object_object_add(set, "@odata.id", json_object_new_string(uri));
+	json_object_object_add(set, "@odata.type", json_object_new_string("#Chassis.v1_25_0.Chassis"));
+	json_object_object_add(set, "Id", json_object_new_string(name));
+	json_object_object_add(set, "Name", json_object_new_string(name));
+	json_object_object_add(set, "ChassisType", json_object_new_string("Rack"));
+	json_object_object_add(links, "Contains", contains);
+	json_object_object_add(set, "Links", links);
+	rf_tree_install(tree, &fake_prov, uri, set, NULL, rf_tree_generation(tree));
+}
+
+static long rss_kb(void)
+{
+	char *s = tu_read_file("/proc/self/statm", NULL);
+	long pages = 0, rss = 0;
+
+	if (s && sscanf(s, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	free(s);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+struct expander_client {
+	int ok, busy, other;
+};
+
+static void *expand_client(void *arg)
+{
+	struct expander_client *c = arg;
+	struct resp r;
+
+	for (int i = 0; i < 3; i++) {
+		long st = http(&r, "GET", "/redfish/v1/Chassis/BigHalf?$expand=*", ADMIN, NULL, NULL, NULL);
+
+		if (st == 200 && r.len > 1000 * 1000)
+			c->ok++;
+		else if (st == 503)
+			c->busy++;
+		else
+			c->other++;
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+/* $expand work is bounded: past 2 MiB of documents a Redfish error, at most
+ * two expansions at once (503 beyond), and the memory given back after. */
+static void test_expand_bounds(void)
+{
+	struct expander_client c[8] = { 0 };
+	pthread_t th[8];
+	struct resp r;
+	long before, after;
+	int ok = 0, other = 0;
+	char uri[64];
+
+	big_set("BigAll", 0, 30);     /* 3 MB */
+	big_set("BigHalf", 0, 15);    /* 1.5 MB */
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/BigAll?$expand=*", ADMIN, NULL, NULL, NULL),
+			400);
+	CU_ASSERT(is_error(&r, "QueryParameterOutOfRange"));
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/BigAll", ADMIN, NULL, NULL, NULL), 200);
+	resp_free(&r);
+
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis/BigHalf?$expand=*", ADMIN, NULL, NULL, NULL),
+			200);
+	resp_free(&r);
+	before = rss_kb();
+	for (int i = 0; i < 8; i++)
+		pthread_create(&th[i], NULL, expand_client, &c[i]);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ok += c[i].ok;
+		other += c[i].other;
+	}
+	after = rss_kb();
+	CU_ASSERT(ok >= 2);
+	CU_ASSERT_EQUAL(other, 0);
+	fprintf(stderr, "\nexpand: %d of 24 served, RSS %ld -> %ld kB\n", ok, before, after);
+	CU_ASSERT(after - before < 40 * 1024);
+
+	for (int i = 0; i < 30; i++) {
+		snprintf(uri, sizeof(uri), "/redfish/v1/Chassis/Big%d", i);
+		rf_tree_remove(tree, uri);
+	}
+	rf_tree_remove(tree, "/redfish/v1/Chassis/BigAll");
+	rf_tree_remove(tree, "/redfish/v1/Chassis/BigHalf");
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -1836,6 +1949,7 @@ int main(void)
 	CU_add_test(s, "lockout", test_lockout);
 	CU_add_test(s, "first password length", test_first_password_length);
 	CU_add_test(s, "request edges", test_request_edges);
+	CU_add_test(s, "$expand bounds", test_expand_bounds);
 	CU_add_test(s, "redfishtool and sushy over HTTP", test_clients_http);
 	CU_add_test(s, "HTTPS", test_https);
 	return tu_run_cunit();

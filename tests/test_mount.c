@@ -775,6 +775,53 @@ static void test_sigterm_unmounts(void)
 	tu_mount_stop(&m);
 }
 
+/* A strip that stopped answering: writes fail at once while it is down, and
+ * the failures are logged once, not per write; once it answers again, the
+ * next write (a second after the last probe) probes it and works, long
+ * before the next poll (30 s here). */
+static void test_offline_recovery(void)
+{
+	struct tu_sim dev = { 0 };
+	struct tu_mount m;
+	char spec[64], path[400];
+	int64_t t0;
+	int fails = 0, warnings = 0;
+	char *log, *line;
+
+	CU_ASSERT_EQUAL_FATAL(tu_sim_start(&dev, "hs300", "PowerStrip", NULL), 0);
+	snprintf(spec, sizeof(spec), "PowerStrip=127.0.0.1:%u", (unsigned)dev.port);
+	{
+		const char *args[] = { "--kasa", spec, "--timeout", "300", "--poll", "30", NULL };
+
+		if (tu_mount_start(&m, args) < 0) {
+			tu_sim_stop(&dev);
+			CU_FAIL_FATAL("mount");
+		}
+	}
+	snprintf(path, sizeof(path), "%s/Chassis/PowerStrip/Outlets/2/PowerState", m.mnt);
+	sim_expect(&dev, "mode silent", "ok");
+	for (int i = 0; i < 10; i++)
+		fails += tu_sh("echo Off > '%s' 2>/dev/null", path) != 0;
+	CU_ASSERT_EQUAL(fails, 10);
+	sim_expect(&dev, "mode normal", "ok");
+	usleep(1100 * 1000);
+	t0 = tu_now_ms();
+	CU_ASSERT_EQUAL(tu_sh("echo Off > '%s'", path), 0);
+	CU_ASSERT(tu_now_ms() - t0 < 1000);
+	sim_expect(&dev, "state 2", "ok off");
+	log = tu_read_file(m.log, NULL);
+	CU_ASSERT_PTR_NOT_NULL(log);
+	for (line = log; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (!strncmp(line, "redfishfs: warning: write ", 26))
+			warnings++;
+	CU_ASSERT_EQUAL(warnings, 1);
+	if (warnings != 1)
+		fprintf(stderr, "\n%s\n", log ? log : "");
+	free(log);
+	tu_mount_stop(&m);
+	tu_sim_stop(&dev);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -805,6 +852,7 @@ int main(void)
 	CU_add_test(s, "the service UUID survives a restart", test_uuid_stable);
 	s = CU_add_suite("isolation", NULL, NULL);
 	CU_add_test(s, "a silent strip does not slow the others", test_silent_strip);
+	CU_add_test(s, "offline recovery", test_offline_recovery);
 	CU_add_test(s, "changes invalidate the kernel cache", test_invalidation);
 	CU_add_test(s, "a write is read back within 100 ms", test_readback_after_write);
 	return tu_run_cunit();

@@ -58,6 +58,9 @@ static void test_uri_in(void)
 	check_in(RF_ROOT "/Systems/437XR1138R2", RF_ROOT "/Systems/rack1_437XR1138R2");
 	check_in(RF_ROOT "/Systems/437XR1138R2/Bios", RF_ROOT "/Systems/rack1_437XR1138R2/Bios");
 	check_in(RF_ROOT "/Systems/437XR1138R2/", RF_ROOT "/Systems/rack1_437XR1138R2");
+	/* Found by fuzz_bmc: every trailing '/' goes, so in(out(in(x))) == in(x). */
+	check_in(RF_ROOT "/Systems/437XR1138R2//", RF_ROOT "/Systems/rack1_437XR1138R2");
+	check_in(RF_ROOT "/Systems/1/Qc://", RF_ROOT "/Systems/rack1_1/Qc:");
 	check_in(RF_ROOT "/Chassis/1U/Thermal#/Fans/0", RF_ROOT "/Chassis/rack1_1U/Thermal#/Fans/0");
 	check_in(RF_ROOT "/Chassis/1U?$expand=.", RF_ROOT "/Chassis/rack1_1U?$expand=.");
 	check_in("https://10.0.0.21:443/redfish/v1/Systems/1", RF_ROOT "/Systems/rack1_1");
