@@ -919,13 +919,11 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *fo)
  * clients and aggregators expect. Name-based (RFC 9562 version 8, from two
  * FNV-1a hashes) on this machine's /etc/machine-id and what makes the
  * service itself: its state directory when it serves HTTP (where its
- * accounts live), else its mount point. */
+ * accounts live), else its mount point (uuid_from_name). */
 static void service_uuid(const struct httpd_config *http, const char *mountpoint, char ret[37])
 {
 	_cleanup_free_ char *machine = NULL, *state = NULL, *key = NULL;
 	const char *self = mountpoint;
-	unsigned char b[16];
-	uint64_t h1, h2;
 	FILE *f = fopen("/etc/machine-id", "re");
 	char host[256] = "";
 
@@ -948,18 +946,7 @@ static void service_uuid(const struct httpd_config *http, const char *mountpoint
 		snprintf(ret, 37, "00000000-0000-8000-8000-000000000000");
 		return;
 	}
-	h1 = hash_fnv1a64(key, strlen(key));
-	key[0] = 'R';   /* a second, independent hash of the same name */
-	h2 = hash_fnv1a64(key, strlen(key));
-	for (int i = 0; i < 8; i++) {
-		b[i] = (unsigned char)(h1 >> (56 - 8 * i));
-		b[8 + i] = (unsigned char)(h2 >> (56 - 8 * i));
-	}
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x80);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(ret, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
+	uuid_from_name(key, ret);
 }
 
 static int parse_cmdline(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args);
