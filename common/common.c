@@ -125,6 +125,31 @@ uint64_t hash_fnv1a64(const void *data, size_t len)
 	return h;
 }
 
+void uuid_from_name(const char *name, char ret[37])
+{
+	size_t n = strlen(name);
+	unsigned char b[16];
+	uint64_t h1, h2;
+
+	h1 = hash_fnv1a64(name, n);
+	/* The second: the same name with its first byte made 'R' (FNV-1a
+	 * runs byte by byte, so continue from the hash of "R"). */
+	h2 = hash_fnv1a64("R", n > 0);
+	for (size_t i = 1; i < n; i++) {
+		h2 ^= (unsigned char)name[i];
+		h2 *= 1099511628211ULL;
+	}
+	for (int i = 0; i < 8; i++) {
+		b[i] = (unsigned char)(h1 >> (56 - 8 * i));
+		b[8 + i] = (unsigned char)(h2 >> (56 - 8 * i));
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x80);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(ret, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
+
 struct strmap_slot {
 	char *key;      /* NULL = empty; TOMBSTONE = deleted */
 	void *value;

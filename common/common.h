@@ -106,4 +106,10 @@ const char *stats_backend_name(enum stats_backend b);   /* "kasa", "bmc" */
 
 uint64_t hash_fnv1a64(const void *data, size_t len);
 
+/* A name-based UUID (RFC 9562 version 8) of name: the same name always
+ * gives the same UUID, from two independent FNV-1a hashes of it (not a
+ * cryptographic hash: for stable identifiers, not secrets). ret: 36
+ * characters and a NUL, lowercase. */
+void uuid_from_name(const char *name, char ret[37]);
+
 #endif

@@ -58,6 +58,8 @@ void fs_kasa_clear(struct fs_kasa *k)
 		return;
 	free(k->name);
 	free(k->host);
+	free(k->user);
+	free(k->password_file);
 	*k = (struct fs_kasa){ 0 };
 }
 
@@ -67,6 +69,8 @@ void fs_config_clear(struct fs_config *c)
 		fs_kasa_clear(&c->kasa[i]);
 	free(c->kasa);
 	free(c->discover);
+	free(c->kasa_user);
+	free(c->kasa_password_file);
 	fs_config_init(c);
 }
 
@@ -342,7 +346,7 @@ out:
 
 /* ---- the INI file --------------------------------------------------------------- */
 
-enum cfg_section { SEC_NONE, SEC_REDFISHFS, SEC_KASA, SEC_EXT };
+enum cfg_section { SEC_NONE, SEC_REDFISHFS, SEC_KASA, SEC_KASA_ALL, SEC_EXT };
 
 struct cfg_parse {
 	struct fs_config *c;
@@ -363,6 +367,7 @@ struct cfg_parse {
 	char ext_sec[128];               /* a section of another module */
 	enum fs_section ext_kind;        /* its kind in the option table */
 	bool kasa_has_host;
+	char *kasa_user, *kasa_pwfile;   /* [kasa NAME] keys seen before its host */
 	/* single-valued keys of [redfishfs] already set */
 	bool set_timeout, set_max_age, set_poll, set_discover_interval;
 };
@@ -384,11 +389,27 @@ static int cfg_fail(struct cfg_parse *p, int line, int error, const char *fmt, .
 	return 0;   /* inih: the handler failed */
 }
 
+/* A [kasa] string key: non-empty, once per section. */
+static int cfg_kasa_string(struct cfg_parse *p, const char *name, const char *value, char **slot)
+{
+	if (*slot)
+		return cfg_fail(p, p->line, -EINVAL, "'%s' given twice", name);
+	if (!*value)
+		return cfg_fail(p, p->line, -EINVAL, "%s: empty", name);
+	*slot = strdup(value);
+	if (!*slot)
+		return cfg_fail(p, p->line, -ENOMEM, "out of memory");
+	return 1;
+}
+
 /* The previous section is complete: check what it must have. */
 static void cfg_end_section(struct cfg_parse *p)
 {
 	if (p->sec == SEC_KASA && !p->kasa_has_host)
 		cfg_fail(p, p->sec_line, -EINVAL, "[kasa %s] has no host", p->sec_name);
+	free(p->kasa_user);
+	free(p->kasa_pwfile);
+	p->kasa_user = p->kasa_pwfile = NULL;
 	p->sec = SEC_NONE;
 }
 
@@ -435,7 +456,7 @@ static void cfg_begin_section(struct cfg_parse *p, const char *line)
 		while (isspace((unsigned char)*nm))
 			nm++;
 		if (!*nm) {
-			cfg_fail(p, p->line, -EINVAL, "[kasa] needs a name: [kasa NAME]");
+			p->sec = SEC_KASA_ALL;   /* the account every strip is asked with */
 			return;
 		}
 		if (!fs_name_valid(nm)) {
@@ -607,6 +628,9 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 			if (r < 0)
 				return cfg_fail(p, p->line, r, "host: %s", msg);
 			k.name = strdup(p->sec_name);
+			k.user = p->kasa_user;
+			k.password_file = p->kasa_pwfile;
+			p->kasa_user = p->kasa_pwfile = NULL;
 			if (!k.name) {
 				fs_kasa_clear(&k);
 				return cfg_fail(p, p->line, -ENOMEM, "out of memory");
@@ -618,8 +642,30 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 			p->kasa_has_host = true;
 			return 1;
 		}
+		switch (fs_option_by_key(FS_SECTION_KASA, name)) {
+		case FS_OPT_KASA_USER:
+		case FS_OPT_KASA_PASSWORD_FILE: {
+			/* the section's strip once its host made it, else kept for it */
+			struct fs_kasa *k = p->kasa_has_host ? &p->c->kasa[p->c->n_kasa - 1] : NULL;
+			bool u = fs_option_by_key(FS_SECTION_KASA, name) == FS_OPT_KASA_USER;
+
+			return cfg_kasa_string(p, name, value, k ? (u ? &k->user : &k->password_file) :
+							     (u ? &p->kasa_user : &p->kasa_pwfile));
+		}
+		default:
+			break;
+		}
 		return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [kasa %s]", name,
 				p->sec_name);
+	case SEC_KASA_ALL:
+		switch (fs_option_by_key(FS_SECTION_KASA, name)) {
+		case FS_OPT_KASA_USER:
+			return cfg_kasa_string(p, name, value, &p->c->kasa_user);
+		case FS_OPT_KASA_PASSWORD_FILE:
+			return cfg_kasa_string(p, name, value, &p->c->kasa_password_file);
+		default:
+			return cfg_fail(p, p->line, -EINVAL, "unknown key '%s' in [kasa]", name);
+		}
 	case SEC_EXT:
 		return cfg_ext_key(p, p->ext_kind, name, value);
 	}

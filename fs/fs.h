@@ -41,6 +41,8 @@ enum fs_opt_id {
 	FS_OPT_KASA,
 	FS_OPT_KASA_DISCOVER,
 	FS_OPT_DISCOVER_INTERVAL,
+	FS_OPT_KASA_USER,
+	FS_OPT_KASA_PASSWORD_FILE,
 	FS_OPT_BMC,
 	FS_OPT_BMC_USER,
 	FS_OPT_BMC_PASSWORD_FILE,
@@ -127,6 +129,8 @@ struct fs_kasa {
 	char *name;       /* malloc'd; NULL: named from the device alias */
 	char *host;       /* malloc'd; IPv6 without the brackets */
 	uint16_t port;    /* default 9999 */
+	char *user;       /* its TP-Link account (KLAP/AES), or NULL: the global one */
+	char *password_file;
 };
 
 /* One Kasa discovery target: --kasa-discover[=ADDR[:PORT]] or the
@@ -156,6 +160,8 @@ struct fs_config {
 	size_t n_kasa;
 	struct fs_discover *discover;   /* none: no discovery */
 	size_t n_discover;
+	char *kasa_user;           /* [kasa] user= / --kasa-user: every strip's default */
+	char *kasa_password_file;  /* [kasa] password_file= / --kasa-password-file */
 };
 
 /* Defaults, no strips. */
@@ -171,6 +177,8 @@ void fs_config_clear(struct fs_config *c);
  *                 discover-interval = SECONDS
  *                 (log-level, no-mount go to ext with section "redfishfs")
  *   [kasa NAME]   host = HOST[:PORT]          (one section per strip)
+ *                 user = ACCOUNT   password-file = FILE   (KLAP/AES devices)
+ *   [kasa]        user = ACCOUNT   password-file = FILE   (every strip's default)
  * Other sections' keys go to ext in their canonical spelling.
  * Unknown sections or keys, bad or out-of-range numbers, a key given twice,
  * a repeated [kasa NAME], a [kasa NAME] without host, overlong lines and

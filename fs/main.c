@@ -434,6 +434,12 @@ static int cmdline_apply(struct cmdline *cl, int id, const char *v)
 	case FS_OPT_BMC_USER:
 		r = set_string(&cl->remotes.user, v);
 		break;
+	case FS_OPT_KASA_USER:
+		r = set_string(&cl->strips.kasa_user, v);
+		break;
+	case FS_OPT_KASA_PASSWORD_FILE:
+		r = set_string(&cl->strips.kasa_password_file, v);
+		break;
 	case FS_OPT_BMC_PASSWORD_FILE:
 		r = set_string(&cl->remotes.password_file, v);
 		break;
@@ -802,6 +808,12 @@ static int build_config(struct cmdline *cl, struct fs_config *cfg)
 			goto out;
 		}
 	}
+	if ((cl->strips.kasa_user && set_string(&cfg->kasa_user, cl->strips.kasa_user) < 0) ||
+	    (cl->strips.kasa_password_file &&
+	     set_string(&cfg->kasa_password_file, cl->strips.kasa_password_file) < 0)) {
+		r = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < cl->strips.n_kasa; i++) {
 		r = fs_config_add_kasa(cfg, &cl->strips.kasa[i], err, sizeof(err));
 		if (r < 0) {
@@ -907,13 +919,11 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *fo)
  * clients and aggregators expect. Name-based (RFC 9562 version 8, from two
  * FNV-1a hashes) on this machine's /etc/machine-id and what makes the
  * service itself: its state directory when it serves HTTP (where its
- * accounts live), else its mount point. */
+ * accounts live), else its mount point (uuid_from_name). */
 static void service_uuid(const struct httpd_config *http, const char *mountpoint, char ret[37])
 {
 	_cleanup_free_ char *machine = NULL, *state = NULL, *key = NULL;
 	const char *self = mountpoint;
-	unsigned char b[16];
-	uint64_t h1, h2;
 	FILE *f = fopen("/etc/machine-id", "re");
 	char host[256] = "";
 
@@ -936,18 +946,7 @@ static void service_uuid(const struct httpd_config *http, const char *mountpoint
 		snprintf(ret, 37, "00000000-0000-8000-8000-000000000000");
 		return;
 	}
-	h1 = hash_fnv1a64(key, strlen(key));
-	key[0] = 'R';   /* a second, independent hash of the same name */
-	h2 = hash_fnv1a64(key, strlen(key));
-	for (int i = 0; i < 8; i++) {
-		b[i] = (unsigned char)(h1 >> (56 - 8 * i));
-		b[8 + i] = (unsigned char)(h2 >> (56 - 8 * i));
-	}
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x80);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(ret, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
+	uuid_from_name(key, ret);
 }
 
 static int parse_cmdline(int argc, char *argv[], struct cmdline *cl, struct fuse_args *args);
@@ -1004,6 +1003,9 @@ static void log_kasa_event(void *userdata, enum kasa_event ev, const char *strip
 	case KASA_EVENT_DISCOVERY_FAILED:
 		log_warn("Kasa %s: %s", message, strerror(-err));
 		break;
+	case KASA_EVENT_ACCOUNT:
+		log_info("strip %s at %s: %s", strip, addr, message);
+		break;
 	}
 }
 
@@ -1014,11 +1016,49 @@ static uint16_t new_probe_port(uint16_t port)
 	return port == KASA_DISCOVERY_PORT_NEW ? 0 : KASA_DISCOVERY_PORT_NEW;
 }
 
+/* A TP-Link account (user and password file; both or neither) for strip
+ * (NULL: every strip's default). 0 with *ret (NULL: none), or -EINVAL
+ * logged (the password is never). */
+static int kasa_account(const char *strip, const char *user, const char *password_file,
+			struct kasa_creds **ret)
+{
+	_cleanup_free_ char *password = NULL;
+	const char *w = strip ? " strip " : "", *name = strip ? strip : "";
+	int r;
+
+	*ret = NULL;
+	if (!user && !password_file)
+		return 0;
+	if (!user || !password_file) {
+		log_error("Kasa%s%s: a TP-Link account needs both user and password file", w, name);
+		return -EINVAL;
+	}
+	r = rf_read_password_file(password_file, &password);
+	if (r < 0) {
+		log_error("Kasa%s%s: password file %s: %s", w, name, password_file,
+			  r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :
+			  r == -EINVAL ? "empty, too long or not text" : strerror(-r));
+		return -EINVAL;
+	}
+	*ret = kasa_creds_new(user, password);
+	explicit_bzero(password, strlen(password));
+	if (!*ret) {
+		log_error("Kasa%s%s: account: %s", w, name, strerror(errno));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Add strip k to the provider: 0, or -errno for a strip that cannot be
  * added at all (a strip that does not answer is added, shown offline). */
 static int service_add_strip(struct service *sv, const struct fs_kasa *k)
 {
-	int r = kasa_provider_add(sv->kp, k->name, k->host, k->port);
+	struct kasa_creds *creds;
+	int r = kasa_account(k->name ? k->name : k->host, k->user, k->password_file, &creds);
+
+	if (r < 0)
+		return r;
+	r = kasa_provider_add_as(sv->kp, k->name, k->host, k->port, creds);
 
 	if (r == -EINVAL || r == -ENOMEM || r == -EEXIST) {
 		log_error("strip %s%s%s:%u: %s", k->name ? k->name : "", k->name ? " at " : "",
@@ -1117,6 +1157,14 @@ static int service_start_backends(struct service *sv, struct remotes *remotes)
 		return -ENOMEM;
 	}
 	kasa_provider_set_events(sv->kp, log_kasa_event, NULL);
+	{
+		struct kasa_creds *creds;
+
+		r = kasa_account(NULL, cfg->kasa_user, cfg->kasa_password_file, &creds);
+		if (r < 0)
+			return r;
+		kasa_provider_set_creds(sv->kp, creds);
+	}
 	for (size_t i = 0; i < cfg->n_kasa; i++)
 		if ((r = service_add_strip(sv, &cfg->kasa[i])) < 0)
 			return r;

@@ -397,6 +397,18 @@ int kasa_dev_set_credentials(struct kasa_dev *d, const char *user, const char *p
 	return r;
 }
 
+int kasa_dev_use_creds(struct kasa_dev *d, const struct kasa_creds *c)
+{
+	int r;
+
+	if (!d)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	r = kasa_link_use_creds(&d->link, c);
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
 void kasa_dev_set_renew_margin(struct kasa_dev *d, int64_t ms)
 {
 	if (!d || ms < 0)

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,20 +157,40 @@ static int kasa_found_new(struct kasa_found *f, const uint8_t *data, size_t len)
 	schm = kasa_obj(res, "mgt_encrypt_schm");
 	enc = kasa_str(schm, "encrypt_type");
 	type = kasa_str(res, "device_type");
+	f->http_port = KASA_HTTP_PORT;
 	if (schm && json_object_object_get_ex(schm, "http_port", &v) &&
-	    json_object_is_type(v, json_type_int))
-		snprintf(port_text, sizeof(port_text), " on TCP %lld",
-			 (long long)json_object_get_int64(v));
+	    json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0 &&
+	    json_object_get_int64(v) <= 65535)
+		f->http_port = (uint16_t)json_object_get_int64(v);
+	snprintf(port_text, sizeof(port_text), " on TCP %u", (unsigned)f->http_port);
+	if (enc && strcasecmp(enc, "KLAP") == 0)
+		f->transport = KASA_TRANSPORT_KLAP;
+	else if (enc && strcasecmp(enc, "AES") == 0)
+		f->transport = KASA_TRANSPORT_AES;
+	if (type && strncmp(type, "SMART.", 6) == 0)
+		f->hint = KASA_PROTOCOL_SMART;
+	else if (type && strncmp(type, "IOT.", 4) == 0)
+		f->hint = KASA_PROTOCOL_IOT;
 	{
-		_cleanup_free_ char *enc_c = kasa_clean_strdup(enc ? enc : "encrypted");
+		_cleanup_free_ char *enc_c = kasa_clean_strdup(enc ? enc : "an unnamed encryption");
 		_cleanup_free_ char *type_c = kasa_clean_strdup(type ? type : "device");
+		const char *proto = f->transport == KASA_TRANSPORT_KLAP ? "KLAP" :
+				    f->transport == KASA_TRANSPORT_AES ? "AES" : enc ? enc : "";
 
 		if (!enc_c || !type_c)
 			return -ENOMEM;
+		if (f->transport != KASA_TRANSPORT_AUTO)
+			return kasa_found_set(f, kasa_str(res, "device_model"), kasa_str(res, "device_id"),
+					      kasa_str(res, "mac"), proto,
+					      kasa_vfmt("%s speaks the newer %s protocol (HTTP%s)", type_c,
+							proto, port_text));
 		return kasa_found_set(f, kasa_str(res, "device_model"), kasa_str(res, "device_id"),
-				      kasa_str(res, "mac"), enc ? enc : "",
-				      kasa_vfmt("%s speaks only the newer %s protocol (HTTP%s), "
-						"not supported yet", type_c, enc_c, port_text));
+				      kasa_str(res, "mac"), proto,
+				      kasa_vfmt("%s speaks only %s (HTTP%s), which redfishfs does not "
+						"speak (e.g. TPAP, the newest firmware's SPAKE2+); the Kasa "
+						"app's \"Third-Party Compatibility\" setting re-opens the "
+						"local protocol on many devices; not supported",
+						type_c, enc_c, port_text));
 	}
 }
 
@@ -227,6 +248,7 @@ int kasa_found_parse(const char *addr, uint16_t port, bool legacy, const uint8_t
 		f.device_id = strdup(f.info.device_id);
 		f.mac = strdup(f.info.mac);
 		f.protocol = strdup("legacy");
+		f.transport = KASA_TRANSPORT_XOR;
 		f.reason = strdup("");
 		r = f.model && f.device_id && f.mac && f.protocol && f.reason ? 0 : -ENOMEM;
 	} else {
@@ -523,11 +545,15 @@ static void kasa_row_fill(struct kasa_row *row, const struct kasa_found *f)
 	kasa_cell(row->col[KASA_COL_MODEL], w, *f->model ? f->model : "-");
 	kasa_cell(row->col[KASA_COL_ID], w, *f->device_id ? f->device_id : "-");
 	if (!f->supported) {
+		bool http = f->transport == KASA_TRANSPORT_KLAP || f->transport == KASA_TRANSPORT_AES;
+
+		if (http && f->http_port != KASA_HTTP_PORT)
+			snprintf(row->col[KASA_COL_ADDR], w, "%s:%u", f->addr, (unsigned)f->http_port);
 		snprintf(row->col[KASA_COL_ALIAS], w, "-");
 		snprintf(row->col[KASA_COL_OUTLETS], w, "-");
 		snprintf(row->col[KASA_COL_METER], w, "-");
 		kasa_cell(tmp, sizeof(tmp), *f->protocol ? f->protocol : "unknown protocol");
-		snprintf(row->col[KASA_COL_FW], w, "not supported (%s)", tmp);
+		snprintf(row->col[KASA_COL_FW], w, http ? "%s (ask the device)" : "not supported (%s)", tmp);
 		return;
 	}
 	kasa_cell(row->col[KASA_COL_ALIAS], w, *f->info.alias ? f->info.alias : "-");

@@ -173,6 +173,7 @@ void kasa_link_init(struct kasa_link *l);
 void kasa_link_clear(struct kasa_link *l);   /* closes, frees */
 void kasa_link_close(struct kasa_link *l);   /* drops connection and session */
 int kasa_link_set_creds(struct kasa_link *l, const char *user, const char *password);
+int kasa_link_use_creds(struct kasa_link *l, const struct kasa_creds *c);
 /* KLAP/AES: make a session unless one is up (XOR: nothing). Raw -errno. */
 int kasa_link_establish(struct kasa_link *l, int64_t deadline);
 /* One attempt: plain request text in, plain reply text out (malloc'd). */

@@ -145,6 +145,15 @@ int kasa_dev_set_transport(struct kasa_dev *d, enum kasa_transport t, uint16_t p
  * The defaults python-kasa tries for unbound devices and the blank
  * account are tried after it. Drops any session. 0, -EINVAL, -ENOMEM. */
 int kasa_dev_set_credentials(struct kasa_dev *d, const char *user, const char *password);
+/* The same account held opaquely, for callers that pass it on without
+ * looking (the provider): kasa_creds_new copies (NULL with errno set:
+ * EINVAL for a user or password over 256 bytes), free wipes and is
+ * NULL-safe; kasa_dev_use_creds(d, NULL) means none configured. */
+struct kasa_creds;
+struct kasa_creds *kasa_creds_new(const char *user, const char *password);
+struct kasa_creds *kasa_creds_dup(const struct kasa_creds *c);   /* NULL c: NULL */
+struct kasa_creds *kasa_creds_free(struct kasa_creds *c);
+int kasa_dev_use_creds(struct kasa_dev *d, const struct kasa_creds *c);
 /* The transport and protocol in use (AUTO/UNKNOWN until a request found
  * them); which account the session was made with ("the configured
  * account", "the default Kasa account", "the blank account"; "" for XOR or
@@ -201,6 +210,13 @@ struct kasa_found {
 	char *device_id;          /* supported: info.device_id; else as reported or "" */
 	char *mac;
 	char *protocol;           /* "legacy", "KLAP", "AES", or "" when unknown */
+	/* How to drive it: XOR for a legacy answer; KLAP or AES when a newer
+	 * answer names one (then !supported, info empty, and the device is
+	 * asked over HTTP at http_port, hint its protocol from device_type);
+	 * AUTO when neither (a transport we do not speak, e.g. TPAP). */
+	enum kasa_transport transport;
+	uint16_t http_port;
+	enum kasa_protocol hint;
 	char *reason;             /* "" when supported */
 	uint32_t reply_us;        /* when the reply arrived, after the broadcast */
 };

@@ -40,6 +40,7 @@
 #include "provider_internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -126,6 +127,7 @@ static struct kasa_strip *strip_free(struct kasa_strip *s)
 	if (!s)
 		return NULL;
 	kasa_dev_free(s->dev);
+	kasa_creds_free(s->creds);
 	free(s->host);
 	free(s->last_err);
 	kasa_sysinfo_clear(&s->si);
@@ -150,12 +152,34 @@ static struct kasa_strip *strip_free(struct kasa_strip *s)
 	return NULL;
 }
 
-static struct kasa_strip *strip_new(struct kasa_provider *kp, const char *host, uint16_t port)
+/* A device connection for s at host:port: its account and, when discovery
+ * told it, its transport. */
+static struct kasa_dev *strip_dev(struct kasa_strip *s, const char *host, uint16_t port)
+{
+	struct kasa_dev *d = kasa_dev_new(host, port, s->kp->timeout_ms);
+
+	if (d && (kasa_dev_use_creds(d, s->creds ? s->creds : s->kp->creds) < 0 ||
+		  (s->transport != KASA_TRANSPORT_AUTO &&
+		   kasa_dev_set_transport(d, s->transport, s->http_port, s->hint) < 0)))
+		d = kasa_dev_free(d);
+	return d;
+}
+
+static struct kasa_strip *strip_new(struct kasa_provider *kp, const char *host, uint16_t port,
+				    struct kasa_creds *creds, const struct kasa_found *via)
 {
 	struct kasa_strip *s = calloc(1, sizeof(*s));
 
-	if (!s)
+	if (!s) {
+		kasa_creds_free(creds);
 		return NULL;
+	}
+	s->creds = creds;
+	if (via) {
+		s->transport = via->transport;
+		s->http_port = via->http_port;
+		s->hint = via->hint;
+	}
 	s->kp = kp;
 	s->res_pdu = (struct kasa_res){ s, KASA_RES_PDU, 0 };
 	s->res_metrics = (struct kasa_res){ s, KASA_RES_METRICS, 0 };
@@ -176,7 +200,7 @@ static struct kasa_strip *strip_new(struct kasa_provider *kp, const char *host, 
 		free(s);
 		return NULL;
 	}
-	s->dev = kasa_dev_new(host, port, kp->timeout_ms);
+	s->dev = strip_dev(s, host, port);
 	s->host = strdup(host);
 	s->port = port;
 	if (!s->dev || !s->host)
@@ -306,6 +330,7 @@ struct kasa_provider *kasa_provider_free(struct kasa_provider *kp)
 	close(kp->cancel[0]);
 	close(kp->cancel[1]);
 	strmap_free(kp->reported);
+	kasa_creds_free(kp->creds);
 	pthread_mutex_destroy(&kp->lock);
 	free(kp);
 	return NULL;
@@ -318,7 +343,8 @@ struct kasa_provider *kasa_provider_free(struct kasa_provider *kp)
  * strip. Returns 0, the probe's -errno (the strip is added anyway), or an
  * error with nothing added (-EEXIST: the name or the device is shown). */
 static int provider_attach(struct kasa_provider *kp, const char *name, const char *host,
-			   uint16_t port, struct kasa_sysinfo *known, struct kasa_strip **ret_s)
+			   uint16_t port, struct kasa_sysinfo *known, struct kasa_creds *creds,
+			   const struct kasa_found *via, struct kasa_strip **ret_s)
 {
 	struct kasa_sysinfo si = { 0 };
 	struct kasa_strip *s, **v;
@@ -327,9 +353,10 @@ static int provider_attach(struct kasa_provider *kp, const char *name, const cha
 	uint64_t g;
 	int probe, r;
 
-	s = strip_new(kp, host, port);
+	s = strip_new(kp, host, port, creds, via);
 	if (!s)
 		return -ENOMEM;
+	s->discovered = via != NULL;
 
 	g = rf_tree_generation(kp->t);
 	if (known) {
@@ -351,6 +378,12 @@ static int provider_attach(struct kasa_provider *kp, const char *name, const cha
 			goto fail;
 		}
 	}
+	/* A device discovery found on KLAP/AES is shown once it answered there
+	 * (or refused our credentials: then offline, writes -EACCES). */
+	if (via && probe < 0 && probe != -EACCES) {
+		r = probe;
+		goto fail;
+	}
 	/* The device's identity before the strip is visible, so a concurrent
 	 * discovery of the same device sees it (device_taken). */
 	if (probe == 0) {
@@ -361,6 +394,7 @@ static int provider_attach(struct kasa_provider *kp, const char *name, const cha
 		if (r < 0)
 			goto fail;
 	}
+	s->refused = probe == -EACCES;   /* offline: writes say why */
 
 	pthread_mutex_lock(&kp->lock);
 	/* One strip per device (deviceId), one device per name. */
@@ -427,10 +461,52 @@ int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *ho
 		return -EINVAL;
 	if (name && !name_valid(name))
 		return -EINVAL;
-	return provider_attach(kp, name, host, port, NULL, NULL);
+	return provider_attach(kp, name, host, port, NULL, NULL, NULL, NULL);
+}
+
+int kasa_provider_add_as(struct kasa_provider *kp, const char *name, const char *host,
+			 uint16_t port, struct kasa_creds *c)
+{
+	if (!kp || !host || !*host || port == 0 || (name && !name_valid(name))) {
+		kasa_creds_free(c);
+		return -EINVAL;
+	}
+	return provider_attach(kp, name, host, port, NULL, c, NULL, NULL);
+}
+
+void kasa_provider_set_creds(struct kasa_provider *kp, struct kasa_creds *c)
+{
+	if (!kp) {
+		kasa_creds_free(c);
+		return;
+	}
+	kasa_creds_free(kp->creds);
+	kp->creds = c;
 }
 
 /* ---- discovery ------------------------------------------------------------------ */
+
+/* Whether two MACs are the same, whatever separators and case they are
+ * written with (a newer discovery answer writes "AA-BB-..."; it may not
+ * carry the deviceId get_device_info gives). Never for an all-zero MAC. */
+static bool same_mac(const char *a, const char *b)
+{
+	size_t n = 0;
+	bool nonzero = false;
+
+	for (;; a++, b++) {
+		while (*a == ':' || *a == '-')
+			a++;
+		while (*b == ':' || *b == '-')
+			b++;
+		if (!*a || !*b)
+			return !*a && !*b && n == 12 && nonzero;
+		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+			return false;
+		nonzero |= *a != '0';
+		n++;
+	}
+}
 
 /* The strip showing device_id, or else the strip at host:port that has
  * never answered (a configured strip the device may be), or NULL. Under
@@ -445,8 +521,10 @@ static struct kasa_strip *strip_for_found(struct kasa_provider *kp, const struct
 		bool id, addr;
 
 		pthread_mutex_lock(&o->lock);
-		id = o->have_si && !strcmp(o->si.device_id, f->device_id);
-		addr = !o->have_si && o->port == f->port && !strcmp(o->host, f->addr);
+		id = o->have_si && (!strcmp(o->si.device_id, f->device_id) ||
+				    (!f->supported && same_mac(o->si.mac, f->mac)));
+		addr = !o->have_si && o->port == (f->supported ? f->port : f->http_port) &&
+		       !strcmp(o->host, f->addr);
 		pthread_mutex_unlock(&o->lock);
 		if (id) {
 			*ret_by_id = true;
@@ -471,7 +549,7 @@ static bool host_numeric(const char *host)
  * connection is swapped with io held, so no request is in flight. */
 static void strip_move(struct kasa_strip *s, const char *addr, uint16_t port)
 {
-	struct kasa_dev *nd = kasa_dev_new(addr, port, s->kp->timeout_ms), *old;
+	struct kasa_dev *nd = strip_dev(s, addr, port), *old;
 	char *nh = strdup(addr);
 	_cleanup_free_ char *from = NULL;
 
@@ -496,7 +574,7 @@ static void strip_move(struct kasa_strip *s, const char *addr, uint16_t port)
 
 /* A device we cannot drive: reported once per device (deviceId, else MAC,
  * else address) for the provider's life. */
-static void disc_unsupported(struct kasa_provider *kp, const struct kasa_found *f)
+static void disc_unsupported(struct kasa_provider *kp, const struct kasa_found *f, int err)
 {
 	const char *key = *f->device_id ? f->device_id : *f->mac ? f->mac : f->addr;
 	_cleanup_free_ char *msg = NULL;
@@ -507,8 +585,9 @@ static void disc_unsupported(struct kasa_provider *kp, const struct kasa_found *
 	pthread_mutex_unlock(&kp->lock);
 	if (!fresh)
 		return;
-	if (asprintf(&msg, "%s%s%s%s%s%s", *f->model ? f->model : "a device",
-		     *f->mac ? " (MAC " : "", f->mac, *f->mac ? ")" : "", ": ", f->reason) < 0)
+	if (asprintf(&msg, "%s%s%s%s%s%s%s%s", *f->model ? f->model : "a device",
+		     *f->mac ? " (MAC " : "", f->mac, *f->mac ? ")" : "", ": ", f->reason,
+		     err ? ", but did not answer there: " : "", err ? strerror(-err) : "") < 0)
 		msg = NULL;
 	kasa_emit(kp, KASA_EVENT_UNSUPPORTED, NULL, f->addr, -EPROTONOSUPPORT,
 		   msg ? msg : f->reason);
@@ -524,8 +603,8 @@ static void disc_found(void *userdata, struct kasa_found *f)
 
 	if (kasa_stopping(kp))
 		return;
-	if (!f->supported) {
-		disc_unsupported(kp, f);
+	if (!f->supported && f->transport != KASA_TRANSPORT_KLAP && f->transport != KASA_TRANSPORT_AES) {
+		disc_unsupported(kp, f, 0);
 		return;
 	}
 	pthread_mutex_lock(&kp->lock);
@@ -535,16 +614,20 @@ static void disc_found(void *userdata, struct kasa_found *f)
 		/* Known: follow it if it moved; wake it if it was offline. */
 		pthread_mutex_lock(&s->lock);
 		online = s->online;
-		same = s->port == f->port && !strcmp(s->host, f->addr);
+		same = s->port == (f->supported ? f->port : f->http_port) && !strcmp(s->host, f->addr);
 		numeric = host_numeric(s->host);
 		pthread_mutex_unlock(&s->lock);
 		if (by_id && !same && (!online || numeric || s->discovered))
-			strip_move(s, f->addr, f->port);
+			strip_move(s, f->addr, f->supported ? f->port : f->http_port);
 		else if (!online)
 			kasa_strip_request_poll(s);
 		return;
 	}
-	r = provider_attach(kp, NULL, f->addr, f->port, &f->info, &s);
+	r = f->supported ? provider_attach(kp, NULL, f->addr, f->port, &f->info, NULL, NULL, &s) :
+			   /* KLAP or AES: the strip asks the device itself */
+			   provider_attach(kp, NULL, f->addr, f->http_port, NULL, NULL, f, &s);
+	if (r < 0 && r != -EEXIST && !f->supported)
+		disc_unsupported(kp, f, r);   /* not there on HTTP: once, like a device we cannot drive */
 	if (r == 0)
 		kasa_emit(kp, KASA_EVENT_FOUND, s->name, f->addr, 0, f->model);
 	/* -EEXIST: another round found it first. */

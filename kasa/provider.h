@@ -24,6 +24,15 @@ struct kasa_provider *kasa_provider_free(struct kasa_provider *kp); /* stops thr
  * named from host when it has no name. -EINVAL for a bad name. */
 int kasa_provider_add(struct kasa_provider *kp, const char *name, const char *host, uint16_t port);
 
+/* The TP-Link account for devices on KLAP/AES (kasa.h kasa_creds): the
+ * provider's default, and a strip's own for kasa_provider_add_as. Taken
+ * over (freed with the provider or strip; NULL: none, and the defaults of
+ * unbound devices are tried). The provider hands them to the transport and
+ * never looks inside. set_creds before adding strips. */
+struct kasa_creds;
+void kasa_provider_set_creds(struct kasa_provider *kp, struct kasa_creds *c);
+int kasa_provider_add_as(struct kasa_provider *kp, const char *name, const char *host,
+			 uint16_t port, struct kasa_creds *c);
 /* Remove the configured strip at host:port (as given to kasa_provider_add):
  * its poller ends and its resources leave the tree; a command in flight on
  * it still completes. 0, -ENOENT (no such strip), -ENOMEM. */
@@ -43,13 +52,19 @@ int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t po
  *                (the request failed with -EIO); message "METHOD: the device
  *                answered err_code N: ITS MESSAGE". Once per run of the same
  *                refusal, until that method succeeds again.
- *   DISCOVERY_FAILED a round could not be sent (err); once until a round works. */
+ *                A device that refused every credential: err -EACCES and a
+ *                message naming the accounts tried (never a password);
+ *                once until it takes one.
+ *   DISCOVERY_FAILED a round could not be sent (err); once until a round works.
+ *   ACCOUNT      the strip's KLAP/AES session was made with message ("the
+ *                default Kasa account", ...): once, and again when it changes. */
 enum kasa_event {
 	KASA_EVENT_FOUND,
 	KASA_EVENT_MOVED,
 	KASA_EVENT_UNSUPPORTED,
 	KASA_EVENT_DEVICE_ERROR,
 	KASA_EVENT_DISCOVERY_FAILED,
+	KASA_EVENT_ACCOUNT,
 };
 typedef void (*kasa_event_fn)(void *userdata, enum kasa_event ev, const char *strip,
 			      const char *addr, int err, const char *message);

@@ -13,6 +13,7 @@
  * device reports, or from what its model tells truthfully (receptacles). */
 #include "provider_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,8 @@ static bool sensor_value(const struct kasa_strip *s, size_t outlet, enum kasa_se
 		default: return false;
 		}
 	}
+	if (isnan(sum))
+		return false;   /* a SMART device does not measure it */
 	*ret = sum;
 	return true;
 }
@@ -369,10 +372,25 @@ struct json_object *kasa_doc_pdu(const struct kasa_strip *s)
 		if (s->si.hw_ver && *s->si.hw_ver)
 			put_str(&b, o, "Version", s->si.hw_ver);
 		put_str(&b, o, "UserLabel", s->si.alias);
+		/* Kasa devices have no serial number; the deviceId is the
+		 * identifier TP-Link allocates to each unit, so it serves as
+		 * one, and the equipment's UUID is derived from it (the same
+		 * device keeps both wherever it is served from). */
+		if (*s->si.device_id) {
+			char uuid[37], *name = NULL;
+
+			put_str(&b, o, "SerialNumber", s->si.device_id);
+			if (asprintf(&name, "kasa deviceId %s", s->si.device_id) < 0) {
+				b.oom = true;
+			} else {
+				uuid_from_name(name, uuid);
+				put_str(&b, o, "UUID", uuid);
+				free(name);
+			}
+		}
 	} else {
 		put_null(&b, o, "Model");
 	}
-	/* No SerialNumber: deviceId is an identifier, not a serial. */
 	put_status(&b, o, s->online);
 	put_link(&b, o, "Outlets", s->outlets_uri);
 	if (kasa_strip_metered(s))
@@ -404,6 +422,8 @@ static void put_receptacle(struct jb *b, struct json_object *o, const char *mode
 	put_str(b, o, "NominalVoltage", volt);
 	put_str(b, o, "PhaseWiringType", "OnePhase3Wire");
 	put_str(b, o, "VoltageType", "AC");
+	/* A single-phase receptacle: one line and the neutral. */
+	put_str(b, o, "ElectricalContext", "LineToNeutral");
 }
 
 struct json_object *kasa_doc_outlet(const struct kasa_strip *s, size_t i, const char *uri)

@@ -68,6 +68,10 @@ struct kasa_strip {
 	char *sensors_uri, *power_uri, *power_subsystem_uri;   /* under chassis_uri */
 	struct kasa_dev *dev;      /* replaced (with io held) when the device moves */
 	bool discovered;           /* found by discovery, not configured */
+	struct kasa_creds *creds;  /* its own account, or NULL: the provider's */
+	enum kasa_transport transport; /* as discovery said (AUTO: the device finds it) */
+	uint16_t http_port;
+	enum kasa_protocol hint;
 
 	pthread_mutex_t io;
 	pthread_mutex_t lock;
@@ -82,6 +86,8 @@ struct kasa_strip {
 	uint16_t port;
 	char *last_err;            /* the device error last reported, NULL none */
 	bool online;
+	bool refused;              /* offline because every credential was refused */
+	char account[48];          /* the account last reported (ACCOUNT), "" none */
 	bool have_si;
 	struct kasa_sysinfo si;
 	struct kasa_outlet *outlets;
@@ -122,6 +128,7 @@ struct kasa_provider {
 	size_t n_disc;
 	int cancel[2];             /* a byte in cancel[1] ends discovery rounds and waits */
 	struct strmap *reported;   /* unsupported devices reported (under lock) */
+	struct kasa_creds *creds;  /* the default account, or NULL */
 };
 
 static inline bool kasa_stopping(const struct kasa_provider *kp)

@@ -54,10 +54,11 @@ static struct timespec deadline_ts(int64_t mono_ms)
 	return ts;
 }
 
-/* A device error that means "it does not answer" (not "it refused"). */
+/* A device error that takes it offline: it does not answer, or it refused
+ * every credential (then writes fail with -EACCES, not -EHOSTUNREACH). */
 static bool kasa_err_unreachable(int r)
 {
-	return r == -ETIMEDOUT || r == -EHOSTUNREACH;
+	return r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -EACCES;
 }
 
 /* Outlet i as a bit of a read-back mask (outlets past 64: none). */
@@ -109,12 +110,35 @@ int kasa_strip_take_si(struct kasa_strip *s, struct kasa_sysinfo *si)
 
 /* The device did not answer (or answered nonsense to a poll): show it
  * offline. */
-static void strip_mark_offline(struct kasa_strip *s, uint64_t g)
+static void strip_mark_offline(struct kasa_strip *s, uint64_t g, int r)
 {
 	pthread_mutex_lock(&s->lock);
 	s->online = false;
+	s->refused = r == -EACCES;
 	pthread_mutex_unlock(&s->lock);
 	kasa_strip_install(s, g);
+}
+
+/* Tell the owner which account a KLAP/AES session was made with, once and
+ * again when it changes (io held). */
+static void strip_note_account(struct kasa_strip *s)
+{
+	char acct[sizeof(s->account)];
+	_cleanup_free_ char *host = NULL, *msg = NULL;
+	bool report = false;
+
+	kasa_dev_account(s->dev, acct, sizeof(acct));
+	pthread_mutex_lock(&s->lock);
+	if (*acct && strcmp(acct, s->account) != 0) {
+		snprintf(s->account, sizeof(s->account), "%s", acct);
+		host = strdup(s->host);
+		report = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (report && asprintf(&msg, "signed in over %s with %s",
+			       kasa_dev_transport(s->dev) == KASA_TRANSPORT_AES ? "AES" : "KLAP",
+			       acct) >= 0)
+		kasa_emit(s->kp, KASA_EVENT_ACCOUNT, s->name, host ? host : "", 0, msg);
 }
 
 /* After a device request (io held): the device refused it with an
@@ -140,6 +164,14 @@ static void strip_note(struct kasa_strip *s, const char *method, int r)
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
+	if (r == -EACCES) {
+		msg = strdup("credentials refused: the device took none of the accounts tried (the "
+			     "configured one, if any, the default Kasa and Tapo accounts, the blank "
+			     "one); set user= and password_file= for it");
+		if (!msg)
+			return;
+		goto tell;
+	}
 	if (r != -EIO)
 		return;
 	code = kasa_dev_last_error(s->dev, text, sizeof(text));
@@ -150,6 +182,7 @@ static void strip_note(struct kasa_strip *s, const char *method, int r)
 		msg = NULL;
 		return;
 	}
+tell:
 	pthread_mutex_lock(&s->lock);
 	if (!s->last_err || strcmp(s->last_err, msg) != 0) {
 		char *copy = strdup(msg);
@@ -163,7 +196,8 @@ static void strip_note(struct kasa_strip *s, const char *method, int r)
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (report)
-		kasa_emit(s->kp, KASA_EVENT_DEVICE_ERROR, s->name, host ? host : "", -EIO, msg);
+		kasa_emit(s->kp, KASA_EVENT_DEVICE_ERROR, s->name, host ? host : "",
+			  r == -EACCES ? -EACCES : -EIO, msg);
 }
 
 /* Whether si comes from the device s shows (a device keeps its deviceId;
@@ -232,14 +266,17 @@ int kasa_strip_poll_io(struct kasa_strip *s)
 			s->outlets[i].em = em[i];
 		}
 		s->online = true;
+		s->refused = false;
 		s->last_ok_ms = now_ms();
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (r == 0)
+	if (r == 0) {
+		strip_note_account(s);
 		r = kasa_strip_install(s, g);
+	}
 	goto out;
 fail:
-	strip_mark_offline(s, g);
+	strip_mark_offline(s, g, r);
 out:
 	kasa_sysinfo_clear(&si);
 	free(em);
@@ -272,7 +309,7 @@ static int strip_readback(struct kasa_strip *s,
 	}
 	if (r < 0) {
 		if (kasa_err_unreachable(r))
-			strip_mark_offline(s, g);
+			strip_mark_offline(s, g, r);
 		return r;
 	}
 	if (check && !check(&si, arg))
@@ -304,7 +341,7 @@ static int strip_readback(struct kasa_strip *s,
 static int strip_cmd_failed(struct kasa_strip *s, uint64_t g, int r)
 {
 	if (kasa_err_unreachable(r))
-		strip_mark_offline(s, g);
+		strip_mark_offline(s, g, r);
 	return r;
 }
 
@@ -320,6 +357,17 @@ static int strip_cmd_end(struct kasa_strip *s, uint64_t g, int r, const char *me
 	else
 		r = strip_readback(s, check, arg, 0);
 	pthread_mutex_unlock(&s->io);
+	return r;
+}
+
+/* Whether s is offline because it refused every credential. */
+static bool strip_refused(struct kasa_strip *s)
+{
+	bool r;
+
+	pthread_mutex_lock(&s->lock);
+	r = s->refused;
+	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
@@ -348,7 +396,7 @@ static int strip_cmd_begin(struct kasa_strip *s)
 	bool probe;
 
 	if (!strip_usable(s, &probe))
-		return -EHOSTUNREACH;
+		return strip_refused(s) ? -EACCES : -EHOSTUNREACH;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += s->kp->timeout_ms / 1000;
 	until.tv_nsec += (long)(s->kp->timeout_ms % 1000) * 1000000L;
@@ -360,7 +408,7 @@ static int strip_cmd_begin(struct kasa_strip *s)
 		return -ETIMEDOUT;
 	if (!strip_usable(s, &probe) || (probe && kasa_strip_poll_io(s) < 0)) {
 		pthread_mutex_unlock(&s->io);
-		return -EHOSTUNREACH;
+		return strip_refused(s) ? -EACCES : -EHOSTUNREACH;
 	}
 	return 0;
 }
@@ -466,7 +514,7 @@ static void strip_run_pending(struct kasa_strip *s)
 		strip_note(s, "set_relay_state", r);
 		if (kasa_err_unreachable(r)) {
 			/* stays pending: runs when the device answers again */
-			strip_mark_offline(s, g);
+			strip_mark_offline(s, g, r);
 			break;
 		}
 drop:

@@ -971,6 +971,13 @@ static int sim_control(struct sim *s, struct sim_conn *c, char *line, int64_t no
 		s->log = NULL;
 		s->n_log = 0;
 		sim_reply(c, "ok");
+	} else if (strcmp(cmd, "account") == 0) {
+		/* account USER PASS: the owner changed the account (sessions end) */
+		char *a2 = strtok_r(NULL, " \t\r", &save);
+
+		if (!a1 || !a2 || sim_http_account(s, a1, a2) < 0)
+			return sim_reply(c, "error usage: account USER PASSWORD (KLAP/AES only)");
+		sim_reply(c, "ok");
 	} else if (strcmp(cmd, "expire") == 0) {
 		sim_http_expire(s);   /* every KLAP/AES session ends at the device */
 		sim_reply(c, "ok");

@@ -105,6 +105,7 @@ struct sim {
 	json_object *smart;              /* a SMART fixture, or NULL (IOT) */
 	json_object *discovery;          /* the fixture's discovery_result, or NULL */
 	struct sim_http *http;
+	char *account_user, *account_password;   /* set by "account": owned */
 	int disc_fd, disc_bcast_fd;
 	uint16_t disc_port;
 	struct sockaddr_in listen_sa;
@@ -134,6 +135,8 @@ void sim_http_stop(struct sim *s);
 int sim_http_fd(struct sim *s);
 int64_t sim_http_timeout(struct sim *s);
 void sim_http_run(struct sim *s);
+/* A new account (copied); every session ends. 0 or -EINVAL (XOR). */
+int sim_http_account(struct sim *s, const char *user, const char *password);
 /* Drop every session (the control port's "expire"). */
 void sim_http_expire(struct sim *s);
 /* Answer a datagram on the discovery port. */

@@ -477,6 +477,28 @@ static struct sim_session *sim_session_find(struct sim *s, struct MHD_Connection
 	return NULL;
 }
 
+int sim_http_account(struct sim *s, const char *user, const char *password)
+{
+	char *u, *p;
+
+	if (!s->http)
+		return -EINVAL;
+	u = strdup(user);
+	p = strdup(password);
+	if (!u || !p) {
+		free(u);
+		free(p);
+		return -ENOMEM;
+	}
+	free(s->account_user);
+	free(s->account_password);
+	s->username = s->account_user = u;
+	s->password = s->account_password = p;
+	s->http->auth_len = kasa_klap_auth_hash(s->klap_version, u, p, s->http->auth);
+	sim_http_expire(s);
+	return 0;
+}
+
 void sim_http_expire(struct sim *s)
 {
 	if (!s->http)
@@ -852,6 +874,9 @@ void sim_http_stop(struct sim *s)
 	}
 	free(h);
 	s->http = NULL;
+	free(s->account_user);
+	free(s->account_password);
+	s->account_user = s->account_password = NULL;
 }
 
 int sim_http_fd(struct sim *s)

@@ -181,7 +181,9 @@ static int tool_list(int argc, char **argv)
 			last_us = f->reply_us;
 		if (f->supported)
 			continue;
-		unsupported++;
+		/* KLAP/AES devices are driven over HTTP: a line says how */
+		if (f->transport != KASA_TRANSPORT_KLAP && f->transport != KASA_TRANSPORT_AES)
+			unsupported++;
 		/* strings of unsupported entries are already cleaned by discover.c */
 		fprintf(stderr, "kasa: %s:%u%s%s%s%s%s: %s\n", f->addr, (unsigned)f->port,
 			*f->model ? " " : "", f->model, *f->mac ? " (MAC " : "", f->mac,

@@ -58,6 +58,8 @@ void kasa_link_clear(struct kasa_link *l)
 	kasa_rsa_free(l->rsa);
 	free(l->host);
 	free(l->user);
+	if (l->password)
+		explicit_bzero(l->password, strlen(l->password));
 	free(l->password);
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;
@@ -77,6 +79,8 @@ int kasa_link_set_creds(struct kasa_link *l, const char *user, const char *passw
 		}
 	}
 	free(l->user);
+	if (l->password)
+		explicit_bzero(l->password, strlen(l->password));
 	free(l->password);
 	l->user = u;
 	l->password = p;
@@ -145,6 +149,51 @@ static int kasa_recv_frame(int fd, int64_t deadline, char **ret_reply, bool *ret
 out:
 	kasa_frame_reset(&rd);
 	return r;
+}
+
+struct kasa_creds {
+	char *user;
+	char *password;
+};
+
+struct kasa_creds *kasa_creds_new(const char *user, const char *password)
+{
+	struct kasa_creds *c;
+
+	if (!user || strlen(user) > 256 || (password && strlen(password) > 256)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->user = strdup(user);
+	c->password = strdup(password ? password : "");
+	if (!c->user || !c->password)
+		return kasa_creds_free(c);
+	return c;
+}
+
+struct kasa_creds *kasa_creds_dup(const struct kasa_creds *c)
+{
+	return c ? kasa_creds_new(c->user, c->password) : NULL;
+}
+
+struct kasa_creds *kasa_creds_free(struct kasa_creds *c)
+{
+	if (!c)
+		return NULL;
+	if (c->password)
+		explicit_bzero(c->password, strlen(c->password));
+	free(c->user);
+	free(c->password);
+	free(c);
+	return NULL;
+}
+
+int kasa_link_use_creds(struct kasa_link *l, const struct kasa_creds *c)
+{
+	return kasa_link_set_creds(l, c ? c->user : NULL, c ? c->password : NULL);
 }
 
 /* ---- XOR ---------------------------------------------------------------- */

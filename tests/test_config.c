@@ -109,6 +109,26 @@ static void test_good(void)
 	CU_ASSERT_EQUAL(c.timeout_ms, FS_DEFAULT_TIMEOUT_MS);
 }
 
+/* TP-Link accounts: [kasa] for every strip, user=/password_file= in [kasa
+ * NAME] before or after its host. */
+static void test_accounts(void)
+{
+	struct fs_config c;
+	char err[256];
+
+	CU_ASSERT_EQUAL_FATAL(load("[kasa]\nuser = me@example.com\npassword_file = /etc/pw\n"
+				   "[kasa A]\nuser = a@example.com\nhost = 10.0.0.1\npassword_file = /a\n"
+				   "[kasa B]\nhost = 10.0.0.2\n", &c, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c.kasa_user, "me@example.com");
+	CU_ASSERT_STRING_EQUAL(c.kasa_password_file, "/etc/pw");
+	CU_ASSERT_EQUAL_FATAL(c.n_kasa, 2);
+	CU_ASSERT_STRING_EQUAL(c.kasa[0].user, "a@example.com");
+	CU_ASSERT_STRING_EQUAL(c.kasa[0].password_file, "/a");
+	CU_ASSERT_PTR_NULL(c.kasa[1].user);
+	CU_ASSERT_PTR_NULL(c.kasa[1].password_file);
+	fs_config_clear(&c);
+}
+
 static void test_defaults_and_empty(void)
 {
 	struct fs_config c;
@@ -153,7 +173,10 @@ static void test_errors(void)
 	/* A syntax error before a later error of ours is the one reported. */
 	expect_error("[redfishfs]\njunk\n[bogus]\n", 2, "syntax error");
 	/* kasa sections */
-	expect_error("[kasa]\nhost = 1.2.3.4\n", 1, "needs a name");
+	expect_error("[kasa]\nhost = 1.2.3.4\n", 2, "unknown key 'host' in [kasa]");
+	expect_error("[kasa]\nuser = a\nuser = b\n", 3, "'user' given twice");
+	expect_error("[kasa A]\nuser = a\nhost = 1.2.3.4\nuser = b\n", 4, "'user' given twice");
+	expect_error("[kasa A]\nhost = 1.2.3.4\npassword_file =\n", 3, "empty");
 	expect_error("[kasa Rack A]\nhost = 1.2.3.4\n", 1, "invalid strip name 'Rack A'");
 	expect_error("[kasa ..]\nhost = 1.2.3.4\n", 1, "invalid strip name");
 	expect_error("[kasa A]\nhost = 1.2.3.4\n[kasa A]\nhost = 1.2.3.5\n", 3, "defined twice");
@@ -372,6 +395,7 @@ int main(void)
 	s = CU_add_suite("config", suite_init, suite_clean);
 	CU_add_test(s, "good file", test_good);
 	CU_add_test(s, "defaults and empty", test_defaults_and_empty);
+	CU_add_test(s, "TP-Link accounts", test_accounts);
 	CU_add_test(s, "errors name file and line", test_errors);
 	CU_add_test(s, "unreadable file", test_unreadable);
 	CU_add_test(s, "--kasa strings", test_parse_kasa);

@@ -370,7 +370,7 @@ static void test_duplicates(void)
 	tu_sim_stop(&s2);
 }
 
-/* A device that speaks only KLAP is an entry that says so. */
+/* A device that speaks only KLAP is an entry that says how to reach it. */
 static void test_unsupported(void)
 {
 	struct kasa_found *f = NULL;
@@ -389,8 +389,11 @@ static void test_unsupported(void)
 	CU_ASSERT_STRING_EQUAL(e->model, "HS100(UK)");
 	CU_ASSERT_STRING_EQUAL(e->protocol, "KLAP");
 	CU_ASSERT_STRING_EQUAL(e->mac, "CC-32-E5-00-00-00");
-	CU_ASSERT(strstr(e->reason, "KLAP") && strstr(e->reason, "not supported"));
+	CU_ASSERT(strstr(e->reason, "KLAP") && !strstr(e->reason, "not supported"));
 	CU_ASSERT(strstr(e->reason, "TCP 80") != NULL);
+	CU_ASSERT_EQUAL(e->transport, KASA_TRANSPORT_KLAP);
+	CU_ASSERT_EQUAL(e->http_port, 80);
+	CU_ASSERT_EQUAL(e->hint, KASA_PROTOCOL_IOT);
 	CU_ASSERT_PTR_NULL(e->info.model);
 	/* the simulators (legacy only) are still all there */
 	for (size_t i = 0; i < N_SIMS; i++)
@@ -467,8 +470,25 @@ static void test_parse_reply(void)
 			CU_ASSERT_STRING_EQUAL(f.model, files[i][1]);
 			CU_ASSERT_STRING_EQUAL(f.protocol, "KLAP");
 			CU_ASSERT(strncmp(f.reason, files[i][2], strlen(files[i][2])) == 0);
-			CU_ASSERT(strstr(f.reason, "speaks only the newer KLAP protocol (HTTP on TCP 80)") != NULL);
+			CU_ASSERT(strstr(f.reason, "speaks the newer KLAP protocol (HTTP on TCP 80)") != NULL);
+			CU_ASSERT_EQUAL(f.transport, KASA_TRANSPORT_KLAP);
+			CU_ASSERT_EQUAL(f.hint, i == 0 ? KASA_PROTOCOL_IOT : KASA_PROTOCOL_SMART);
 			kasa_found_clear(&f);
+			/* the same device on a transport we do not speak (TPAP) */
+			{
+				char *tp = strstr((char *)pkt + 16, "\"KLAP\"");
+
+				CU_ASSERT_PTR_NOT_NULL_FATAL(tp);
+				memcpy(tp, "\"TPAP\"", 6);
+				CU_ASSERT_EQUAL_FATAL(kasa_found_parse("10.0.0.2", 20002, false, pkt,
+								       strlen(text) + 16, &f), 0);
+				CU_ASSERT(!f.supported);
+				CU_ASSERT_EQUAL(f.transport, KASA_TRANSPORT_AUTO);
+				CU_ASSERT_STRING_EQUAL(f.protocol, "TPAP");
+				CU_ASSERT(strstr(f.reason, "TPAP") && strstr(f.reason, "not supported"));
+				CU_ASSERT(strstr(f.reason, "Third-Party Compatibility") != NULL);
+				kasa_found_clear(&f);
+			}
 			json_object_put(root);
 		}
 	}
@@ -598,7 +618,7 @@ static void test_tool_list(void)
 		if (strncmp(addr, "127.0.0.8", 9) == 0) {
 			saw_klap = true;
 			CU_ASSERT_STRING_EQUAL(model, "HS100(UK)");
-			CU_ASSERT_STRING_EQUAL(fw, "not supported (KLAP)");
+			CU_ASSERT_STRING_EQUAL(fw, "KLAP (ask the device)");
 			continue;
 		}
 		for (size_t i = 0; i < N_SIMS; i++) {
@@ -623,8 +643,8 @@ static void test_tool_list(void)
 	CU_ASSERT_PTR_NOT_NULL(out);
 	if (out && fake.running) {
 		CU_ASSERT(strstr(out, "127.0.0.8:") && strstr(out, "HS100(UK) (MAC CC-32-E5-00-00-00)"));
-		CU_ASSERT(strstr(out, "not supported yet") != NULL);
-		CU_ASSERT(strstr(out, "7 devices (1 not supported)") != NULL);
+		CU_ASSERT(strstr(out, "speaks the newer KLAP protocol") != NULL);
+		CU_ASSERT(strstr(out, "7 devices (0 not supported)") != NULL);
 	}
 	free(out);
 	unlink(path);

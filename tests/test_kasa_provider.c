@@ -234,7 +234,16 @@ static void test_strip_resources(void)
 	CU_ASSERT(str_is(o, "FirmwareVersion", "1.0.12 Build 220121 Rel.175814"));
 	CU_ASSERT(str_is(o, "Version", "2.0"));
 	CU_ASSERT(str_is(o, "UserLabel", "PowerStrip"));
-	CU_ASSERT(!has(o, "SerialNumber"));
+	/* no serial number on a Kasa device: its deviceId, and a UUID from it */
+	{
+		struct json_object *m = doc(f.t, RF_ROOT "/Managers/PowerStrip");
+		const char *dev_id = jstr(m, "Oem/TPLink/DeviceId");
+		const char *uuid = jstr(o, "UUID");
+
+		CU_ASSERT(dev_id && str_is(o, "SerialNumber", dev_id));
+		CU_ASSERT(uuid && strlen(uuid) == 36 && uuid[14] == '8' && uuid[8] == '-');
+		json_object_put(m);
+	}
 	CU_ASSERT(str_is(o, "Status/State", "Enabled"));
 	CU_ASSERT(str_is(o, "Status/Health", "OK"));
 	CU_ASSERT(str_is(o, "Outlets/@odata.id", PDU "/Outlets"));
@@ -269,6 +278,7 @@ static void test_strip_resources(void)
 		CU_ASSERT(str_is(o, "Status/State", "Enabled"));
 		CU_ASSERT(str_is(o, "OutletType", "NEMA_5_15R"));
 		CU_ASSERT(str_is(o, "NominalVoltage", "AC120V"));
+		CU_ASSERT(str_is(o, "ElectricalContext", "LineToNeutral"));
 		CU_ASSERT(jnum(o, "PowerCycleDelaySeconds", &v) && v == 5);
 		CU_ASSERT(jnum(o, "PowerWatts/Reading", &v) && v > 0);
 		sum_w += v;

@@ -304,6 +304,26 @@ static void test_schemas_online(void)
 	CU_ASSERT_EQUAL(validate(), 0);
 }
 
+/* OCP's Rack PDU profile: every Mandatory item of the PowerDistribution, its
+ * Metrics and its Outlets (tests/ocp_profile.py), except the gaps the README
+ * names (no honest value: they need the vendor's ratings, the device's
+ * power-restore behaviour, a part number, or site data). */
+static void test_ocp_profile(void)
+{
+	const char *shared = getenv("SHARED_DIR");
+	const char *src = getenv("SOURCE_DIR");
+
+	CU_ASSERT_EQUAL(tu_sh("/usr/bin/python3 '%s/tests/ocp_profile.py' '%s' "
+			      "'%s/redfish-profiles/OCPRackPDU.v1_0_0.json' "
+			      "PowerDistribution PowerDistributionMetrics Outlet "
+			      "--gap PowerDistribution:Branches --gap PowerDistribution:Mains "
+			      "--gap PowerDistribution:Location --gap PowerDistribution:PartNumber "
+			      "--gap PowerDistributionMetrics:PowerLoadPercent "
+			      "--gap Outlet:Links/BranchCircuit --gap Outlet:PowerRestorePolicy "
+			      "--gap Outlet:RatedCurrentAmps >&2",
+			      src ? src : ".", mnt.mnt, shared ? shared : "../shared"), 0);
+}
+
 static void test_schemas_offline(void)
 {
 	char *r = tu_sim_cmd(&strip, "mode silent");
@@ -347,6 +367,7 @@ int main(void)
 	CU_add_test(s, "GET body == index.json for every resource", test_http_equals_mount);
 	CU_add_test(s, "every document validates against the DMTF schemas", test_schemas_online);
 	CU_add_test(s, "Sensors and Power: the watts in the mount and over HTTP", test_sensors_and_power);
+	CU_add_test(s, "OCP Rack PDU profile: PowerDistribution, Metrics, Outlets", test_ocp_profile);
 	CU_add_test(s, "ETag and the mount follow a changed value", test_etag_moves);
 	CU_add_test(s, "POST an action: the device and the mount show it", test_post_action_shows_everywhere);
 	CU_add_test(s, "offline: UnavailableOffline, null values, still valid", test_schemas_offline);
