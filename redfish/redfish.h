@@ -1,7 +1,7 @@
 /* redfish.h — the in-memory Redfish resource tree and the provider interface.
  *
  * The one public header of redfish/. fs/ and httpd/ see only this; back ends
- * (kasa/provider.c, redfish/bmc.c, redfish/mockup.c) plug in through
+ * (kasa/provider*.c, redfish/bmc.c, redfish/mockup.c) plug in through
  * struct rf_provider. Nothing here knows FUSE, HTTP or any device.
  *
  * Conventions: int returns are >= 0 on success, -errno on failure. Paths of
@@ -187,6 +187,11 @@ int rf_tree_add_root_link(struct rf_tree *t, const char *name, const char *uri);
  * "ProtocolFeaturesSupported". "Links" and annotations are refused. */
 int rf_tree_set_root_property(struct rf_tree *t, const char *name, struct json_object *value);
 
+/* p is going away: resources it still owns (collections it created) stay,
+ * owned by none (served as they are), and its claims end. The BMC and
+ * mockup providers call it when freed, so they can leave a running tree. */
+void rf_tree_forget_provider(struct rf_tree *t, struct rf_provider *p);
+
 /* Link a collection from the tree's PowerEquipment: name "FloorPDUs",
  * uri "/redfish/v1/PowerEquipment/FloorPDUs" (RackPDUs is there from the
  * start). 0, -EINVAL or -ENOMEM. */
@@ -295,7 +300,8 @@ int rf_tree_post_action(struct rf_tree *t, const char *target_uri, struct json_o
 int rf_json_text_check(struct json_object *o, bool multiline, char *ret_path, size_t path_cap,
 		       char *ret_value, size_t value_cap);
 
-/* ---- remote BMCs and mockups (redfish/bmc.c, redfish/mockup.c) ----------
+/* ---- remote BMCs and mockups (redfish/bmc.c, redfish/mockup.c; their
+ * options: redfish/args.c) ---------------------------------------------------
  *
  * A BMC named NAME is aggregated: the members of its top-level collections
  * appear locally as <collection>/NAME_<remoteId>, every URI in bodies
@@ -350,9 +356,9 @@ int rf_bmc_probe(struct rf_bmc *b);
  * 0 or -errno. */
 int rf_bmc_start(struct rf_bmc *b);
 bool rf_bmc_online(struct rf_bmc *b);
-/* Stops the thread, logs out, removes its members. Collections it created
- * still name it as owner: after this only rf_tree_free() may follow.
- * NULL-safe, returns NULL. */
+/* Stops the thread, logs out, removes its members; collections it created
+ * stay, owned by none (rf_tree_forget_provider), so the tree runs on (a
+ * reload removes a BMC this way). NULL-safe, returns NULL. */
 struct rf_bmc *rf_bmc_free(struct rf_bmc *b);
 
 struct rf_mockup;
@@ -369,8 +375,8 @@ int rf_mockup_parse_arg(const char *arg, char **ret_name, char **ret_dir);
 struct rf_mockup *rf_mockup_load(struct rf_tree *t, const char *name, const char *dir,
 				 int *ret_err);
 size_t rf_mockup_count(struct rf_mockup *m);    /* resources installed */
-/* Removes its resources; as with rf_bmc_free, only rf_tree_free() may
- * follow (collections it created name it). NULL-safe, returns NULL. */
+/* Removes its resources; collections it created stay, owned by none, as
+ * with rf_bmc_free. NULL-safe, returns NULL. */
 struct rf_mockup *rf_mockup_free(struct rf_mockup *m);
 
 #endif
