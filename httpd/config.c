@@ -1,5 +1,5 @@
-/* config.c — the HTTP server's options: set from strings (command line via
- * fuse_opt, or the config file through httpd_config_set), then checked once
+/* config.c — the HTTP server's options: set from strings (the command line
+ * and the config file, both through httpd_config_set), then checked once
  * as a whole by httpd_config_check before anything is bound or mounted.
  *
  * Called from main's thread before the server exists; no locking. Nothing

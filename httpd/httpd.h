@@ -1,23 +1,16 @@
 /* httpd.h — the companion Redfish HTTP server over the tree (libmicrohttpd).
  *
  * The one public header of httpd/. It sees only redfish/redfish.h. fs/main.c
- * wires it in:
+ * wires it in: its option table (fs/options.c) hands every --http* option
+ * and the configuration file's [http] keys to httpd_config_set(), then
  *
- *     struct httpd_config hc = HTTPD_CONFIG_INIT;   // or embed it in main's
- *                                                   // options and use
- *                                                   // HTTPD_FUSE_OPTS below
- *     httpd_config_set(&hc, "http", "127.0.0.1:8000");   // config file keys
- *     ...parse options...
- *     if (hc.listen) {
- *             if (httpd_config_check(&hc, msg, sizeof msg) < 0) -> print msg, exit 1
- *             h = httpd_new(tree, &hc, &r);     // binds, loads accounts;
- *             if (!h) -> exit 1                 // logged already
- *             printf("%s\n", httpd_url(h));
- *     }
- *     ...mount, daemonize...
- *     httpd_start(h);                           // threads: after the fork
- *     ...fuse loop...
- *     h = httpd_free(h);                        // before rf_tree_free
+ *     if (hc.listen && httpd_config_check(&hc, msg, sizeof msg) < 0)
+ *             -> log msg, exit 1
+ *     h = httpd_new(tree, &hc, &r);     // binds, loads accounts; logged
+ *     ...mount, print httpd_url(h), daemonize...
+ *     httpd_start(h);                   // threads: after the fork
+ *     ...fuse loop or sigwait...
+ *     h = httpd_free(h);                // before rf_tree_free
  *     httpd_config_clear(&hc);
  *
  * Conventions: 0 or -errno. httpd logs its own failures once (common.h).
@@ -32,8 +25,8 @@
 struct rf_tree;
 struct httpd;
 
-/* Options. The strings are malloc'd and owned by the struct (free them with
- * httpd_config_clear); fuse_opt fills them the same way. Numbers 0 mean the
+/* Options. The strings are malloc'd and owned by the struct (set them with
+ * httpd_config_set, free them with httpd_config_clear). Numbers 0 mean the
  * default. */
 struct httpd_config {
 	char *listen;          /* --http [ADDR:]PORT; NULL: no server. ADDR defaults
@@ -64,28 +57,6 @@ struct httpd_config {
 };
 
 #define HTTPD_CONFIG_INIT { 0 }
-
-/* fuse_opt entries for main's table, when main's option struct T embeds a
- * struct httpd_config as member m:
- *     static const struct fuse_opt opts[] = { ..., HTTPD_FUSE_OPTS(struct o, http), FUSE_OPT_END };
- * Expands to initializers only; main includes <fuse_opt.h> and <stddef.h>. */
-#define HTTPD_FUSE_OPTS(T, m) \
-	{ "--http=%s", offsetof(T, m.listen), 0 }, \
-	{ "--http %s", offsetof(T, m.listen), 0 }, \
-	{ "--http-cert=%s", offsetof(T, m.cert_file), 0 }, \
-	{ "--http-cert %s", offsetof(T, m.cert_file), 0 }, \
-	{ "--http-key=%s", offsetof(T, m.key_file), 0 }, \
-	{ "--http-key %s", offsetof(T, m.key_file), 0 }, \
-	{ "--http-user=%s", offsetof(T, m.user), 0 }, \
-	{ "--http-user %s", offsetof(T, m.user), 0 }, \
-	{ "--http-password-file=%s", offsetof(T, m.password_file), 0 }, \
-	{ "--http-password-file %s", offsetof(T, m.password_file), 0 }, \
-	{ "--state-dir=%s", offsetof(T, m.state_dir), 0 }, \
-	{ "--state-dir %s", offsetof(T, m.state_dir), 0 }, \
-	{ "--http-no-auth", offsetof(T, m.no_auth), 1 }, \
-	{ "--http-force-plain", offsetof(T, m.force_plain), 1 }, \
-	{ "--http-metrics=%s", offsetof(T, m.metrics), 0 }, \
-	{ "--http-metrics %s", offsetof(T, m.metrics), 0 }
 
 /* Set one option by its long name without the dashes, as a config file says
  * it: "http", "http-cert", "http-key", "http-user", "http-password-file",

@@ -1,7 +1,7 @@
 /* redfish.h — the in-memory Redfish resource tree and the provider interface.
  *
  * The one public header of redfish/. fs/ and httpd/ see only this; back ends
- * (kasa/provider.c, redfish/bmc.c, redfish/mockup.c) plug in through
+ * (kasa/provider*.c, redfish/bmc.c, redfish/mockup.c) plug in through
  * struct rf_provider. Nothing here knows FUSE, HTTP or any device.
  *
  * Conventions: int returns are >= 0 on success, -errno on failure. Paths of
@@ -295,7 +295,8 @@ int rf_tree_post_action(struct rf_tree *t, const char *target_uri, struct json_o
 int rf_json_text_check(struct json_object *o, bool multiline, char *ret_path, size_t path_cap,
 		       char *ret_value, size_t value_cap);
 
-/* ---- remote BMCs and mockups (redfish/bmc.c, redfish/mockup.c) ----------
+/* ---- remote BMCs and mockups (redfish/bmc.c, redfish/mockup.c; their
+ * options: redfish/args.c) ---------------------------------------------------
  *
  * A BMC named NAME is aggregated: the members of its top-level collections
  * appear locally as <collection>/NAME_<remoteId>, every URI in bodies
