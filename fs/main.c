@@ -11,7 +11,7 @@
  * probed while we are still on the terminal, so an unreachable one is
  * reported there) -> fuse_session_mount (auto_unmount unless -o
  * noauto_unmount) -> daemonize -> start threads (invalidation, Kasa pollers
- * and discovery, BMCs, HTTP, reload, the READY=1 watcher) -> loop. Any bad
+ * and discovery, BMCs, HTTP, reload) -> loop (READY=1 at the kernel's INIT). Any bad
  * input ends the process with a message and exit status 1 before anything
  * is mounted; threads are started only after the fork. SIGTERM, SIGINT and
  * an unmount end the loop (STOPPING=1); teardown runs in reverse.
@@ -1434,26 +1434,30 @@ static int wait_for_signal(const sigset_t *set, struct service *sv)
 	}
 }
 
-/* The mount answers (the kernel's INIT is done and a stat of the root came
- * back from it) and HTTP listens: READY=1 for systemd. */
-static void *ready_thread(void *arg)
-{
-	struct service *sv = arg;
-	struct stat st, parent;
-	_cleanup_free_ char *up = NULL;
+/* The mount answers once the kernel's INIT is answered: the FUSE
+ * operations are fs/'s with init wrapped to send READY=1 then (HTTP already
+ * listens: httpd_start runs before the loop). libfuse replies to INIT as
+ * the wrapped init returns, and the kernel holds every other request until
+ * that reply, so whoever READY=1 lets go finds the mount answering. (The
+ * daemon never stats its own mount for this: a thread of ours waiting on
+ * our own mount is what a kill -9 cannot end.) */
+static const struct fuse_lowlevel_ops *fs_ops;
 
-	if (asprintf(&up, "%s/..", sv->mountpoint) < 0 || stat(up, &parent) < 0)
-		return NULL;
-	for (int i = 0; i < 3000 && !sv->stopping; i++) {
-		if (stat(sv->mountpoint, &st) == 0 && st.st_dev != parent.st_dev) {
-			log_debug("the mount at %s answers", sv->mountpoint);
-			sd_notify(0, "READY=1");
-			return NULL;
-		}
-		usleep(10 * 1000);
-	}
-	log_error("the mount at %s does not answer", sv->mountpoint);
-	return NULL;
+static void init_ready(void *userdata, struct fuse_conn_info *conn)
+{
+	if (fs_ops->init)
+		fs_ops->init(userdata, conn);
+	sd_notify(0, "READY=1");
+}
+
+static const struct fuse_lowlevel_ops *service_operations(void)
+{
+	static struct fuse_lowlevel_ops ops;
+
+	fs_ops = fs_operations();
+	ops = *fs_ops;
+	ops.init = init_ready;
+	return &ops;
 }
 
 /* SIGHUP, blocked everywhere, is taken here (the FUSE loop has the main
@@ -1534,8 +1538,8 @@ int main(int argc, char *argv[])
 	struct service sv = { .argc = argc, .argv = argv };
 	struct fs *fs = NULL;
 	struct fuse_session *se = NULL;
-	pthread_t ready_t, reload_t;
-	bool curl_up = false, mounted = false, signals = false, ready_started = false;
+	pthread_t reload_t;
+	bool curl_up = false, mounted = false, signals = false;
 	bool reload_started = false, recovered = false;
 	sigset_t stop_signals;
 	char msg[512], uuid[37];
@@ -1623,7 +1627,7 @@ int main(int argc, char *argv[])
 			log_error("%s", strerror(ENOMEM));
 			goto out;
 		}
-		se = fuse_session_new(&args, fs_operations(), sizeof(struct fuse_lowlevel_ops), fs);
+		se = fuse_session_new(&args, service_operations(), sizeof(struct fuse_lowlevel_ops), fs);
 		if (!se)
 			goto out;   /* libfuse printed why (an unknown -o option) */
 	}
@@ -1679,8 +1683,7 @@ int main(int argc, char *argv[])
 	}
 	if (se) {
 		reload_started = pthread_create(&reload_t, NULL, reload_thread, &sv) == 0;
-		ready_started = pthread_create(&ready_t, NULL, ready_thread, &sv) == 0;
-		if (!reload_started || !ready_started) {
+		if (!reload_started) {
 			log_error("cannot start a thread: %s", strerror(EAGAIN));
 			goto out;
 		}
@@ -1712,8 +1715,6 @@ out:
 		pthread_kill(reload_t, SIGHUP);
 		pthread_join(reload_t, NULL);
 	}
-	if (ready_started)
-		pthread_join(ready_t, NULL);
 	/* Front ends first (nothing new reaches the tree), then the back ends,
 	 * then the tree. */
 	fs_stop(fs);

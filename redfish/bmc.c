@@ -1947,6 +1947,7 @@ struct rf_bmc *rf_bmc_free(struct rf_bmc *b)
 		rf_tree_remove(b->tree, b->members[i]);
 	if (b->source_uri[0])
 		rf_tree_remove(b->tree, b->source_uri);   /* a failed probe may have shown it */
+	rf_tree_forget_provider(b->tree, &b->provider);
 	while (b->res && strmap_next(b->res, &it, &k, &v))
 		res_free(v);
 	strmap_free(b->res);

@@ -640,6 +640,7 @@ struct rf_mockup *rf_mockup_free(struct rf_mockup *m)
 		json_object_put(v);
 	}
 	strmap_free(m->bodies);
+	rf_tree_forget_provider(m->tree, &m->provider);
 	rf_rewrite_done(&m->rw);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

@@ -187,6 +187,11 @@ int rf_tree_add_root_link(struct rf_tree *t, const char *name, const char *uri);
  * "ProtocolFeaturesSupported". "Links" and annotations are refused. */
 int rf_tree_set_root_property(struct rf_tree *t, const char *name, struct json_object *value);
 
+/* p is going away: resources it still owns (collections it created) stay,
+ * owned by none (served as they are), and its claims end. The BMC and
+ * mockup providers call it when freed, so they can leave a running tree. */
+void rf_tree_forget_provider(struct rf_tree *t, struct rf_provider *p);
+
 /* Link a collection from the tree's PowerEquipment: name "FloorPDUs",
  * uri "/redfish/v1/PowerEquipment/FloorPDUs" (RackPDUs is there from the
  * start). 0, -EINVAL or -ENOMEM. */
@@ -351,9 +356,9 @@ int rf_bmc_probe(struct rf_bmc *b);
  * 0 or -errno. */
 int rf_bmc_start(struct rf_bmc *b);
 bool rf_bmc_online(struct rf_bmc *b);
-/* Stops the thread, logs out, removes its members. Collections it created
- * still name it as owner: after this only rf_tree_free() may follow.
- * NULL-safe, returns NULL. */
+/* Stops the thread, logs out, removes its members; collections it created
+ * stay, owned by none (rf_tree_forget_provider), so the tree runs on (a
+ * reload removes a BMC this way). NULL-safe, returns NULL. */
 struct rf_bmc *rf_bmc_free(struct rf_bmc *b);
 
 struct rf_mockup;
@@ -370,8 +375,8 @@ int rf_mockup_parse_arg(const char *arg, char **ret_name, char **ret_dir);
 struct rf_mockup *rf_mockup_load(struct rf_tree *t, const char *name, const char *dir,
 				 int *ret_err);
 size_t rf_mockup_count(struct rf_mockup *m);    /* resources installed */
-/* Removes its resources; as with rf_bmc_free, only rf_tree_free() may
- * follow (collections it created name it). NULL-safe, returns NULL. */
+/* Removes its resources; collections it created stay, owned by none, as
+ * with rf_bmc_free. NULL-safe, returns NULL. */
 struct rf_mockup *rf_mockup_free(struct rf_mockup *m);
 
 #endif

@@ -936,6 +936,29 @@ int rf_tree_add_root_link(struct rf_tree *t, const char *name, const char *uri)
 	return rf_tree_set_root_property(t, name, link_obj(uri));
 }
 
+void rf_tree_forget_provider(struct rf_tree *t, struct rf_provider *p)
+{
+	size_t it = 0, w = 0;
+	const char *k;
+	void *v;
+
+	pthread_rwlock_wrlock(&t->lock);
+	while (strmap_next(t->res, &it, &k, &v)) {
+		struct rf_resource *res = v;
+
+		if (res->owner == p)
+			res->owner = NULL;
+	}
+	for (size_t i = 0; i < t->n_claims; i++) {
+		if (t->claims[i].p == p)
+			free(t->claims[i].prefix);
+		else
+			t->claims[w++] = t->claims[i];
+	}
+	t->n_claims = w;
+	pthread_rwlock_unlock(&t->lock);
+}
+
 int rf_tree_claim_prefix(struct rf_tree *t, struct rf_provider *p, const char *prefix)
 {
 	struct rf_claim *nc;

@@ -42,7 +42,7 @@ static int count(const char *text, const char *s)
 }
 
 /* Wait up to ms for path's content to contain s. */
-__attribute__((unused)) static bool wait_for_text(const char *path, const char *s, int ms)
+static bool wait_for_text(const char *path, const char *s, int ms)
 {
 	for (int64_t end = tu_now_ms() + ms; tu_now_ms() < end; usleep(20 * 1000)) {
 		char *t = tu_read_file(path, NULL);
@@ -484,6 +484,190 @@ static void test_install(void)
 	tu_rm_rf(dest);
 }
 
+/* ---- fstab: mount -t fuse.redfishfs CONFIG MNT ------------------------------------- */
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* The mount at mnt is ours from conf; unmount it with umount(8) and the
+ * daemon is gone. */
+static void check_fstab_mount(const char *mnt, const char *conf)
+{
+	char *out = NULL;
+
+	CU_ASSERT_EQUAL(tu_sh_out(&out, "awk '$5 == \"%s\" { print $(NF-2), $(NF-1) }' "
+				  "/proc/self/mountinfo", mnt), 0);
+	if (out)
+		out[strcspn(out, "\n")] = '\0';
+	CU_ASSERT(out && strncmp(out, "fuse.redfishfs ", 15) == 0 && strcmp(out + 15, conf) == 0);
+	free(out);
+	CU_ASSERT_EQUAL(tu_sh("test -f '%s/index.json'", mnt), 0);
+	CU_ASSERT_EQUAL(tu_sh("umount '%s'", mnt), 0);
+	CU_ASSERT(!tu_is_mounted(mnt));
+	CU_ASSERT_EQUAL(tu_sh("for i in $(seq 50); do pgrep -f '[r]edfishfs %s ' >/dev/null || exit 0; "
+			      "sleep 0.1; done; exit 1", conf), 0);
+}
+
+static void test_fstab(void)
+{
+	const char *dir = "/tmp/redfishfs-fstab";
+	char conf[128], mnt[128], text[700], bindir[512];
+
+	tu_rm_rf(dir);
+	snprintf(conf, sizeof(conf), "%s/redfishfs.conf", dir);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -p %s", mnt), 0);
+	snprintf(text, sizeof(text), "[mockup]\ndir = %s\n", mockup);
+	write_text(conf, text);
+	snprintf(bindir, sizeof(bindir), "%s", exe);
+	*strrchr(bindir, '/') = '\0';
+
+	/* What mount(8) runs for -t fuse.redfishfs: mount.fuse3 finds the
+	 * program by name (mount(8) gives it /usr/bin and /usr/local/bin). */
+	CU_ASSERT_EQUAL(tu_sh("PATH='%s':$PATH mount.fuse3 %s %s -o rw,nosuid,nodev,_netdev "
+			      "-t fuse.redfishfs", bindir, conf, mnt), 0);
+	check_fstab_mount(mnt, conf);
+	/* mount(8) itself, from an fstab line, with the program given by path */
+	snprintf(text, sizeof(text), "%s#%s %s fuse defaults,_netdev 0 0\n", exe, conf, mnt);
+	snprintf(bindir, sizeof(bindir), "%s/fstab", dir);
+	write_text(bindir, text);
+	CU_ASSERT_EQUAL(tu_sh("mount --fstab %s %s", bindir, mnt), 0);
+	check_fstab_mount(mnt, conf);
+	/* the line of the README, when the program is installed where mount(8) looks */
+	if (tu_sh("test -x /usr/bin/redfishfs || test -x /usr/local/bin/redfishfs") == 0) {
+		snprintf(text, sizeof(text), "%s %s fuse.redfishfs defaults,_netdev 0 0\n", conf, mnt);
+		write_text(bindir, text);
+		CU_ASSERT_EQUAL(tu_sh("mount --fstab %s %s", bindir, mnt), 0);
+		check_fstab_mount(mnt, conf);
+	}
+	tu_rm_rf(dir);
+}
+
+/* ---- SIGHUP reload -------------------------------------------------------------------- */
+
+static void strips_conf(const char *path, struct tu_sim **sims, const char *const *names, size_t n,
+			const char *mockup_name, const char *tail)
+{
+	char text[2048];
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"[kasa %s]\nhost = 127.0.0.1:%u\n", names[i],
+					(unsigned)sims[i]->port);
+	if (mockup_name)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "[mockup %s]\ndir = %s\n",
+					mockup_name, mockup);
+	snprintf(text + len, sizeof(text) - len, "%s", tail ? tail : "");
+	write_text(path, text);
+}
+
+/* How many of dir's entries start with prefix; -1 if dir cannot be listed. */
+static int entries(const char *dir, const char *prefix)
+{
+	char *out = NULL;
+	int n = -1;
+
+	if (tu_sh_out(&out, "ls '%s'", dir) == 0) {
+		n = 0;
+		for (char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l))
+			n += strncmp(l, prefix, strlen(prefix)) == 0;
+	}
+	free(out);
+	return n;
+}
+
+static void test_reload(void)
+{
+	struct tu_sim a, b, c;
+	struct tu_mount m;
+	char conf[128], errs[128], reads[128], *t;
+	const char *args[] = { "-c", conf, "--poll", "1", NULL };
+	pid_t reader;
+	int st;
+
+	CU_ASSERT_EQUAL_FATAL(tu_sim_start(&a, "hs300", "Alpha", NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_sim_start(&b, "hs300", "Bravo", NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_sim_start(&c, "plug", "Charlie", NULL), 0);
+	snprintf(conf, sizeof(conf), "/tmp/redfishfs-reload-%d.conf", (int)getpid());
+	snprintf(errs, sizeof(errs), "/tmp/redfishfs-reload-%d.errs", (int)getpid());
+	snprintf(reads, sizeof(reads), "/tmp/redfishfs-reload-%d.reads", (int)getpid());
+	strips_conf(conf, (struct tu_sim *[]){ &a, &b }, (const char *[]){ "A", "B" }, 2, NULL, NULL);
+	CU_ASSERT_EQUAL_FATAL(tu_mount_start(&m, args), 0);
+	CU_ASSERT(entries(tu_path(m.mnt, "Chassis"), "B") == 1);
+
+	/* a reader on strip A's file all along */
+	reader = fork();
+	CU_ASSERT_FATAL(reader >= 0);
+	if (reader == 0) {
+		execl("/bin/bash", "bash", "-c",
+		      "while :; do cat \"$1\" >/dev/null 2>>\"$2\" || echo fail >>\"$2\"; "
+		      "printf . >>\"$3\"; done", "reader",
+		      tu_path(m.mnt, "Chassis/A/Outlets/1/PowerState"), errs, reads, (char *)NULL);
+		_exit(127);
+	}
+	usleep(300 * 1000);
+
+	/* B leaves, C and the mockup "lab" join */
+	strips_conf(conf, (struct tu_sim *[]){ &a, &c }, (const char *[]){ "A", "C" }, 2, "lab", NULL);
+	kill(m.pid, SIGHUP);
+	CU_ASSERT(wait_for_text(m.log, "configuration reloaded: 2 added, 1 removed", 10000));
+	CU_ASSERT_EQUAL(entries(tu_path(m.mnt, "Chassis"), "B"), 0);
+	CU_ASSERT_EQUAL(entries(tu_path(m.mnt, "PowerEquipment/RackPDUs"), "B"), 0);
+	CU_ASSERT_EQUAL(entries(tu_path(m.mnt, "Chassis"), "C"), 1);
+	CU_ASSERT_EQUAL(tu_sh("test -f '%s'", tu_path(m.mnt, "PowerEquipment/RackPDUs/C/Outlets/1/PowerState")), 0);
+	CU_ASSERT(entries(tu_path(m.mnt, "Systems"), "lab_") >= 1);
+
+	/* a broken file: reported with file and line, the running tree stays */
+	strips_conf(conf, (struct tu_sim *[]){ &a }, (const char *[]){ "A" }, 1, NULL, "[kasa D\n");
+	kill(m.pid, SIGHUP);
+	{
+		char want[160];
+
+		snprintf(want, sizeof(want), "%s:3: syntax error", conf);
+		CU_ASSERT(wait_for_text(m.log, want, 10000));
+	}
+	CU_ASSERT(wait_for_text(m.log, "reload failed: the configuration that runs is kept", 10000));
+	CU_ASSERT_EQUAL(entries(tu_path(m.mnt, "Chassis"), "C"), 1);
+	CU_ASSERT(entries(tu_path(m.mnt, "Systems"), "lab_") >= 1);
+
+	/* the mockup leaves: its systems go, the collection it made stays readable */
+	strips_conf(conf, (struct tu_sim *[]){ &a, &c }, (const char *[]){ "A", "C" }, 2, NULL, NULL);
+	kill(m.pid, SIGHUP);
+	CU_ASSERT(wait_for_text(m.log, "configuration reloaded: 0 added, 1 removed", 10000));
+	CU_ASSERT_EQUAL(entries(tu_path(m.mnt, "Systems"), "lab_"), 0);
+	CU_ASSERT_EQUAL(tu_sh("cat '%s' >/dev/null", tu_path(m.mnt, "Systems/index.json")), 0);
+
+	kill(reader, SIGKILL);
+	waitpid(reader, &st, 0);
+	t = tu_read_file(errs, NULL);
+	CU_ASSERT(!t || !*t);
+	if (t && *t)
+		fprintf(stderr, "\n  the reader saw: %.300s\n", t);
+	free(t);
+	{
+		size_t n = 0;
+
+		t = tu_read_file(reads, &n);
+		CU_ASSERT(t && n > 10);   /* one byte per read */
+		free(t);
+	}
+	CU_ASSERT(kill(m.pid, 0) == 0);   /* still the same daemon, never remounted */
+	tu_mount_stop(&m);
+	tu_sim_stop(&a);
+	tu_sim_stop(&b);
+	tu_sim_stop(&c);
+	unlink(conf);
+	unlink(errs);
+	unlink(reads);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -509,6 +693,10 @@ int main(void)
 	s = CU_add_suite("systemd", NULL, NULL);
 	CU_add_test(s, "READY=1, RELOADING=1, STOPPING=1", test_sd_notify);
 	CU_add_test(s, "journal priority prefixes", test_journal_prefix);
+	s = CU_add_suite("fstab", NULL, NULL);
+	CU_add_test(s, "mount -t fuse.redfishfs CONFIG MNT, umount", test_fstab);
+	s = CU_add_suite("reload", NULL, NULL);
+	CU_add_test(s, "SIGHUP adds and removes strips and a mockup", test_reload);
 	s = CU_add_suite("install", NULL, NULL);
 	CU_add_test(s, "meson install DESTDIR: files, mandoc, systemd-analyze", test_install);
 	return tu_run_cunit();
