@@ -962,14 +962,14 @@ static void *slow_post(void *arg)
 /* A slow device delays only the requests that need it. */
 static void test_slow_device(void)
 {
-	struct slow_arg a = { 0 };
+	struct slow_arg a[4] = { { 0 } };
 	pthread_t th[4];
 	struct resp r;
 	int64_t t0;
 
 	fake_delay_ms = 1500;
 	for (int i = 0; i < 4; i++)
-		pthread_create(&th[i], NULL, slow_post, &a);
+		pthread_create(&th[i], NULL, slow_post, &a[i]);
 	sleep_ms(200);
 	t0 = tu_now_ms();
 	for (int i = 0; i < 20; i++) {
@@ -979,7 +979,8 @@ static void test_slow_device(void)
 	CU_ASSERT(tu_now_ms() - t0 < 1000);
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
-	CU_ASSERT_EQUAL(a.status, 200);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(a[i].status, 200);
 	fake_delay_ms = 0;
 }
 
