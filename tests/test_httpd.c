@@ -1350,6 +1350,16 @@ static void test_validator_rules(void)
 	resp_free(&r);
 }
 
+/* The suite's server replaced by one with c (a test's own tuning); base
+ * follows. */
+static void serve_with(struct httpd_config *c)
+{
+	srv = httpd_free(srv);
+	srv = start_server(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+}
+
 /* A TCP connection from src (a 127.x address) to the server that sent the
  * start of a request and no end of its headers; -1 on error. */
 static int half_open(const char *src, uint16_t port)
@@ -1400,10 +1410,7 @@ static void test_slow_clients(void)
 	c.max_connections = 32;
 	c.max_per_ip = 8;
 	c.header_timeout_s = 2;
-	srv = httpd_free(srv);
-	srv = start_server(&c);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
-	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+	serve_with(&c);
 	port = httpd_port(srv);
 
 	for (int i = 0; i < 40; i++)
@@ -1441,10 +1448,7 @@ static void test_slow_clients(void)
 	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, NULL), 200);
 	resp_free(&r);
 
-	srv = httpd_free(srv);
-	srv = start_server(&cfg);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
-	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+	serve_with(&cfg);
 }
 
 /* Text that is not UTF-8, or holds control characters, is refused whole
@@ -1777,10 +1781,7 @@ static void test_request_edges(void)
 	snprintf(base, sizeof(base), "http://127.0.0.1:%u", httpd_port(srv));
 	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1", NULL, NULL, NULL, NULL), 200);
 	resp_free(&r);
-	srv = httpd_free(srv);
-	srv = start_server(&cfg);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
-	snprintf(base, sizeof(base), "%s", httpd_url(srv));
+	serve_with(&cfg);
 }
 
 /* A Chassis whose Links.Contains names n others of about 100 KB each. */
