@@ -99,16 +99,6 @@ static int write_value(const char *path, const char *value)
 	return err;
 }
 
-static void expect_cmd(struct tu_sim *sim, const char *cmd, const char *want)
-{
-	char *r = tu_sim_cmd(sim, "%s", cmd);
-
-	if (!r || strcmp(r, want) != 0)
-		fprintf(stderr, "\n  control '%s': got '%s', want '%s'\n", cmd, r ? r : "(null)", want);
-	CU_ASSERT(r && strcmp(r, want) == 0);
-	free(r);
-}
-
 static int suite_init(void)
 {
 	const char *dir = getenv("SHARED_DIR");
@@ -209,13 +199,13 @@ static void test_switch_and_press(void)
 		snprintf(path, sizeof(path), "%s", ps);
 		CU_ASSERT_EQUAL(write_value(path, "On\n"), 0);
 		snprintf(cmd, sizeof(cmd), "state %zu", o);
-		expect_cmd(&d->sim, cmd, "ok on");
+		tu_sim_expect(&d->sim, cmd, "ok on");
 		expect_value(path, "On");
 		CU_ASSERT_EQUAL(write_value(path, "off"), 0);
-		expect_cmd(&d->sim, cmd, "ok off");
+		tu_sim_expect(&d->sim, cmd, "ok off");
 		/* a press at the device shows in the mount */
 		snprintf(cmd, sizeof(cmd), "press %zu", o);
-		expect_cmd(&d->sim, cmd, "ok on");
+		tu_sim_expect(&d->sim, cmd, "ok on");
 		CU_ASSERT(wait_value(path, "On"));
 		CU_ASSERT_EQUAL(write_value(path, "Bogus"), -EINVAL);
 	}
@@ -225,13 +215,13 @@ static void test_meters(void)
 {
 	/* P304M outlet 2 and the KP125M: power from the device; voltage,
 	 * current and energy the SMART methods do not give are null */
-	expect_cmd(&devs[1].sim, "set 2 on", "ok");
-	expect_cmd(&devs[1].sim, "meter 2 45678 230000 200 100", "ok");
+	tu_sim_expect(&devs[1].sim, "set 2 on", "ok");
+	tu_sim_expect(&devs[1].sim, "meter 2 45678 230000 200 100", "ok");
 	CU_ASSERT(wait_value(tu_path(mnt.mnt, PDUS "/Rack/Outlets/2/PowerWatts/Reading"), "45.678"));
 	expect_value(tu_path(mnt.mnt, PDUS "/Rack/Outlets/2/Voltage/Reading"), "");
 	expect_value(tu_path(mnt.mnt, PDUS "/Rack/Outlets/2/EnergykWh/Reading"), "");
-	expect_cmd(&devs[2].sim, "set 1 on", "ok");
-	expect_cmd(&devs[2].sim, "meter 1 17654 120000 150 5", "ok");
+	tu_sim_expect(&devs[2].sim, "set 1 on", "ok");
+	tu_sim_expect(&devs[2].sim, "meter 1 17654 120000 150 5", "ok");
 	CU_ASSERT(wait_value(tu_path(mnt.mnt, PDUS "/Coffee/Outlets/1/PowerWatts/Reading"), "17.654"));
 	/* the EP40M has no meter: no reading, as for an IOT strip without one */
 	CU_ASSERT(access(tu_path(mnt.mnt, PDUS "/Porch/Outlets/1/PowerWatts"), F_OK) < 0 &&
@@ -245,7 +235,7 @@ static void test_rename(void)
 
 	snprintf(path, sizeof(path), "%s", p);
 	CU_ASSERT_EQUAL(write_value(path, "Server 3\n"), 0);
-	expect_cmd(&devs[1].sim, "alias 3", "ok Server 3");
+	tu_sim_expect(&devs[1].sim, "alias 3", "ok Server 3");
 	expect_value(path, "Server 3");
 	CU_ASSERT_EQUAL(write_value(path, "Plug 3"), 0);
 }
@@ -259,10 +249,10 @@ static void test_session_expiry(void)
 
 		snprintf(path, sizeof(path), "%s",
 			 tu_path(mnt.mnt, PDUS "/%s/Outlets/1/PowerState", d->name));
-		expect_cmd(&d->sim, "expire", "ok");
+		tu_sim_expect(&d->sim, "expire", "ok");
 		CU_ASSERT_EQUAL(write_value(path, "On"), 0);
 		snprintf(cmd, sizeof(cmd), "state 1");
-		expect_cmd(&d->sim, cmd, "ok on");
+		tu_sim_expect(&d->sim, cmd, "ok on");
 		expect_value(tu_path(mnt.mnt, PDUS "/%s/Status/State", d->name), "Enabled");
 	}
 }
@@ -308,19 +298,67 @@ static void test_wrong_credentials(void)
 
 	/* the owner changes the account's password while we are mounted:
 	 * offline, writes EACCES; back with the old password, all is well */
-	expect_cmd(&devs[0].sim, "account " USER " changed-elsewhere", "ok");
+	tu_sim_expect(&devs[0].sim, "account " USER " changed-elsewhere", "ok");
 	snprintf(path, sizeof(path), "%s", tu_path(mnt.mnt, PDUS "/Porch/Outlets/1/PowerState"));
 	CU_ASSERT(wait_value(tu_path(mnt.mnt, PDUS "/Porch/Status/State"), "UnavailableOffline"));
 	expect_value(tu_path(mnt.mnt, PDUS "/Porch/Outlets/1/Status/State"), "UnavailableOffline");
 	CU_ASSERT_EQUAL(write_value(path, "On"), -EACCES);
 	CU_ASSERT_EQUAL(write_value(path, "Off"), -EACCES);
-	expect_cmd(&devs[0].sim, "account " USER " " PASS, "ok");
+	tu_sim_expect(&devs[0].sim, "account " USER " " PASS, "ok");
 	CU_ASSERT(wait_value(tu_path(mnt.mnt, PDUS "/Porch/Status/State"), "Enabled"));
 	CU_ASSERT_EQUAL(write_value(path, "On"), 0);
 	log = tu_read_file(mnt.log, NULL);
 	CU_ASSERT(log && strstr(log, "strip Porch at 127.0.0.1: credentials refused"));
 	CU_ASSERT(log && !strstr(log, PASS) && !strstr(log, "changed-elsewhere"));
 	free(log);
+}
+
+/* A firmware update moves a plug from XOR (TCP 9999) to KLAP (HTTP on 80),
+ * same deviceId, same address: the strip keeps its name and comes back
+ * online over KLAP. The real ports, on an address of its own. */
+static void test_firmware_update(void)
+{
+	const char *dir = getenv("SHARED_DIR");
+	char fx_old[512], fx_new[512], path[600];
+	struct tu_sim sim;
+	struct tu_mount m;
+
+	snprintf(fx_old, sizeof(fx_old), "%s/fixtures/kasa/iot/HS100(US)_2.0_1.5.6.json",
+		 dir ? dir : "../shared");
+	snprintf(fx_new, sizeof(fx_new), "%s/fixtures/kasa/iot/HS100(UK)_4.1_1.1.0.json",
+		 dir ? dir : "../shared");
+	{
+		const char *extra[] = { "--listen", "127.0.0.61:9999", "--device-id",
+					"8006AB0000000000000000000000000000000042", NULL };
+
+		CU_ASSERT_EQUAL_FATAL(tu_sim_start(&sim, fx_old, "Hall light", extra), 0);
+	}
+	{
+		const char *args[] = { "--kasa", "Hall=127.0.0.61", "--poll", "1", "--timeout", "500", NULL };
+
+		CU_ASSERT_EQUAL_FATAL(tu_mount_start(&m, args), 0);
+	}
+	expect_value(tu_path(m.mnt, PDUS "/Hall/Status/State"), "Enabled");
+	expect_value(tu_path(m.mnt, PDUS "/Hall/Model"), "HS100(US)");
+	expect_value(tu_path(m.mnt, PDUS "/Hall/Outlets/1/UserLabel"), "Hall light");
+	tu_sim_stop(&sim);
+	{
+		const char *extra[] = { "--listen", "127.0.0.61", "--device-id",
+					"8006AB0000000000000000000000000000000042", "--discovery-port", "0",
+					NULL };
+
+		CU_ASSERT_EQUAL_FATAL(tu_sim_start(&sim, fx_new, "Hall light", extra), 0);
+	}
+	/* the next polls: refused on 9999, the transport searched again: KLAP on 80 */
+	CU_ASSERT(wait_value(tu_path(m.mnt, PDUS "/Hall/Model"), "HS100(UK)"));
+	expect_value(tu_path(m.mnt, PDUS "/Hall/Status/State"), "Enabled");
+	expect_value(tu_path(m.mnt, PDUS "/Hall/Outlets/1/UserLabel"), "Hall light");
+	snprintf(path, sizeof(path), "%s", tu_path(m.mnt, PDUS "/Hall/Outlets/1/PowerState"));
+	CU_ASSERT_EQUAL(write_value(path, "On"), 0);
+	tu_sim_expect(&sim, "state 1", "ok on");
+	CU_ASSERT(tu_sim_count(&sim, "handshake1") >= 1);
+	tu_mount_stop(&m);
+	tu_sim_stop(&sim);
 }
 
 int main(void)
@@ -338,5 +376,6 @@ int main(void)
 	CU_add_test(s, "renaming writes the nickname", test_rename);
 	CU_add_test(s, "sessions ended mid-use", test_session_expiry);
 	CU_add_test(s, "wrong credentials", test_wrong_credentials);
+	CU_add_test(s, "a firmware update from XOR to KLAP", test_firmware_update);
 	return tu_run_cunit();
 }
