@@ -57,7 +57,7 @@
 
 #define EVENT_SVC        RF_ROOT "/EventService"
 #define SSE_URI          RF_ROOT "/EventService/SSE"
-#define SUBS_URI         RF_ROOT "/EventService/Subscriptions"
+#define SUBS_URI         HTTPD_SUBSCRIPTIONS
 #define REGISTRIES_URI   RF_ROOT "/Registries"
 #define REG_FILE_URI     RF_ROOT "/Registries/ResourceEvent"
 #define REG_URI          RF_ROOT "/Registries/ResourceEvent/ResourceEvent"

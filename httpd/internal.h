@@ -30,6 +30,7 @@
 #define HTTPD_ACCOUNTS       RF_ROOT "/AccountService/Accounts"
 #define HTTPD_ROLES          RF_ROOT "/AccountService/Roles"
 #define HTTPD_MANAGER        RF_ROOT "/Managers/redfishfs"
+#define HTTPD_SUBSCRIPTIONS  RF_ROOT "/EventService/Subscriptions"   /* events.c serves POST/DELETE */
 #define HTTPD_NETPROTO       RF_ROOT "/Managers/redfishfs/NetworkProtocol"
 
 #define HTTPD_DEFAULT_THREADS 2

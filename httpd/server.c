@@ -415,8 +415,11 @@ static bool doc_patchable(const struct rf_doc *d)
 /* Allow for a resource; d may be NULL for the service's own URIs. */
 static const char *allow_for(struct httpd *h, const char *uri, const struct rf_doc *d)
 {
-	if (strcmp(uri, HTTPD_SESSIONS) == 0 || strcmp(uri, HTTPD_ACCOUNTS) == 0)
+	if (strcmp(uri, HTTPD_SESSIONS) == 0 || strcmp(uri, HTTPD_ACCOUNTS) == 0 ||
+	    strcmp(uri, HTTPD_SUBSCRIPTIONS) == 0)
 		return "GET, HEAD, POST";
+	if (member_id(uri, HTTPD_SUBSCRIPTIONS))
+		return "GET, HEAD, DELETE";
 	if (strcmp(uri, HTTPD_SESSIONS "/Members") == 0)
 		return "POST";
 	if (member_id(uri, HTTPD_SESSIONS))

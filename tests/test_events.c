@@ -80,7 +80,6 @@ static char *compact(char *body)
 static int start_daemon(void)
 {
 	char strip_arg[64];
-	char *log, *at;
 	const char *args[] = { "--kasa", strip_arg, "--poll", "1", "--timeout", "300",
 			       "--max-age", "500", "--http", "127.0.0.1:0", "--http-no-auth",
 			       "--state-dir", state_dir, NULL };
@@ -88,16 +87,9 @@ static int start_daemon(void)
 	snprintf(strip_arg, sizeof(strip_arg), "PowerStrip=127.0.0.1:%u", (unsigned)strip.port);
 	if (tu_mount_start(&mnt, args) < 0)
 		return -1;
-	log = tu_read_file(mnt.log, NULL);
-	at = log ? strstr(log, "Redfish service at ") : NULL;
-	if (!at) {
-		free(log);
+	if (tu_mount_http_base(&mnt, base_url, sizeof(base_url)) < 0)
 		return -1;
-	}
-	at += strlen("Redfish service at ");
-	snprintf(base_url, sizeof(base_url), "%.*s", (int)(strstr(at, "/redfish/v1") - at), at);
 	http_port = (uint16_t)atoi(strrchr(base_url, ':') + 1);
-	free(log);
 	return 0;
 }
 
@@ -226,6 +218,8 @@ static void test_documents(void)
 	CU_ASSERT_EQUAL(http("GET", "/redfish/v1/Registries/ResourceEvent/ResourceEvent", NULL, &b), 200);
 	CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"ResourceStatusChangedCritical\":{"));
 	free(b.data);
+	CU_ASSERT_EQUAL(tu_sh("curl -sI %s/redfish/v1/EventService/Subscriptions | "
+			      "grep -qi '^Allow: GET, HEAD, POST'", base_url), 0);
 	/* the mount shows them too */
 	CU_ASSERT_EQUAL(tu_sh("grep -q ServerSentEventUri '%s'",
 			      tu_path(mnt.mnt, "EventService/index.json")), 0);

@@ -74,7 +74,6 @@ static char *scrape(void)
 static int metrics_init(void)
 {
 	char strip_arg[64];
-	char *log, *at;
 
 	if (!mkdtemp(state_dir))
 		return -1;
@@ -98,15 +97,8 @@ static int metrics_init(void)
 		if (tu_mount_start(&mnt, args) < 0)
 			return -1;
 	}
-	log = tu_read_file(mnt.log, NULL);
-	at = log ? strstr(log, "Redfish service at ") : NULL;
-	if (!at) {
-		free(log);
+	if (tu_mount_http_base(&mnt, base_url, sizeof(base_url)) < 0)
 		return -1;
-	}
-	at += strlen("Redfish service at ");
-	snprintf(base_url, sizeof(base_url), "%.*s", (int)(strstr(at, "/redfish/v1") - at), at);
-	free(log);
 	return 0;
 }
 

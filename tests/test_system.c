@@ -94,7 +94,6 @@ static bool fix_meters(struct tu_sim *s, int outlets)
 static int system_init(void)
 {
 	char strip_arg[64], plug_arg[64];
-	char *log, *at;
 
 	if (!mkdtemp(state_dir))
 		return -1;
@@ -114,15 +113,8 @@ static int system_init(void)
 			return -1;
 	}
 	/* The daemon says where it listens. */
-	log = tu_read_file(mnt.log, NULL);
-	at = log ? strstr(log, "Redfish service at ") : NULL;
-	if (!at) {
-		free(log);
+	if (tu_mount_http_base(&mnt, base_url, sizeof(base_url)) < 0)
 		return -1;
-	}
-	at += strlen("Redfish service at ");
-	snprintf(base_url, sizeof(base_url), "%.*s", (int)(strstr(at, "/redfish/v1") - at), at);
-	free(log);
 	return 0;
 }
 

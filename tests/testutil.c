@@ -613,6 +613,22 @@ int tu_mount_start(struct tu_mount *m, const char *const *args)
 	return r;
 }
 
+int tu_mount_http_base(const struct tu_mount *m, char *buf, size_t cap)
+{
+	char *log = tu_read_file(m->log, NULL);
+	const char *at = log ? strstr(log, "Redfish service at ") : NULL;
+	const char *end = at ? strstr(at, "/redfish/v1") : NULL;
+
+	if (!end) {
+		free(log);
+		return -1;
+	}
+	at += strlen("Redfish service at ");
+	snprintf(buf, cap, "%.*s", (int)(end - at), at);
+	free(log);
+	return 0;
+}
+
 void tu_mount_stop(struct tu_mount *m)
 {
 	if (!m || !m->dir[0])

@@ -44,6 +44,9 @@ struct tu_mount {
 int tu_mount_start(struct tu_mount *m, const char *const *args);
 /* Unmount (fusermount3 -u) and end the daemon by its PID; removes dir. */
 void tu_mount_stop(struct tu_mount *m);
+/* The base URL ("http://127.0.0.1:P") its HTTP server logged ("Redfish
+ * service at URL/redfish/v1"), into buf. 0, or -1 if it logged none. */
+int tu_mount_http_base(const struct tu_mount *m, char *buf, size_t cap);
 
 /* Run `bash -c CMD` (printf-style); returns the exit status (0..255) or -1.
  * tu_sh_out also captures stdout (malloc'd, NUL-terminated) into *ret_out. */
