@@ -1106,7 +1106,10 @@ static int service_add_strip(struct service *sv, const struct fs_kasa *k)
 			  r == -EEXIST ? "the same strip is given twice" : strerror(-r));
 		return r;
 	}
-	if (r < 0)
+	if (r == -EACCES)   /* the provider's event said which credentials were refused */
+		log_info("strip %s%s%s:%u: shown as offline until it takes a login",
+			 k->name ? k->name : "", k->name ? " at " : "", k->host, (unsigned)k->port);
+	else if (r < 0)
 		log_warn("strip %s%s%s:%u does not answer (%s); shown as offline until it does",
 			 k->name ? k->name : "", k->name ? " at " : "", k->host, (unsigned)k->port,
 			 cause_text(r == -EHOSTUNREACH && kasa_last_cause() ? kasa_last_cause() : r));
