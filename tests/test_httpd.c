@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +47,10 @@ static struct httpd_config cfg;
 
 /* ---- a provider the tests steer ------------------------------------------- */
 
-static int fake_err;          /* what the next patch/action returns */
-static int fake_delay_ms;     /* how long it takes */
-static int fake_actions;
+/* Read by the server's worker threads: atomics (ThreadSanitizer). */
+static atomic_int fake_err;          /* what the next patch/action returns */
+static atomic_int fake_delay_ms;     /* how long it takes */
+static atomic_int fake_actions;
 
 static const char *const reset_values[] = { "On", "ForceOff", NULL };
 static const struct rf_writable fake_writable[] = { { "AssetTag", NULL, 32 }, { NULL, NULL, 0 } };
