@@ -496,6 +496,10 @@ static void test_push(void)
 	CU_ASSERT_EQUAL(http("POST", "/redfish/v1/EventService/Subscriptions",
 			     "{\"Destination\":\"ftp://127.0.0.1/x\"}", &b), 400);
 	free(b.data);
+	CU_ASSERT_EQUAL(http("POST", "/redfish/v1/EventService/Subscriptions",
+			     "{\"Destination\":\"http://u:secret@127.0.0.1/x\"}", &b), 400);
+	CU_ASSERT_PTR_NULL(b.data && strstr(b.data, "secret"));
+	free(b.data);
 	CU_ASSERT_EQUAL(http("POST", "/redfish/v1/EventService/Subscriptions", "{\"Context\":\"x\"}", &b), 400);
 	CU_ASSERT_PTR_NOT_NULL(b.data && strstr(b.data, "PropertyMissing"));
 	free(b.data);
