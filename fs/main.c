@@ -38,6 +38,7 @@
 #include <limits.h>
 #include <fuse_lowlevel.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -966,7 +967,7 @@ struct service {
 	struct rf_bmc **bmcs;
 	struct rf_mockup **mockups;
 	bool started;             /* threads run: added back ends start at once */
-	volatile bool stopping;
+	atomic_bool stopping;     /* read by the ready and reload threads */
 };
 
 static void log_bmc_error(void *userdata, const char *bmc, int err, const char *message)

@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,7 +142,7 @@ static struct {
 	struct count *counts;
 	size_t n_counts;
 	int total;
-	bool stop;
+	atomic_bool stop;          /* read by the proxy threads */
 	bool drop_expand;       /* close a connection that asks for $expand */
 } px = { .fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 

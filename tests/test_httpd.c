@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +47,10 @@ static struct httpd_config cfg;
 
 /* ---- a provider the tests steer ------------------------------------------- */
 
-static int fake_err;          /* what the next patch/action returns */
-static int fake_delay_ms;     /* how long it takes */
-static int fake_actions;
+/* Read by the server's worker threads: atomics (ThreadSanitizer). */
+static atomic_int fake_err;          /* what the next patch/action returns */
+static atomic_int fake_delay_ms;     /* how long it takes */
+static atomic_int fake_actions;
 
 static const char *const reset_values[] = { "On", "ForceOff", NULL };
 static const struct rf_writable fake_writable[] = { { "AssetTag", NULL, 32 }, { NULL, NULL, 0 } };
@@ -365,6 +367,51 @@ static int suite_clean(void)
 	return 0;
 }
 
+/* One request and what must come back: the status, the Base MessageId of
+ * the error body, a header's value (or just its presence when resp_val is
+ * NULL), a property of the body (key, with the value val as compact JSON,
+ * or any value when val is NULL), and text the body must not hold (lacks).
+ * fake_err is what the fake provider returns for the request; token, when
+ * set, is sent as X-Auth-Token. */
+struct req_case {
+	const char *method, *path, *userpw, *body, *hdr;
+	int fake_err;
+	long status;
+	const char *id;
+	const char *resp_hdr, *resp_val;
+	const char *token, *key, *val, *lacks;
+};
+
+static void run_cases(const struct req_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++, c++) {
+		const char *hdrs[] = { c->hdr, NULL };
+		struct resp r;
+		long st;
+
+		fake_err = c->fake_err;
+		st = http(&r, c->method, c->path, c->userpw, c->token, c->body, hdrs);
+		fake_err = 0;
+		if (st != c->status)
+			fprintf(stderr, "\n%s %s: %ld, want %ld\n", c->method, c->path, st, c->status);
+		CU_ASSERT_EQUAL(st, c->status);
+		if (c->id)
+			CU_ASSERT(is_error(&r, c->id));
+		if (c->resp_hdr) {
+			const char *v = hval(&r, c->resp_hdr);
+
+			CU_ASSERT_PTR_NOT_NULL(v);
+			if (v && c->resp_val)
+				CU_ASSERT_STRING_EQUAL(v, c->resp_val);
+		}
+		if (c->key)
+			CU_ASSERT(json_has(r.body, c->key, c->val));
+		if (c->lacks)
+			CU_ASSERT_PTR_NULL(r.body ? strstr(r.body, c->lacks) : NULL);
+		resp_free(&r);
+	}
+}
+
 /* ---- tests ------------------------------------------------------------------- */
 
 static void test_open_uris(void)
@@ -413,25 +460,21 @@ static void test_open_uris(void)
 	resp_free(&r);
 }
 
+#define CHASSIS "/redfish/v1/Chassis"
+
 static void test_auth_required(void)
 {
-	struct resp r;
+	static const struct req_case cases[] = {
+		{ .method = "GET", CHASSIS, NULL, NULL, NULL, 0, 401, "NoValidSession",
+		  "WWW-Authenticate", NULL },
+		{ .method = "GET", CHASSIS, "admin:wrong-password", NULL, NULL, 0, 401, "NoValidSession",
+		  .lacks = "wrong-password" },
+		{ .method = "GET", CHASSIS, "nobody:x", NULL, NULL, 0, 401, NULL },
+		{ .method = "GET", CHASSIS, NULL, NULL, NULL, 0, 401, NULL, .token = "00112233" },
+		{ .method = "GET", CHASSIS, ADMIN, NULL, NULL, 0, 200, NULL },
+	};
 
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, NULL, NULL, NULL), 401);
-	CU_ASSERT_PTR_NOT_NULL(hval(&r, "WWW-Authenticate"));
-	CU_ASSERT(is_error(&r, "NoValidSession"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "admin:wrong-password", NULL, NULL,
-			     NULL), 401);
-	CU_ASSERT(is_error(&r, "NoValidSession"));
-	CU_ASSERT_PTR_NULL(strstr(r.body, "wrong-password"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "nobody:x", NULL, NULL, NULL), 401);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", NULL, "00112233", NULL, NULL), 401);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", ADMIN, NULL, NULL, NULL), 200);
-	resp_free(&r);
+	run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 /* Every resource: GET is byte-equal to the mount's index.json; HEAD has no body. */
@@ -495,51 +538,6 @@ static void test_etag(void)
 	CU_ASSERT_EQUAL(http(&r, "GET", FAKE, ADMIN, NULL, NULL, hdrs), 200);
 	CU_ASSERT_STRING_NOT_EQUAL(hval(&r, "ETag"), etag);
 	resp_free(&r);
-}
-
-/* One request and what must come back: the status, the Base MessageId of
- * the error body, a header's value (or just its presence when resp_val is
- * NULL), a property of the body (key, with the value val as compact JSON,
- * or any value when val is NULL), and text the body must not hold (lacks).
- * fake_err is what the fake provider returns for the request; token, when
- * set, is sent as X-Auth-Token. */
-struct req_case {
-	const char *method, *path, *userpw, *body, *hdr;
-	int fake_err;
-	long status;
-	const char *id;
-	const char *resp_hdr, *resp_val;
-	const char *token, *key, *val, *lacks;
-};
-
-static void run_cases(const struct req_case *c, size_t n)
-{
-	for (size_t i = 0; i < n; i++, c++) {
-		const char *hdrs[] = { c->hdr, NULL };
-		struct resp r;
-		long st;
-
-		fake_err = c->fake_err;
-		st = http(&r, c->method, c->path, c->userpw, c->token, c->body, hdrs);
-		fake_err = 0;
-		if (st != c->status)
-			fprintf(stderr, "\n%s %s: %ld, want %ld\n", c->method, c->path, st, c->status);
-		CU_ASSERT_EQUAL(st, c->status);
-		if (c->id)
-			CU_ASSERT(is_error(&r, c->id));
-		if (c->resp_hdr) {
-			const char *v = hval(&r, c->resp_hdr);
-
-			CU_ASSERT_PTR_NOT_NULL(v);
-			if (v && c->resp_val)
-				CU_ASSERT_STRING_EQUAL(v, c->resp_val);
-		}
-		if (c->key)
-			CU_ASSERT(json_has(r.body, c->key, c->val));
-		if (c->lacks)
-			CU_ASSERT_PTR_NULL(r.body ? strstr(r.body, c->lacks) : NULL);
-		resp_free(&r);
-	}
 }
 
 #define RESET FAKE "/Actions/Chassis.Reset"
@@ -884,20 +882,19 @@ static void test_expand(void)
 	json_object_put(o);
 	resp_free(&r);
 
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis?$expand=x", ADMIN, NULL, NULL, NULL), 400);
-	CU_ASSERT(is_error(&r, "QueryParameterValueFormatError"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis?$expand=.($levels=)", ADMIN, NULL, NULL, NULL), 400);
-	CU_ASSERT(is_error(&r, "QueryParameterValueFormatError"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis?$expand=.($levels=7)", ADMIN, NULL, NULL, NULL), 400);
-	CU_ASSERT(is_error(&r, "QueryParameterOutOfRange"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis?$expand=.&$expand=*", ADMIN, NULL, NULL, NULL), 400);
-	resp_free(&r);
-	/* Reading with $expand needs a login like any GET. */
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis?$expand=.", NULL, NULL, NULL, NULL), 401);
-	resp_free(&r);
+	/* Bad values; reading with $expand needs a login like any GET. */
+	static const struct req_case bad[] = {
+		{ .method = "GET", CHASSIS "?$expand=x", ADMIN, NULL, NULL, 0, 400,
+		  "QueryParameterValueFormatError" },
+		{ .method = "GET", CHASSIS "?$expand=.($levels=)", ADMIN, NULL, NULL, 0, 400,
+		  "QueryParameterValueFormatError" },
+		{ .method = "GET", CHASSIS "?$expand=.($levels=7)", ADMIN, NULL, NULL, 0, 400,
+		  "QueryParameterOutOfRange" },
+		{ .method = "GET", CHASSIS "?$expand=.&$expand=*", ADMIN, NULL, NULL, 0, 400, NULL },
+		{ .method = "GET", CHASSIS "?$expand=.", NULL, NULL, NULL, 0, 401, NULL },
+	};
+
+	run_cases(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 static void test_outlet_changes(void)
@@ -1007,6 +1004,8 @@ static bool login(const char *user, const char *pw, char *token, char *loc)
 	return ok;
 }
 
+#define SESSIONS "/redfish/v1/SessionService/Sessions"
+
 static void test_sessions(void)
 {
 	struct resp r;
@@ -1014,43 +1013,32 @@ static void test_sessions(void)
 
 	CU_ASSERT_FATAL(login("admin", ADMIN_PW, token, loc));
 	CU_ASSERT_EQUAL(strlen(token), 64);
-	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, NULL, token, NULL, NULL), 200);
+	/* The session answers without showing the token; the mount shows it too. */
+	CU_ASSERT_EQUAL(http(&r, "GET", SESSIONS, NULL, token, NULL, NULL), 200);
+	CU_ASSERT_PTR_NOT_NULL(r.body ? strstr(r.body, loc) : NULL);
 	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", loc, NULL, token, NULL, NULL), 200);
-	CU_ASSERT_PTR_NULL(strstr(r.body, token));
-	resp_free(&r);
-	/* The mount shows the session too, without the token. */
-	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/SessionService/Sessions", NULL, token, NULL,
-			     NULL), 200);
-	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, loc));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "DELETE", loc, NULL, token, NULL, NULL), 204);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", OUTLET2, NULL, token, NULL, NULL), 401);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "GET", loc, ADMIN, NULL, NULL, NULL), 404);
-	resp_free(&r);
-	/* Wrong password, missing property, Members alias. */
-	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/SessionService/Sessions", NULL, NULL,
-			     "{\"UserName\":\"admin\",\"Password\":\"nope-nope\"}", NULL), 401);
-	CU_ASSERT_PTR_NULL(strstr(r.body, "nope-nope"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/SessionService/Sessions", NULL, NULL,
-			     "{\"UserName\":\"admin\"}", NULL), 400);
-	CU_ASSERT(is_error(&r, "PropertyMissing"));
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "POST", "/redfish/v1/SessionService/Sessions/Members", NULL, NULL,
-			     "{\"UserName\":\"admin\",\"Password\":\"" ADMIN_PW "\"}", NULL), 201);
-	CU_ASSERT_EQUAL(hval(&r, "Location") ? 0 : 1, 0);
-	resp_free(&r);
-	/* SessionTimeout bounds. */
-	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/SessionService", ADMIN, NULL,
-			     "{\"SessionTimeout\":5}", NULL), 400);
-	resp_free(&r);
-	CU_ASSERT_EQUAL(http(&r, "PATCH", "/redfish/v1/SessionService", ADMIN, NULL,
-			     "{\"SessionTimeout\":600}", NULL), 200);
-	CU_ASSERT(json_has(r.body, "SessionTimeout", "600"));
-	resp_free(&r);
+	/* Logout; then a wrong password, a missing property, the Members alias,
+	 * SessionTimeout bounds. */
+	const struct req_case cases[] = {
+		{ .method = "GET", OUTLET2, NULL, NULL, NULL, 0, 200, NULL, .token = token },
+		{ .method = "GET", loc, NULL, NULL, NULL, 0, 200, NULL, .token = token, .lacks = token },
+		{ .method = "DELETE", loc, NULL, NULL, NULL, 0, 204, NULL, .token = token },
+		{ .method = "GET", OUTLET2, NULL, NULL, NULL, 0, 401, NULL, .token = token },
+		{ .method = "GET", loc, ADMIN, NULL, NULL, 0, 404, NULL },
+		{ .method = "POST", SESSIONS, NULL, "{\"UserName\":\"admin\",\"Password\":\"nope-nope\"}",
+		  NULL, 0, 401, NULL, .lacks = "nope-nope" },
+		{ .method = "POST", SESSIONS, NULL, "{\"UserName\":\"admin\"}", NULL, 0, 400,
+		  "PropertyMissing" },
+		{ .method = "POST", SESSIONS "/Members", NULL,
+		  "{\"UserName\":\"admin\",\"Password\":\"" ADMIN_PW "\"}", NULL, 0, 201, NULL,
+		  "Location" },
+		{ .method = "PATCH", "/redfish/v1/SessionService", ADMIN, "{\"SessionTimeout\":5}", NULL, 0,
+		  400, NULL },
+		{ .method = "PATCH", "/redfish/v1/SessionService", ADMIN, "{\"SessionTimeout\":600}", NULL,
+		  0, 200, NULL, .key = "SessionTimeout", .val = "600" },
+	};
+
+	run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void test_session_expiry(void)

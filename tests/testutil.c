@@ -677,8 +677,9 @@ int tu_run_cunit(void)
 
 char *tu_path(const char *base, const char *fmt, ...)
 {
-	static char bufs[4][1024];
-	static int next;
+	/* Per thread: fake servers' threads use it too (ThreadSanitizer). */
+	static __thread char bufs[4][1024];
+	static __thread int next;
 	char rel[768];
 	char *b = bufs[next++ % 4];
 	va_list ap;

@@ -71,7 +71,7 @@ bool tu_have_fuse(void);
  * CU_cleanup_registry(). */
 int tu_run_cunit(void);
 
-/* base/REL with REL printf-style, in one of 4 rotating static buffers (so
+/* base/REL with REL printf-style, in one of 4 rotating buffers of the thread (so
  * up to 4 may be used at once): tu_path(m.mnt, "Chassis/%s", name). */
 char *tu_path(const char *base, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
