@@ -626,7 +626,7 @@ static void disc_found(void *userdata, struct kasa_found *f)
 	r = f->supported ? provider_attach(kp, NULL, f->addr, f->port, &f->info, NULL, NULL, &s) :
 			   /* KLAP or AES: the strip asks the device itself */
 			   provider_attach(kp, NULL, f->addr, f->http_port, NULL, NULL, f, &s);
-	if (r < 0 && r != -EEXIST && !f->supported)
+	if (r < 0 && r != -EEXIST && r != -EACCES && !f->supported)
 		disc_unsupported(kp, f, r);   /* not there on HTTP: once, like a device we cannot drive */
 	if (r == 0)
 		kasa_emit(kp, KASA_EVENT_FOUND, s->name, f->addr, 0, f->model);

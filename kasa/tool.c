@@ -2,20 +2,29 @@
  * talk to one, time one.
  *
  *   kasa list  [--broadcast ADDR] [--port P] [--new-port P] [--timeout MS]
- *   kasa query [--timeout MS] [--udp] [--pretty] HOST[:PORT] JSON
- *   kasa bench [--timeout MS] HOST[:PORT] N
+ *   kasa query [--timeout MS] [--udp] [--pretty] [ACCOUNT] HOST[:PORT] JSON
+ *   kasa info  [--timeout MS] [ACCOUNT] HOST[:PORT]
+ *   kasa set   [--timeout MS] [ACCOUNT] HOST[:PORT] OUTLET on|off
+ *   kasa bench [--timeout MS] [ACCOUNT] HOST[:PORT] N
+ *   ACCOUNT:   [--user USER --password-file FILE] [--transport auto|xor|klap|aes]
  *
  * list: one discovery round (kasa_discover) and a table of what answered;
  * devices we cannot drive (KLAP/AES only, unreadable replies) are rows marked
  * "not supported" plus one explanatory line each on stderr, followed by a
  * summary line on stderr ("N devices ... last reply after X ms").
- * query: one raw request (TCP, or UDP with --udp) and the reply on stdout.
+ * query: one raw request (TCP, or UDP with --udp) and the reply on stdout,
+ * in the protocol the device speaks (IOT JSON or SMART methods).
+ * info: the device as redfishfs sees it (model, transport, account,
+ * outlets by position with name and state, meters); set: switch one outlet
+ * (1-based, 1 for a plug). Devices on KLAP or AES need the TP-Link account
+ * (--user, --password-file, a private file) unless they are unbound.
  * bench: N set_relay_state round trips on one connection, p50/p99 in µs.
  * It sets an outlet to the state it already has (the first outlet of a
  * strip, the relay of a plug), so a real device does not switch anything.
  *
  * Exit status: 0 success, 1 a device or network error, 2 a usage error.
- * Single-threaded; everything it uses comes from kasa.h. */
+ * Single-threaded; everything it uses comes from kasa.h (and the password
+ * file reader of redfish.h, shared with the daemon). */
 #include "kasa.h"
 
 #include <errno.h>
@@ -25,22 +34,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common.h"
+#include "redfish.h"
 
 #define TOOL_DEFAULT_TIMEOUT_MS 2000
 #define TOOL_MAX_BENCH 10000000L
 
 static const char tool_usage_text[] =
 	"usage: kasa list  [--broadcast ADDR] [--port P] [--new-port P] [--timeout MS]\n"
-	"       kasa query [--timeout MS] [--udp] [--pretty] HOST[:PORT] JSON\n"
-	"       kasa bench [--timeout MS] HOST[:PORT] N\n"
+	"       kasa query [--timeout MS] [--udp] [--pretty] [ACCOUNT] HOST[:PORT] JSON\n"
+	"       kasa info  [--timeout MS] [ACCOUNT] HOST[:PORT]\n"
+	"       kasa set   [--timeout MS] [ACCOUNT] HOST[:PORT] OUTLET on|off\n"
+	"       kasa bench [--timeout MS] [ACCOUNT] HOST[:PORT] N\n"
+	"  ACCOUNT: [--user USER --password-file FILE] [--transport auto|xor|klap|aes]\n"
 	"\n"
 	"  list   broadcast get_sysinfo (default 255.255.255.255, UDP 9999) and the\n"
 	"         newer discovery probe (UDP 20002; --new-port 0 skips it); print the\n"
 	"         devices that answered within the timeout (default 2000 ms)\n"
-	"  query  send one JSON request, print the reply\n"
+	"  query  send one JSON request (IOT or SMART, as the device speaks), print the reply\n"
+	"  info   the device: model, transport, account, outlets, meters\n"
+	"  set    switch outlet OUTLET (1-based) on or off\n"
 	"  bench  time N set_relay_state round trips on one connection (p50/p99 in us);\n"
 	"         the outlet is set to the state it already has\n";
 
@@ -108,6 +124,90 @@ static int tool_operands(const char *cmd, const char *what, int argc, char **arg
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* ---- the account and transport options of query, info, set, bench -------- */
+
+struct tool_dev_opts {
+	const char *user, *password_file;
+	enum kasa_transport transport;
+};
+
+#define TOOL_DEV_LONGOPTS \
+	{ "user", required_argument, NULL, 'U' }, \
+	{ "password-file", required_argument, NULL, 'W' }, \
+	{ "transport", required_argument, NULL, 'X' }
+
+/* One of the options above; false when opt is none of them. *ret_err:
+ * a usage error (message printed). */
+static bool tool_dev_opt(const char *cmd, int opt, const char *arg, struct tool_dev_opts *o,
+			 bool *ret_err)
+{
+	switch (opt) {
+	case 'U':
+		o->user = arg;
+		return true;
+	case 'W':
+		o->password_file = arg;
+		return true;
+	case 'X':
+		o->transport = kasa_transport_from_string(arg);
+		if (o->transport == KASA_TRANSPORT_INVALID) {
+			fprintf(stderr, "kasa %s: --transport wants auto, xor, klap or aes, not '%s'\n",
+				cmd, arg);
+			*ret_err = true;
+		}
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A device connection as the options say, or NULL (message printed). */
+static struct kasa_dev *tool_dev_open(const char *cmd, const char *host, uint16_t port,
+				      long timeout, const struct tool_dev_opts *o)
+{
+	_cleanup_free_ char *password = NULL;
+	struct kasa_dev *d;
+	int r;
+
+	if (!o->user != !o->password_file) {
+		fprintf(stderr, "kasa %s: --user and --password-file go together\n", cmd);
+		return NULL;
+	}
+	if (o->password_file) {
+		r = rf_read_password_file(o->password_file, &password);
+		if (r < 0) {
+			fprintf(stderr, "kasa %s: %s: %s\n", cmd, o->password_file,
+				r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :
+				r == -EINVAL ? "empty, too long or not text" : strerror(-r));
+			return NULL;
+		}
+	}
+	d = kasa_dev_new(host, port, (int)timeout);
+	if (!d) {
+		fprintf(stderr, "kasa %s: %s\n", cmd, strerror(errno));
+		return NULL;
+	}
+	r = kasa_dev_set_credentials(d, o->user, password);
+	if (r == 0 && o->transport != KASA_TRANSPORT_AUTO)
+		r = kasa_dev_set_transport(d, o->transport, port, KASA_PROTOCOL_UNKNOWN);
+	if (password)
+		explicit_bzero(password, strlen(password));
+	if (r < 0) {
+		fprintf(stderr, "kasa %s: %s\n", cmd, strerror(-r));
+		return kasa_dev_free(d);
+	}
+	return d;
+}
+
+/* The error line of a failed device call. */
+static int tool_dev_failed(const char *cmd, const char *host, uint16_t port, int r)
+{
+	fprintf(stderr, "kasa %s: %s:%u: %s\n", cmd, host, (unsigned)port,
+		r == -EACCES ? "the device refused the credentials (give --user and --password-file)" :
+		strerror(-r));
+	return 1;
 }
 
 /* ---- list ------------------------------------------------------------------ */
@@ -232,16 +332,23 @@ static int tool_query(int argc, char **argv)
 		{ "udp", no_argument, NULL, 'u' },
 		{ "pretty", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
+		TOOL_DEV_LONGOPTS,
 		{ 0 },
 	};
+	struct tool_dev_opts dopts = { 0 };
 	long timeout = TOOL_DEFAULT_TIMEOUT_MS;
-	bool udp = false, pretty = false;
+	bool udp = false, pretty = false, bad = false;
 	char host[256];
 	uint16_t port;
 	json_object *req;
 	int opt, r;
 
 	while ((opt = getopt_long(argc, argv, "t:uPh", opts, NULL)) != -1) {
+		if (tool_dev_opt("query", opt, optarg, &dopts, &bad)) {
+			if (bad)
+				return 2;
+			continue;
+		}
 		switch (opt) {
 		case 't':
 			if (tool_opt_timeout("query", optarg, &timeout) < 0)
@@ -276,24 +383,155 @@ static int tool_query(int argc, char **argv)
 		if (r == 0)
 			r = -ETIMEDOUT;
 	} else {
-		struct kasa_dev *d = kasa_dev_new(host, port, (int)timeout);
+		struct kasa_dev *d = tool_dev_open("query", host, port, timeout, &dopts);
 		char *reply = NULL;
 
-		if (!d) {
-			fprintf(stderr, "kasa query: %s\n", strerror(errno));
+		if (!d)
 			return 1;
-		}
 		r = kasa_dev_request(d, argv[optind + 1], &reply);
 		if (r == 0)
 			tool_print_reply(reply, pretty);
 		free(reply);
 		kasa_dev_free(d);
 	}
-	if (r < 0) {
-		fprintf(stderr, "kasa query: %s:%u: %s\n", host, (unsigned)port, strerror(-r));
+	if (r < 0)
+		return tool_dev_failed("query", host, port, r);
+	return 0;
+}
+
+/* ---- info and set ------------------------------------------------------------ */
+
+static const char *tool_protocol_name(enum kasa_protocol p)
+{
+	return p == KASA_PROTOCOL_SMART ? "SMART" : p == KASA_PROTOCOL_IOT ? "IOT" : "?";
+}
+
+static int tool_info_print(struct kasa_dev *d)
+{
+	struct kasa_sysinfo si;
+	char acct[64];
+	size_t n;
+	int r;
+
+	r = kasa_get_sysinfo(d, &si);
+	if (r < 0)
+		return r;
+	kasa_dev_account(d, acct, sizeof(acct));
+	printf("model      %s\ndevice id  %s\nmac        %s\nalias      %s\nfirmware   %s%s%s\n",
+	       si.model, si.device_id, si.mac, si.alias, si.sw_ver, *si.hw_ver ? " hw " : "",
+	       si.hw_ver);
+	printf("transport  %s, %s protocol%s%s\n", kasa_transport_to_string(kasa_dev_transport(d)),
+	       tool_protocol_name(kasa_dev_protocol(d)), *acct ? ", " : "", acct);
+	n = si.n_children ? si.n_children : 1;
+	printf("%-6s %-8s %-6s %s\n", "OUTLET", "STATE", "POWER", "NAME");
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *child = si.n_children ? kasa_child_full_id(&si, i) : NULL;
+		struct kasa_emeter em;
+		char power[24] = "-";
+
+		if (si.has_emeter && (!si.n_children || child) &&
+		    kasa_get_emeter(d, child, &em) == 0 && em.power_w == em.power_w)
+			snprintf(power, sizeof(power), "%.1fW", em.power_w);
+		printf("%-6zu %-8s %-6s %s\n", i + 1,
+		       (si.n_children ? si.children[i].on : si.on) ? "on" : "off", power,
+		       si.n_children ? si.children[i].alias : si.alias);
+	}
+	kasa_sysinfo_clear(&si);
+	return 0;
+}
+
+/* set: switch outlet (1-based) of d. -ENOENT for an outlet it lacks. */
+static int tool_set_outlet(struct kasa_dev *d, long outlet, bool on)
+{
+	_cleanup_free_ char *child = NULL;
+	struct kasa_sysinfo si;
+	size_t n;
+	int r;
+
+	r = kasa_get_sysinfo(d, &si);
+	if (r < 0)
+		return r;
+	n = si.n_children ? si.n_children : 1;
+	if (outlet < 1 || (size_t)outlet > n) {
+		kasa_sysinfo_clear(&si);
+		return -ENOENT;
+	}
+	child = si.n_children ? kasa_child_full_id(&si, (size_t)outlet - 1) : NULL;
+	r = si.n_children && !child ? -ENOMEM : 0;
+	kasa_sysinfo_clear(&si);
+	return r < 0 ? r : kasa_set_relay(d, child, on);
+}
+
+/* info HOST[:PORT] / set HOST[:PORT] OUTLET on|off */
+static int tool_info_set(int argc, char **argv, bool set)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		TOOL_DEV_LONGOPTS,
+		{ 0 },
+	};
+	const char *cmd = set ? "set" : "info";
+	struct tool_dev_opts dopts = { 0 };
+	long timeout = TOOL_DEFAULT_TIMEOUT_MS, outlet = 0;
+	struct kasa_dev *d;
+	bool bad = false, on = false;
+	char host[256];
+	uint16_t port;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		if (tool_dev_opt(cmd, opt, optarg, &dopts, &bad)) {
+			if (bad)
+				return 2;
+			continue;
+		}
+		switch (opt) {
+		case 't':
+			if (tool_opt_timeout(cmd, optarg, &timeout) < 0)
+				return 2;
+			break;
+		case 'h':
+			return tool_usage(stdout, 0);
+		default:
+			return tool_usage(stderr, 2);
+		}
+	}
+	if (argc - optind != (set ? 3 : 1) ||
+	    tool_parse_target(argv[optind], host, sizeof(host), &port) < 0) {
+		fprintf(stderr, "kasa %s: wants HOST[:PORT]%s\n", cmd, set ? " OUTLET on|off" : "");
+		return 2;
+	}
+	if (set) {
+		const char *state = argv[optind + 2];
+
+		if (tool_parse_long(argv[optind + 1], 1, 64, &outlet) < 0 ||
+		    (strcasecmp(state, "on") != 0 && strcasecmp(state, "off") != 0)) {
+			fprintf(stderr, "kasa set: wants OUTLET (1..64) and on or off\n");
+			return 2;
+		}
+		on = strcasecmp(state, "on") == 0;
+	}
+	d = tool_dev_open(cmd, host, port, timeout, &dopts);
+	if (!d)
+		return 1;
+	r = set ? tool_set_outlet(d, outlet, on) : tool_info_print(d);
+	kasa_dev_free(d);
+	if (r == -ENOENT) {
+		fprintf(stderr, "kasa set: %s:%u has no outlet %ld\n", host, (unsigned)port, outlet);
 		return 1;
 	}
-	return 0;
+	return r < 0 ? tool_dev_failed(cmd, host, port, r) : 0;
+}
+
+static int tool_info(int argc, char **argv)
+{
+	return tool_info_set(argc, argv, false);
+}
+
+static int tool_set(int argc, char **argv)
+{
+	return tool_info_set(argc, argv, true);
 }
 
 /* ---- bench ----------------------------------------------------------------- */
@@ -374,15 +612,23 @@ static int tool_bench(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
+		TOOL_DEV_LONGOPTS,
 		{ 0 },
 	};
+	struct tool_dev_opts dopts = { 0 };
 	long timeout = TOOL_DEFAULT_TIMEOUT_MS, n;
 	struct kasa_dev *d;
+	bool bad = false;
 	char host[256];
 	uint16_t port;
 	int opt, r;
 
 	while ((opt = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		if (tool_dev_opt("bench", opt, optarg, &dopts, &bad)) {
+			if (bad)
+				return 2;
+			continue;
+		}
 		switch (opt) {
 		case 't':
 			if (tool_opt_timeout("bench", optarg, &timeout) < 0)
@@ -401,17 +647,13 @@ static int tool_bench(int argc, char **argv)
 			argv[optind + 1]);
 		return 2;
 	}
-	d = kasa_dev_new(host, port, (int)timeout);
-	if (!d) {
-		fprintf(stderr, "kasa bench: %s\n", strerror(errno));
+	d = tool_dev_open("bench", host, port, timeout, &dopts);
+	if (!d)
 		return 1;
-	}
 	r = tool_bench_run(d, n);
 	kasa_dev_free(d);
-	if (r < 0) {
-		fprintf(stderr, "kasa bench: %s:%u: %s\n", host, (unsigned)port, strerror(-r));
-		return 1;
-	}
+	if (r < 0)
+		return tool_dev_failed("bench", host, port, r);
 	return 0;
 }
 
@@ -423,6 +665,8 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "list", tool_list },
 		{ "query", tool_query },
+		{ "info", tool_info },
+		{ "set", tool_set },
 		{ "bench", tool_bench },
 	};
 

@@ -71,6 +71,7 @@
 #define MAX_PAGES 64
 #define MAX_PREFETCH_DEPTH 24       /* URI segments: a BMC's links cannot lead on forever */
 #define DEFAULT_PARALLEL 8
+#define PE_PREFIX RF_ROOT "/PowerEquipment/"
 #define ANY_LOADS UINT64_MAX       /* fetch(): no load count to check */
 #define READAHEAD 2                 /* a walk keeps READAHEAD * parallel URIs queued */
 
@@ -1364,6 +1365,11 @@ static int add_local_collection(struct rf_bmc *b, const struct coll *c, bool roo
 	if (root_link) {
 		r = rf_tree_add_root_link(b->tree, c->key, c->uri);
 		if (r < 0 && r != -EEXIST)
+			return r;
+	} else if (strncmp(c->uri, PE_PREFIX, strlen(PE_PREFIX)) == 0 &&
+		   !strchr(c->uri + strlen(PE_PREFIX), '/')) {
+		/* FloorPDUs, TransferSwitches, ...: linked like RackPDUs. */
+		if ((r = rf_tree_add_power_equipment_link(b->tree, c->key, c->uri)) < 0)
 			return r;
 	}
 	return 0;

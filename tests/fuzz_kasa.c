@@ -12,7 +12,13 @@
  *     the header's promises on success (strings never NULL, model and
  *     deviceId non-empty, child ids usable);
  *  4. as a discovery datagram, legacy (encrypted first, so the classifier
- *     sees the input after decryption) and new-style (as is).
+ *     sees the input after decryption) and new-style (as is);
+ *  5. as an HTTP reply (kasa_http_parse, complete or cut at the close);
+ *  6. as a KLAP reply and an AES passthrough response, opened with a fixed
+ *     session (a bad signature or padding must be refused cleanly), and
+ *     sealed and opened again (which must give back the input);
+ *  7. as a SMART reply: kasa_smart_result, then get_device_info with its
+ *     child list and components, and the meter parser, on what it holds.
  * A broken promise aborts, which libFuzzer reports as a crash.
  *
  * Build: scripts/fuzz (clang -fsanitize=fuzzer,address,undefined), or meson
@@ -22,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "kasa.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -169,6 +176,98 @@ static void fz_found(const uint8_t *data, size_t size)
 	free(enc);
 }
 
+/* 5: HTTP replies, whole or cut short by the close. */
+static void fz_http(const uint8_t *data, size_t size)
+{
+	for (int eof = 0; eof <= 1; eof++) {
+		struct kasa_http_reply r = { 0 };
+		int k = kasa_http_parse(data, size, eof, &r);
+
+		FZ_CHECK(k == 0 || k == -EPROTO || k == -ENOMEM || (k == 1 && !eof));
+		if (k != 0)
+			continue;
+		FZ_CHECK(r.status >= 100 && r.status <= 999);
+		FZ_CHECK(r.body && r.len <= KASA_MAX_FRAME && r.body[r.len] == '\0');
+		FZ_CHECK(strlen(r.cookie) < sizeof(r.cookie) && r.cookie_timeout_s >= 0);
+		kasa_http_reply_clear(&r);
+	}
+}
+
+/* 6: the encrypted bodies of KLAP and AES, with a fixed session. */
+static void fz_sessions(const uint8_t *data, size_t size)
+{
+	static const uint8_t l[16] = { 1, 2, 3 }, rm[16] = { 4, 5, 6 };
+	struct kasa_klap k;
+	struct kasa_aes a = { { 7 }, { 8 } };
+	uint8_t auth[32], *sealed = NULL;
+	size_t alen = kasa_klap_auth_hash(2, "fuzz@example.com", "fuzz", auth), n, m;
+	char *plain = NULL, *text, *b64 = NULL;
+	int r;
+
+	kasa_klap_init(&k, l, rm, auth, alen);
+	r = kasa_klap_open(&k, k.seq + 1, data, size, &plain, &m);
+	FZ_CHECK(r == 0 || r == -EBADMSG || r == -ENOMEM);
+	if (r == 0)
+		FZ_CHECK(plain[m] == '\0');
+	free(plain);
+	plain = NULL;
+	if (size <= 65536 && kasa_klap_seal(&k, k.seq + 1, data, size, &sealed, &n) == 0) {
+		FZ_CHECK(kasa_klap_open(&k, k.seq + 1, sealed, n, &plain, &m) == 0);
+		FZ_CHECK(m == size && memcmp(plain, data, size) == 0);
+		free(plain);
+		plain = NULL;
+		free(sealed);
+	}
+	text = malloc(size + 1);
+	FZ_CHECK(text);
+	memcpy(text, data, size);
+	text[size] = '\0';
+	r = kasa_aes_open_b64(&a, text, &plain);
+	FZ_CHECK(r == 0 || r == -EBADMSG || r == -ENOMEM);
+	if (r == 0)
+		FZ_CHECK(strlen(plain) < size);
+	free(plain);
+	plain = NULL;
+	if (size <= 65536 && strlen(text) == size && kasa_aes_seal_b64(&a, text, &b64) == 0) {
+		FZ_CHECK(kasa_aes_open_b64(&a, b64, &plain) == 0 && strcmp(plain, text) == 0);
+		free(plain);
+		free(b64);
+	}
+	free(text);
+}
+
+/* 7: SMART replies through their parsers. */
+static void fz_smart(const uint8_t *data, size_t size)
+{
+	json_object *root = kasa_json_parse_object((const char *)data, size), *res = NULL, *list;
+	struct kasa_sysinfo si;
+	struct kasa_emeter em;
+	int64_t code;
+
+	if (!root)
+		return;
+	if (kasa_smart_result(root, &res, &code) < 0 || !res)
+		res = root;   /* parse what it holds anyway */
+	list = NULL;
+	json_object_object_get_ex(res, "child_device_list", &list);
+	if (kasa_smart_parse_info(res, json_object_is_type(list, json_type_array) ? list : NULL, res,
+				  &si) == 0) {
+		FZ_CHECK(si.model && *si.model && si.device_id && *si.device_id && si.mac && si.alias &&
+			 si.sw_ver && si.hw_ver && si.dev_name);
+		FZ_CHECK(si.n_children <= 64 && (si.n_children == 0 || si.children));
+		for (size_t i = 0; i < si.n_children; i++) {
+			char *full = kasa_child_full_id(&si, i);
+
+			FZ_CHECK(si.children[i].id && *si.children[i].id && si.children[i].alias && full);
+			free(full);
+		}
+		kasa_sysinfo_clear(&si);
+	}
+	if (kasa_smart_parse_meter(res, res, res, &em) == 0)
+		FZ_CHECK(em.power_w >= 0);
+	json_object_put(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint64_t seed = fz_seed(data, size);
@@ -185,5 +284,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_emeter(text);
 	free(text);
 	fz_found(data, size);
+	fz_http(data, size);
+	fz_sessions(data, size);
+	if (size <= KASA_MAX_FRAME)
+		fz_smart(data, size);
 	return 0;
 }

@@ -823,6 +823,32 @@ static void test_backup_round_trip(void)
 	tu_sh("rm -rf '%s'", copydir);
 }
 
+/* Readers in any order: a walk of the whole mount (tar), another of
+ * Chassis from the other end (find | sort -r | cat) and one of the
+ * systems' files (grep -r), all at once on a cold mount. Still no
+ * request repeated, plain or $expand. */
+static void test_concurrent_walks(void)
+{
+	struct tu_mount m;
+	char url[64];
+	const char *args[] = { "--bmc", url, "--bmc-user", "admin", "--bmc-password-file",
+			       mount_pw, "--max-age", MAX_AGE_LONG, NULL };
+	int r;
+
+	snprintf(url, sizeof(url), "rack1=http://127.0.0.1:%u", (unsigned)px.port);
+	px_reset();
+	CU_ASSERT_EQUAL_FATAL(tu_mount_start(&m, args), 0);
+	r = tu_sh("cd '%s' && { tar cf - . | cat > /dev/null & "
+		  "find Chassis -type f | sort -r | xargs -d '\\n' cat > /dev/null & "
+		  "grep -r -q NoSuchText Systems; wait; }", m.mnt);
+	CU_ASSERT_TRUE(r == 0 || r == 1);          /* grep finds nothing: 1 */
+	fprintf(stderr, "\n  three readers at once: %d GETs, %d with $expand",
+		px_requests("GET", NULL), px_gets_containing("$expand", NULL));
+	r = px_repeated_gets();
+	CU_ASSERT_EQUAL(r, 0);
+	tu_mount_stop(&m);
+}
+
 /* Mount the BMC with args, walk Systems: one plain GET per resource, none
  * asking for $expand, and the bodies are the same as with it. */
 static void walk_without_expand(const char *const *args, const char *how)
@@ -1115,6 +1141,7 @@ int main(void)
 	CU_add_test(s, "values not allowed: EINVAL, no request", test_invalid_values);
 	CU_add_test(s, "PATCH round trip", test_patch_round_trip);
 	CU_add_test(s, "cp -a backup served by --mockup", test_backup_round_trip);
+	CU_add_test(s, "three readers at once: no request repeated", test_concurrent_walks);
 	CU_add_test(s, "--bmc-no-expand", test_no_expand);
 	CU_add_test(s, "$expand never answered", test_expand_lost);
 	CU_add_test(s, "BMC killed and back on its port", test_offline_and_back);

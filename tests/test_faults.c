@@ -41,6 +41,7 @@
 
 static char work[256];
 static char fixture[300];
+static char pdu[300];          /* a PDU service of DMTF's public-pdu shape */
 
 /* ---- the fixture ------------------------------------------------------------ */
 
@@ -62,6 +63,63 @@ static int put_file(const char *rel, const char *name, const char *text, size_t 
 static int put(const char *rel, const char *json)
 {
 	return put_file(rel, "index.json", json, strlen(json));
+}
+
+/* The PDU service (written to pdu, as the Redfish schemas describe it):
+ * PowerEquipment with RackPDUs, FloorPDUs and TransferSwitches, one
+ * PowerDistribution each with one Outlet that has Outlet.PowerControl. */
+static int make_pdu(void)
+{
+	static const char *const colls[][2] = {
+		{ "RackPDUs", "RackPDU" }, { "FloorPDUs", "FloorPDU" },
+		{ "TransferSwitches", "TransferSwitch" },
+	};
+	char saved[300], rel[256], body[1024];
+	int r = 0;
+
+	snprintf(saved, sizeof(saved), "%s", fixture);
+	snprintf(fixture, sizeof(fixture), "%s", pdu);
+	r |= put(".", "{\"@odata.id\":\"/redfish/v1\",\"@odata.type\":\"#ServiceRoot.v1_15_0.ServiceRoot\","
+		 "\"Id\":\"RootService\",\"Name\":\"PDU\","
+		 "\"PowerEquipment\":{\"@odata.id\":\"/redfish/v1/PowerEquipment\"}}");
+	r |= put("PowerEquipment", "{\"@odata.id\":\"/redfish/v1/PowerEquipment\","
+		 "\"@odata.type\":\"#PowerEquipment.v1_2_0.PowerEquipment\",\"Id\":\"PowerEquipment\","
+		 "\"Name\":\"Power Equipment\","
+		 "\"RackPDUs\":{\"@odata.id\":\"/redfish/v1/PowerEquipment/RackPDUs\"},"
+		 "\"FloorPDUs\":{\"@odata.id\":\"/redfish/v1/PowerEquipment/FloorPDUs\"},"
+		 "\"TransferSwitches\":{\"@odata.id\":\"/redfish/v1/PowerEquipment/TransferSwitches\"}}");
+	for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++) {
+		const char *c = colls[i][0];
+
+		snprintf(rel, sizeof(rel), "PowerEquipment/%s", c);
+		snprintf(body, sizeof(body), "{\"@odata.id\":\"/redfish/v1/%s\","
+			 "\"@odata.type\":\"#PowerDistributionCollection.PowerDistributionCollection\","
+			 "\"Name\":\"%s\",\"Members@odata.count\":1,"
+			 "\"Members\":[{\"@odata.id\":\"/redfish/v1/%s/1\"}]}", rel, c, rel);
+		r |= put(rel, body);
+		snprintf(rel, sizeof(rel), "PowerEquipment/%s/1", c);
+		snprintf(body, sizeof(body), "{\"@odata.id\":\"/redfish/v1/%s\","
+			 "\"@odata.type\":\"#PowerDistribution.v1_3_0.PowerDistribution\",\"Id\":\"1\","
+			 "\"Name\":\"%s 1\",\"EquipmentType\":\"%s\","
+			 "\"Outlets\":{\"@odata.id\":\"/redfish/v1/%s/Outlets\"}}", rel, colls[i][1],
+			 colls[i][1], rel);
+		r |= put(rel, body);
+		snprintf(rel, sizeof(rel), "PowerEquipment/%s/1/Outlets", c);
+		snprintf(body, sizeof(body), "{\"@odata.id\":\"/redfish/v1/%s\","
+			 "\"@odata.type\":\"#OutletCollection.OutletCollection\",\"Name\":\"Outlets\","
+			 "\"Members@odata.count\":1,\"Members\":[{\"@odata.id\":\"/redfish/v1/%s/A1\"}]}",
+			 rel, rel);
+		r |= put(rel, body);
+		snprintf(rel, sizeof(rel), "PowerEquipment/%s/1/Outlets/A1", c);
+		snprintf(body, sizeof(body), "{\"@odata.id\":\"/redfish/v1/%s\","
+			 "\"@odata.type\":\"#Outlet.v1_4_0.Outlet\",\"Id\":\"A1\",\"Name\":\"Outlet A1\","
+			 "\"PowerState\":\"On\",\"Actions\":{\"#Outlet.PowerControl\":{"
+			 "\"target\":\"/redfish/v1/%s/Actions/Outlet.PowerControl\","
+			 "\"PowerState@Redfish.AllowableValues\":[\"On\",\"Off\"]}}}", rel, rel);
+		r |= put(rel, body);
+	}
+	snprintf(fixture, sizeof(fixture), "%s", saved);
+	return r ? -1 : 0;
 }
 
 static int make_fixture(void)
@@ -325,6 +383,19 @@ static void expect_id(const char *mnt, const char *rel, const char *want_id)
 	free(v);
 }
 
+/* tar of the whole mount: exit 0, not a word on stderr. */
+static void expect_clean_tar(const char *mnt)
+{
+	char *out = NULL;
+	int rc = tu_sh_out(&out, "set -o pipefail; tar cf - -C '%s' . 2>&1 >/dev/null | cat", mnt);
+
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_STRING_EQUAL(out ? out : "", "");
+	if (rc != 0 || (out && *out))
+		fprintf(stderr, "  tar: %d %s\n", rc, out ? out : "");
+	free(out);
+}
+
 static int stat_errno(const char *path)
 {
 	struct stat st;
@@ -348,7 +419,7 @@ static int count_in(const char *text, const char *what)
 static void check_mount(struct tu_mount *m, int bad_errno, int err_errno, uint16_t http,
 			bool logs_ids)
 {
-	char *out = NULL, *log, *doc;
+	char *log, *doc;
 	struct stat st;
 	long status = 0;
 	struct json_object *o;
@@ -382,12 +453,7 @@ static void check_mount(struct tu_mount *m, int bad_errno, int err_errno, uint16
 	if (rc != err_errno)
 		fprintf(stderr, "  Err: %s\n", strerror(rc));
 
-	rc = tu_sh_out(&out, "set -o pipefail; tar cf - -C '%s' . 2>&1 >/dev/null | cat", m->mnt);
-	CU_ASSERT_EQUAL(rc, 0);
-	CU_ASSERT_STRING_EQUAL(out ? out : "", "");
-	if (rc != 0 || (out && *out))
-		fprintf(stderr, "  tar: %d %s\n", rc, out ? out : "");
-	free(out);
+	expect_clean_tar(m->mnt);
 
 	if (http) {
 		o = http_json(http, ROOT "/Chassis/F_1/Sensors/Fan", &status);
@@ -511,20 +577,78 @@ static void test_backup_round_trip(void)
 	tu_daemon_stop(&d, SIGTERM);
 }
 
+/* The aggregated PDU at mnt (source P): every PowerEquipment collection
+ * linked, the outlet's PowerState and its action file reach the source;
+ * fake_port: the source's HTTP port (0: none to ask). */
+static void check_pdu(const char *mnt, uint16_t fake_port)
+{
+	const char *outlet = "PowerEquipment/FloorPDUs/P_1/Outlets/A1";
+	char *doc = tu_read_file(tu_path(mnt, "PowerEquipment/index.json"), NULL), *v;
+	struct json_object *o;
+	long status = 0;
+
+	CU_ASSERT_PTR_NOT_NULL(doc ? strstr(doc, ROOT "/PowerEquipment/FloorPDUs\"") : NULL);
+	CU_ASSERT_PTR_NOT_NULL(doc ? strstr(doc, ROOT "/PowerEquipment/TransferSwitches\"") : NULL);
+	free(doc);
+	v = tu_value(tu_path(mnt, "PowerEquipment/TransferSwitches/P_1/EquipmentType"));
+	CU_ASSERT_STRING_EQUAL(v ? v : "", "TransferSwitch");
+	free(v);
+	CU_ASSERT_EQUAL(tu_sh("echo Off > '%s/%s/PowerState' || { echo '  echo Off failed' >&2; "
+			      "tail -5 '%s/../log' >&2; false; }", mnt, outlet, mnt), 0);
+	v = tu_value(tu_path(mnt, "%s/PowerState", outlet));
+	CU_ASSERT_STRING_EQUAL(v ? v : "", "Off");
+	free(v);
+	if (fake_port) {
+		o = http_json(fake_port, ROOT "/PowerEquipment/FloorPDUs/1/Outlets/A1", &status);
+		CU_ASSERT_STRING_EQUAL(o ? json_object_get_string(json_object_object_get(o, "PowerState")) : "",
+				       "Off");
+		json_object_put(o);
+	}
+	CU_ASSERT_EQUAL(tu_sh("echo On > '%s/%s/Actions/Outlet.PowerControl'", mnt, outlet), 0);
+	v = tu_value(tu_path(mnt, "%s/PowerState", outlet));
+	CU_ASSERT_STRING_EQUAL(v ? v : "", "On");
+	free(v);
+	CU_ASSERT_NOT_EQUAL(tu_sh("echo Dim > '%s/%s/PowerState' 2>/dev/null", mnt, outlet), 0);
+	expect_clean_tar(mnt);
+}
+
+static void test_pdu(void)
+{
+	struct tu_daemon d;
+	struct tu_mount m;
+	char arg[400], log[300], state[300];
+	const char *margs[] = { "--mockup", arg, NULL };
+	const char *dargs[] = { "--mockup", pdu, "--http-no-auth", "--state-dir", state, NULL };
+	const char *bargs[] = { "--bmc", arg, NULL };
+
+	snprintf(arg, sizeof(arg), "P=%s", pdu);
+	CU_ASSERT_EQUAL_FATAL(tu_mount_start(&m, margs), 0);
+	check_pdu(m.mnt, 0);
+	tu_mount_stop(&m);
+
+	snprintf(log, sizeof(log), "%s/pdu.log", work);
+	snprintf(state, sizeof(state), "%s/state-pdu", work);
+	CU_ASSERT_EQUAL_FATAL(tu_daemon_start(&d, log, 0, dargs), 0);
+	snprintf(arg, sizeof(arg), "P=http://127.0.0.1:%u", (unsigned)d.port);
+	if (tu_mount_start(&m, bargs) == 0) {
+		check_pdu(m.mnt, d.port);
+		tu_mount_stop(&m);
+	} else {
+		CU_FAIL("mount against the PDU");
+	}
+	tu_daemon_stop(&d, SIGTERM);
+}
+
 static void test_rackmount_tar(void)
 {
 	const char *shared = getenv("SHARED_DIR");
-	char arg[400], *out = NULL;
+	char arg[400];
 	struct tu_mount m;
 	const char *args[] = { "--mockup", arg, NULL };
-	int rc;
 
 	snprintf(arg, sizeof(arg), "R1=%s/mockups/public-rackmount1", shared ? shared : "../shared");
 	CU_ASSERT_EQUAL_FATAL(tu_mount_start(&m, args), 0);
-	rc = tu_sh_out(&out, "set -o pipefail; tar cf - -C '%s' . 2>&1 >/dev/null | cat", m.mnt);
-	CU_ASSERT_EQUAL(rc, 0);
-	CU_ASSERT_STRING_EQUAL(out ? out : "", "");
-	free(out);
+	expect_clean_tar(m.mnt);
 	tu_mount_stop(&m);
 }
 
@@ -534,7 +658,8 @@ static int suite_init(void)
 	if (!mkdtemp(work))
 		return -1;
 	snprintf(fixture, sizeof(fixture), "%s/fixture", work);
-	return make_fixture();
+	snprintf(pdu, sizeof(pdu), "%s/pdu", work);
+	return make_fixture() < 0 || make_pdu() < 0 ? -1 : 0;
 }
 
 static int suite_clean(void)
@@ -558,6 +683,7 @@ int main(void)
 	CU_add_test(s, "fault fixture behind a raw server as --bmc: one GET each", test_raw_bmc);
 	CU_add_test(s, "fault fixture behind redfishfs as --bmc", test_daemon_bmc);
 	CU_add_test(s, "backup of a mount with --http serves again", test_backup_round_trip);
+	CU_add_test(s, "a PDU's PowerEquipment, as --mockup P= and as --bmc", test_pdu);
 	CU_add_test(s, "tar of public-rackmount1 is clean", test_rackmount_tar);
 	return tu_run_cunit();
 }

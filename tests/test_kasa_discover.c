@@ -701,18 +701,27 @@ static void ns_teardown(void)
 	tu_netns_teardown(&ns);
 }
 
-/* Start kasa-sim inside device namespace i on 0.0.0.0:9999, as a real device. */
+/* Start kasa-sim inside device namespace i as a real device: 0 and 1 an
+ * HS300 on XOR 0.0.0.0:9999, 2 a P304M on KLAP and 3 a KP125M on AES, both
+ * HTTP on 0.0.0.0:80 answering discovery on UDP 20002. */
 static int ns_start_sim(int i)
 {
+	static const char *const model[NS_DEVS] = { "hs300", "hs300", "smart/P304M(UK)_1.0_1.0.3.json",
+						    "smart/KP125M(US)_1.0_1.1.3.json" };
 	const char *sim = getenv("KASA_SIM");
-	char alias[32];
-	const char *argv[] = { sim, "--model", "hs300", "--listen", "0.0.0.0:9999", "--device-id",
-			       ns_ids[i], "--alias", alias, NULL };
+	char alias[32], path[512];
+	bool http = i >= 2;
+	const char *argv[] = { sim, "--model", path, "--listen", http ? "0.0.0.0" : "0.0.0.0:9999",
+			       "--device-id", ns_ids[i], "--alias", alias, NULL };
 
 	if (!sim)
 		return -ENOENT;
+	if (http)
+		snprintf(path, sizeof(path), "%s/fixtures/kasa/%s", shared_dir(), model[i]);
+	else
+		snprintf(path, sizeof(path), "%s", model[i]);
 	snprintf(alias, sizeof(alias), "NS device %d", i);
-	return tu_netns_exec(&ns, (size_t)i, argv, "ready port=9999");
+	return tu_netns_exec(&ns, (size_t)i, argv, http ? "ready port=80" : "ready port=9999");
 }
 
 static int ns_setup(void)
@@ -740,8 +749,18 @@ static int ns_suite_clean(void)
 	return 0;
 }
 
-/* `kasa list` run in the client namespace; rows parsed into addr/id pairs. */
+/* `kasa list` run in the client namespace; rows parsed into addr/id pairs
+ * (and the FIRMWARE column's transport, when fws is not NULL). */
+static int ns_list_fw(char addrs[][32], char ids[][48], char fws[][32], int max,
+		      double *ret_last_ms);
+
 static int ns_list(char addrs[][32], char ids[][48], int max, double *ret_last_ms)
+{
+	return ns_list_fw(addrs, ids, NULL, max, ret_last_ms);
+}
+
+static int ns_list_fw(char addrs[][32], char ids[][48], char fws[][32], int max,
+		      double *ret_last_ms)
 {
 	char *out = NULL, *save = NULL, *line, path[64], *err;
 	int n = 0, st;
@@ -766,8 +785,17 @@ static int ns_list(char addrs[][32], char ids[][48], int max, double *ret_last_m
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "ADDRESS", 7) == 0 || n >= max)
 			continue;
-		if (sscanf(line, "%31s %*s %47s", addrs[n], ids[n]) == 2)
+		if (sscanf(line, "%31s %*s %47s", addrs[n], ids[n]) == 2) {
+			const char *fw = strstr(line, "(ask the device)");
+
+			if (fws) {
+				/* "KLAP (ask the device)": the word before */
+				snprintf(fws[n], sizeof(fws[n]), "%s", "");
+				if (fw && fw - line >= 5)
+					sscanf(fw - 5, "%31s", fws[n]);
+			}
 			n++;
+		}
 	}
 	free(out);
 	return n;
@@ -781,11 +809,13 @@ static int ns_find(char ids[][48], int n, const char *id)
 	return -1;
 }
 
+/* XOR, KLAP and AES devices in one round, each at its address. */
 static void test_ns_one_round(void)
 {
-	char addrs[16][32], ids[16][48];
+	static const char *const fw[NS_DEVS] = { "", "", "KLAP", "AES" };
+	char addrs[16][32], ids[16][48], fws[16][32], *out = NULL;
 	double last = -1;
-	int n = ns_list(addrs, ids, 16, &last);
+	int n = ns_list_fw(addrs, ids, fws, 16, &last);
 
 	CU_ASSERT_EQUAL_FATAL(n, NS_DEVS);
 	for (int i = 0; i < NS_DEVS; i++) {
@@ -794,10 +824,16 @@ static void test_ns_one_round(void)
 
 		snprintf(want, sizeof(want), NS_NET ".%d", 10 + i);
 		CU_ASSERT(k >= 0);
-		if (k >= 0)
+		if (k >= 0) {
 			CU_ASSERT_STRING_EQUAL(addrs[k], want);
+			CU_ASSERT_STRING_EQUAL(fws[k], fw[i]);
+		}
 	}
 	CU_ASSERT(last >= 0 && last < 1000);
+	/* and the KLAP one is driven where discovery said (unbound: blank account) */
+	CU_ASSERT_EQUAL(tu_sh_out(&out, "ip netns exec %s '%s' info " NS_NET ".12", ns.client, tool), 0);
+	CU_ASSERT(out && strstr(out, "klap, SMART protocol, the blank account") && strstr(out, "NS device 2"));
+	free(out);
 }
 
 /* A device that moves to a new address is found there, same deviceId. */

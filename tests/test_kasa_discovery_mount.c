@@ -762,6 +762,89 @@ static void test_events_meter(void)
 	tu_sim_stop(&sim);
 }
 
+/* A value of a resource in the tree (malloc'd JSON text of key), or NULL. */
+static char *tree_value(struct rf_tree *t, const char *uri, const char *key)
+{
+	struct rf_doc *d = rf_tree_get_doc(t, uri, NULL);
+	json_object *o = d ? json_tokener_parse(d->json) : NULL, *v;
+	char *r = NULL;
+
+	if (o && json_object_object_get_ex(o, key, &v))
+		r = strdup(v ? json_object_get_string(v) : "null");
+	json_object_put(o);
+	rf_doc_unref(d);
+	return r;
+}
+
+/* KLAP and AES devices that answer discovery (UDP "20002") become strips
+ * asked over HTTP with the provider's account; one with another account
+ * is shown offline and refuses writes with EACCES. */
+static void test_klap_aes_found(void)
+{
+	uint16_t port = tu_free_port(0), new_port = tu_free_port(port);
+	struct tu_sim klap, aes, other;
+	struct rf_tree *t;
+	struct kasa_provider *kp;
+	char dp[8], lk[32], la[32], lo[32], fk[512], fa[512];
+	char *v;
+
+	CU_ASSERT_FATAL(port && new_port);
+	snprintf(dp, sizeof(dp), "%u", (unsigned)new_port);
+	snprintf(lk, sizeof(lk), "127.0.0.36:%u", (unsigned)port);
+	snprintf(la, sizeof(la), "127.0.0.37:%u", (unsigned)port);
+	snprintf(lo, sizeof(lo), "127.0.0.38:%u", (unsigned)port);
+	snprintf(fk, sizeof(fk), "%s/fixtures/kasa/smart/P304M(UK)_1.0_1.0.3.json", shared_dir());
+	snprintf(fa, sizeof(fa), "%s/fixtures/kasa/smart/KP125M(US)_1.0_1.1.3.json", shared_dir());
+	{
+		const char *ek[] = { "--listen", lk, "--discovery-port", dp, "--device-id", "8006E700036",
+				     "--username", "me@example.com", "--password", "pw1", NULL };
+		const char *ea[] = { "--listen", la, "--discovery-port", dp, "--device-id", "8006E700037",
+				     "--username", "me@example.com", "--password", "pw1", NULL };
+		const char *eo[] = { "--listen", lo, "--discovery-port", dp, "--device-id", "8006E700038",
+				     "--username", "someone@else", "--password", "pw2", NULL };
+
+		CU_ASSERT_EQUAL_FATAL(tu_sim_start(&klap, fk, "Rack K", ek), 0);
+		CU_ASSERT_EQUAL_FATAL(tu_sim_start(&aes, fa, "Kettle A", ea), 0);
+		CU_ASSERT_EQUAL_FATAL(tu_sim_start(&other, fk, "Not Ours", eo), 0);
+	}
+	t = rf_tree_new(NULL);
+	kp = kasa_provider_new(t, 500, 1);
+	CU_ASSERT_FATAL(t && kp);
+	n_evs = 0;
+	kasa_provider_set_events(kp, on_event, NULL);
+	kasa_provider_set_creds(kp, kasa_creds_new("me@example.com", "pw1"));
+	CU_ASSERT_EQUAL(kasa_provider_add_discovery(kp, "127.255.255.255", port, new_port, 2), 0);
+	CU_ASSERT_EQUAL(kasa_provider_start(kp), 0);
+	sleep_ms(2500);
+	CU_ASSERT_EQUAL(ev_count(KASA_EVENT_FOUND, "127.0.0.36"), 1);
+	CU_ASSERT_EQUAL(ev_count(KASA_EVENT_FOUND, "127.0.0.37"), 1);
+	CU_ASSERT_EQUAL(ev_count(KASA_EVENT_UNSUPPORTED, NULL), 0);
+	v = tree_value(t, RF_ROOT "/" RACKPDUS "/Rack_K/Outlets", "Members@odata.count");
+	CU_ASSERT(v && strcmp(v, "4") == 0);
+	free(v);
+	v = tree_value(t, RF_ROOT "/" RACKPDUS "/Rack_K/Outlets/2", "UserLabel");
+	CU_ASSERT(v && strcmp(v, "Plug 2") == 0);
+	free(v);
+	CU_ASSERT_EQUAL(rf_tree_write(t, RACKPDUS "/Rack_K/Outlets/2/PowerState", "On", 2), 0);
+	sim_expect(&klap, "ok on", "state 2");
+	v = tree_value(t, RF_ROOT "/" RACKPDUS "/Kettle_A/Outlets/1", "PowerState");
+	CU_ASSERT(v && strcmp(v, "On") == 0);
+	free(v);
+	/* found by a later round too: not added twice */
+	CU_ASSERT_EQUAL(ev_count(KASA_EVENT_FOUND, NULL), 2);
+	/* the device with another account: offline, EACCES, said once */
+	CU_ASSERT_EQUAL(ev_count(KASA_EVENT_DEVICE_ERROR, "credentials refused"), 1);
+	CU_ASSERT_EQUAL(rf_tree_write(t, RACKPDUS "/127.0.0.38/Outlets/1/PowerState", "On", 2) < 0, 1);
+	v = tree_value(t, RF_ROOT "/" RACKPDUS "/127.0.0.38", "Status");
+	CU_ASSERT(v && strstr(v, "UnavailableOffline"));
+	free(v);
+	kp = kasa_provider_free(kp);
+	rf_tree_free(t);
+	tu_sim_stop(&klap);
+	tu_sim_stop(&aes);
+	tu_sim_stop(&other);
+}
+
 /* ---- suite "netns" ------------------------------------------------------------ */
 
 #define NS_DEVS 5          /* 0..2 simulators, 3 a KLAP-only fake, 4 started later */
@@ -954,5 +1037,6 @@ int main(int argc, char **argv)
 	s = CU_add_suite("events", NULL, NULL);
 	CU_add_test(s, "KLAP-only device reported once; a refusal once", test_events);
 	CU_add_test(s, "a meter refusing every poll reported once", test_events_meter);
+	CU_add_test(s, "KLAP and AES devices found by discovery", test_klap_aes_found);
 	return tu_run_cunit();
 }

@@ -411,6 +411,47 @@ static void test_search(void)
 	CU_ASSERT_STRING_EQUAL(kasa_transport_to_string(KASA_TRANSPORT_AES), "aes");
 }
 
+/* The kasa tool on the same devices: info, set, query with an account. */
+static void test_tool(void)
+{
+	const char *sim = getenv("KASA_SIM");
+	char tool[600], pw[64], *out = NULL;
+	int r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sim);
+	snprintf(tool, sizeof(tool), "%.*s/redfishfs-kasa", (int)(strrchr(sim, '/') - sim), sim);
+	snprintf(pw, sizeof(pw), "/tmp/rffs-tool-pw.%d", (int)getpid());
+	CU_ASSERT_EQUAL_FATAL(tu_sh("umask 077; printf '%%s\\n' '%s' > %s", PASS, pw), 0);
+	r = tu_sh_out(&out, "%s info --user %s --password-file %s 127.0.0.1:%u", tool, USER, pw,
+		      (unsigned)p304m.port);
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT(out && strstr(out, "model      P304M") && strstr(out, "klap, SMART protocol, the configured account"));
+	CU_ASSERT(out && strstr(out, "4      ") && strstr(out, "Plug 4"));
+	free(out);
+	out = NULL;
+	CU_ASSERT_EQUAL(tu_sh("%s set --user %s --password-file %s 127.0.0.1:%u 4 on", tool, USER, pw,
+			      (unsigned)p304m.port), 0);
+	expect_cmd(&p304m, "state 4", "ok on");
+	CU_ASSERT_EQUAL(tu_sh("%s set --user %s --password-file %s 127.0.0.1:%u 4 off", tool, USER, pw,
+			      (unsigned)p304m.port), 0);
+	expect_cmd(&p304m, "state 4", "ok off");
+	CU_ASSERT_EQUAL(tu_sh("%s set --user %s --password-file %s 127.0.0.1:%u 9 on 2>/dev/null", tool,
+			      USER, pw, (unsigned)p304m.port), 1);
+	/* an AES plug answers a raw SMART request */
+	r = tu_sh_out(&out, "%s query --user %s --password-file %s 127.0.0.1:%u '{\"method\":\"get_device_info\"}'",
+		      tool, USER, pw, (unsigned)kp125m.port);
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT(out && strstr(out, "\"model\":\"KP125M\""));
+	free(out);
+	out = NULL;
+	/* without the account: refused, said so, exit 1 */
+	r = tu_sh_out(&out, "%s info 127.0.0.1:%u 2>&1", tool, (unsigned)p304m.port);
+	CU_ASSERT_EQUAL(r, 1);
+	CU_ASSERT(out && strstr(out, "refused the credentials"));
+	free(out);
+	unlink(pw);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -429,5 +470,6 @@ int main(void)
 	CU_add_test(s, "session TIMEOUT renewal", test_session_timeout);
 	CU_add_test(s, "misbehaviour over HTTP", test_modes);
 	CU_add_test(s, "transport search", test_search);
+	CU_add_test(s, "the kasa tool", test_tool);
 	return tu_run_cunit();
 }
