@@ -7,7 +7,12 @@
  *   /redfish/v1/PowerEquipment/RackPDUs/NAME/Outlets      OutletCollection (tree-kept)
  *   /redfish/v1/PowerEquipment/RackPDUs/NAME/Outlets/N    Outlet, N = label 1..n
  *   /redfish/v1/PowerEquipment/RackPDUs/NAME/Metrics      PowerDistributionMetrics (metered)
+ *   /redfish/v1/PowerEquipment/RackPDUs/NAME/Mains/1      Circuit: the inlet (collection tree-kept)
+ *   /redfish/v1/PowerEquipment/RackPDUs/NAME/Branches/1   Circuit: the one branch (likewise)
  *   /redfish/v1/Chassis/NAME                              Chassis, PowerStrip
+ *   /redfish/v1/Chassis/NAME/Sensors/...                  a Sensor per reading (metered)
+ *   /redfish/v1/Chassis/NAME/Power                        deprecated Power (metered)
+ *   /redfish/v1/Chassis/NAME/PowerSubsystem               PowerSubsystem
  *   /redfish/v1/Chassis/NAME/Outlets                      alias of .../NAME/Outlets
  *   /redfish/v1/Managers/NAME                             Manager (the strip's controller)
  * A single-outlet plug is a strip with one outlet (child id NULL in commands).
@@ -144,6 +149,10 @@ static struct kasa_strip *strip_free(struct kasa_strip *s)
 	free(s->sensors_uri);
 	free(s->power_uri);
 	free(s->power_subsystem_uri);
+	free(s->mains_uri);
+	free(s->branches_uri);
+	free(s->mains_circuit_uri);
+	free(s->branch_circuit_uri);
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
 	pthread_mutex_destroy(&s->lock);
@@ -219,7 +228,11 @@ static int strip_set_name(struct kasa_strip *s, const char *name)
 	    asprintf(&s->manager_uri, "%s%s", URI_MANAGERS, name) < 0 ||
 	    asprintf(&s->sensors_uri, "%s%s/Sensors", URI_CHASSIS, name) < 0 ||
 	    asprintf(&s->power_uri, "%s%s/Power", URI_CHASSIS, name) < 0 ||
-	    asprintf(&s->power_subsystem_uri, "%s%s/PowerSubsystem", URI_CHASSIS, name) < 0)
+	    asprintf(&s->power_subsystem_uri, "%s%s/PowerSubsystem", URI_CHASSIS, name) < 0 ||
+	    asprintf(&s->mains_uri, "%s%s/Mains", URI_RACKPDUS, name) < 0 ||
+	    asprintf(&s->branches_uri, "%s%s/Branches", URI_RACKPDUS, name) < 0 ||
+	    asprintf(&s->mains_circuit_uri, "%s%s/Mains/1", URI_RACKPDUS, name) < 0 ||
+	    asprintf(&s->branch_circuit_uri, "%s%s/Branches/1", URI_RACKPDUS, name) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -420,6 +433,12 @@ static int provider_attach(struct kasa_provider *kp, const char *name, const cha
 	pthread_mutex_lock(&s->io);
 	r = rf_tree_add_collection(kp->t, &kp->rp, s->outlets_uri,
 				   "#OutletCollection.OutletCollection", "Outlets");
+	if (r >= 0)
+		r = rf_tree_add_collection(kp->t, &kp->rp, s->mains_uri,
+					   "#CircuitCollection.CircuitCollection", "Mains");
+	if (r >= 0)
+		r = rf_tree_add_collection(kp->t, &kp->rp, s->branches_uri,
+					   "#CircuitCollection.CircuitCollection", "Branches");
 	/* The first install. A configured strip: a full poll (meters too)
 	 * while still on the terminal. A discovered one shows at once from its
 	 * discovery reply; its poller reads the meters right away. */

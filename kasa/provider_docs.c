@@ -7,10 +7,13 @@
  * which keeps identical renderings unchanged.
  *
  * Shapes: PowerDistribution.v1_6_0 (EquipmentType RackPDU), Outlet.v1_4_4,
- * PowerDistributionMetrics.v1_4_0, Chassis.v1_28_0 (PowerStrip),
- * Manager.v1_24_0; live values are null while the device does not answer,
- * and Status shows UnavailableOffline. Properties come only from what the
- * device reports, or from what its model tells truthfully (receptacles). */
+ * PowerDistributionMetrics.v1_4_0, Circuit.v1_9_0 (Mains, Branch),
+ * Chassis.v1_28_0 (PowerStrip) with Sensor.v1_12_0, PowerSubsystem.v1_1_3
+ * and the deprecated Power.v1_7_3, Manager.v1_24_0; live values are null
+ * while the device does not answer, and Status shows UnavailableOffline.
+ * Properties come only from what the device reports, what follows from it
+ * (the Mains readings from the outlets' meters, identifiers from the
+ * deviceId), or what its model tells truthfully (receptacles, wiring). */
 #include "provider_internal.h"
 
 #include <math.h>
@@ -164,15 +167,59 @@ char *kasa_outlet_uri(const struct kasa_strip *s, size_t i)
 	return u;
 }
 
+/* key: [ a link to each outlet ] */
+static void put_outlet_links(struct jb *b, const struct kasa_strip *s, struct json_object *o,
+			     const char *key)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < s->n_outlets; i++) {
+		_cleanup_free_ char *u = kasa_outlet_uri(s, i);
+		struct json_object *l = u ? new_link(u) : NULL;
+
+		if (!l || json_object_array_add(a, l) < 0) {
+			json_object_put(l);
+			b->oom = true;
+		}
+	}
+	put(b, o, key, a);
+}
+
 bool kasa_strip_metered(const struct kasa_strip *s)
 {
 	return s->have_si && s->si.has_emeter;
 }
 
-/* ---- sensors: one per reading an outlet or the strip's Metrics shows -------- */
+/* The wiring a model's region tells truthfully: its receptacle, and the
+ * single-phase line-and-neutral supply every circuit of it has. receptacle:
+ * also OutletType (an Outlet). Nothing for a region it does not know. */
+static void put_wiring(struct jb *b, struct json_object *o, const char *model, bool receptacle)
+{
+	const char *type = NULL, *volt = NULL;
+
+	if (!model)
+		return;
+	if (strstr(model, "(US)")) {
+		type = "NEMA_5_15R";
+		volt = "AC120V";
+	} else if (strstr(model, "(UK)")) {
+		type = "BS_1363_Type_G";
+		volt = "AC230V";
+	}
+	if (!type)
+		return;
+	if (receptacle)
+		put_str(b, o, "OutletType", type);
+	put_str(b, o, "NominalVoltage", volt);
+	put_str(b, o, "PhaseWiringType", "OnePhase3Wire");
+	put_str(b, o, "VoltageType", "AC");
+	put_str(b, o, "ElectricalContext", "LineToNeutral");
+}
+
+/* ---- sensors: one per reading of an outlet and of the strip's Mains --------- */
 
 static const struct {
-	const char *id;            /* the Id's suffix: Outlet1Power, TotalPower */
+	const char *id;            /* the Id's suffix: Outlet1Power, MainsPower */
 	const char *reading_type;  /* Sensor.ReadingType */
 	const char *units;         /* the UCUM units the ReadingType prescribes */
 	const char *what;          /* for Name */
@@ -183,27 +230,25 @@ static const struct {
 	[KASA_SENSOR_ENERGY] = { "Energy", "EnergykWh", "kW.h", "energy" },
 };
 
-bool kasa_sensor_exists(size_t outlet, enum kasa_sensor kind)
-{
-	/* The strip's Metrics has power and energy: their sums. */
-	return outlet != SIZE_MAX || kind == KASA_SENSOR_POWER || kind == KASA_SENSOR_ENERGY;
-}
-
 char *kasa_sensor_uri(const struct kasa_strip *s, size_t outlet, enum kasa_sensor kind)
 {
 	char *u = NULL;
 	int r;
 
 	if (outlet == SIZE_MAX)
-		r = asprintf(&u, "%s/Total%s", s->sensors_uri, sensor_kinds[kind].id);
+		r = asprintf(&u, "%s/Mains%s", s->sensors_uri, sensor_kinds[kind].id);
 	else
 		r = asprintf(&u, "%s/Outlet%zu%s", s->sensors_uri, outlet + 1, sensor_kinds[kind].id);
 	return r < 0 ? NULL : u;
 }
 
-/* The reading of one sensor (outlet SIZE_MAX: the strip's total, the sum
- * over its outlets, known only when every outlet has a reading). False
- * when there is none: the device is offline or did not report it. */
+/* The reading of one sensor. outlet SIZE_MAX: the strip's inlet (its
+ * Mains), which has no meter of its own: the sum over the outlets' meters
+ * (every outlet draws through the inlet; the strip's own small draw is not
+ * in it), and for the voltage their mean (the outlets are in parallel on
+ * the inlet, each meter measures its voltage); known only when every
+ * outlet has a reading. False when there is none: the device is offline
+ * or did not report it. */
 static bool sensor_value(const struct kasa_strip *s, size_t outlet, enum kasa_sensor kind,
 			 double *ret)
 {
@@ -229,8 +274,31 @@ static bool sensor_value(const struct kasa_strip *s, size_t outlet, enum kasa_se
 	}
 	if (isnan(sum))
 		return false;   /* a SMART device does not measure it */
+	if (kind == KASA_SENSOR_VOLTAGE)
+		sum /= (double)(to - from);
 	*ret = sum;
 	return true;
+}
+
+/* The four readings of outlet i (SIZE_MAX: the Mains), each as an
+ * excerpt of its Sensor. */
+static void put_readings(struct jb *b, struct json_object *o, const struct kasa_strip *s,
+			 size_t outlet)
+{
+	static const char *const keys[KASA_SENSOR_COUNT] = {
+		[KASA_SENSOR_POWER] = "PowerWatts",
+		[KASA_SENSOR_CURRENT] = "CurrentAmps",
+		[KASA_SENSOR_VOLTAGE] = "Voltage",
+		[KASA_SENSOR_ENERGY] = "EnergykWh",
+	};
+	double v;
+
+	for (int k = 0; k < KASA_SENSOR_COUNT; k++) {
+		_cleanup_free_ char *su = kasa_sensor_uri(s, outlet, k);
+		bool valid = sensor_value(s, outlet, k, &v);
+
+		put_excerpt(b, o, keys[k], su, valid, v);
+	}
 }
 
 struct json_object *kasa_doc_sensor(const struct kasa_strip *s, size_t outlet, enum kasa_sensor kind,
@@ -244,18 +312,19 @@ struct json_object *kasa_doc_sensor(const struct kasa_strip *s, size_t outlet, e
 	struct json_object *o, *related;
 
 	if (outlet == SIZE_MAX)
-		snprintf(name, sizeof(name), "Total %s", sensor_kinds[kind].what);
+		snprintf(name, sizeof(name), "Mains %s", sensor_kinds[kind].what);
 	else
 		snprintf(name, sizeof(name), "Outlet %zu %s", outlet + 1, sensor_kinds[kind].what);
 	o = new_body(&b, uri, "#Sensor.v1_12_0.Sensor", id, name);
 	put_str(&b, o, "ReadingType", sensor_kinds[kind].reading_type);
 	put_str(&b, o, "ReadingUnits", sensor_kinds[kind].units);
 	put_reading(&b, o, "Reading", valid, v);
+	/* Kasa devices are single-phase: a line and the neutral. */
+	put_str(&b, o, "ElectricalContext", kind == KASA_SENSOR_VOLTAGE ? "LineToNeutral" : "Total");
 	if (outlet == SIZE_MAX) {
-		/* Not a meter of its own: the sum of the outlets' meters. */
+		/* Not a meter of its own: from the outlets' meters. */
 		put_str(&b, o, "Implementation", "Synthesized");
-		put_str(&b, o, "ElectricalContext", "Total");
-		put_str(&b, o, "PhysicalContext", "Chassis");
+		put_str(&b, o, "PhysicalContext", "ACInput");
 	} else {
 		put_str(&b, o, "Implementation", "PhysicalSensor");
 		put_str(&b, o, "PhysicalContext", "PowerOutlet");
@@ -264,7 +333,7 @@ struct json_object *kasa_doc_sensor(const struct kasa_strip *s, size_t outlet, e
 	related = json_object_new_array();
 	if (related) {
 		_cleanup_free_ char *ou = outlet == SIZE_MAX ? NULL : kasa_outlet_uri(s, outlet);
-		const char *target = outlet == SIZE_MAX ? s->metrics_uri : ou;
+		const char *target = outlet == SIZE_MAX ? s->mains_circuit_uri : ou;
 		struct json_object *l = target ? new_link(target) : NULL;
 
 		if (!l || json_object_array_add(related, l) < 0) {
@@ -273,6 +342,39 @@ struct json_object *kasa_doc_sensor(const struct kasa_strip *s, size_t outlet, e
 		}
 	}
 	put(&b, o, "RelatedItem", related);
+	return finish(&b, o);
+}
+
+/* ---- the strip's circuits: its inlet (Mains) and the one branch ------------ */
+
+struct json_object *kasa_doc_circuit(const struct kasa_strip *s, bool mains)
+{
+	const char *uri = mains ? s->mains_circuit_uri : s->branch_circuit_uri;
+	struct jb b = { 0 };
+	struct json_object *o, *links;
+
+	/* A Kasa strip has one inlet feeding all its outlets, without a
+	 * breaker or meter of its own: the Mains circuit is that inlet, and
+	 * one Branch (the whole strip) hangs off it. */
+	o = new_body(&b, uri, "#Circuit.v1_9_0.Circuit", "1", mains ? "Mains" : "Branch");
+	put_str(&b, o, "CircuitType", mains ? "Mains" : "Branch");
+	put_status(&b, o, s->online);
+	if (s->online)
+		put_str(&b, o, "PowerState", "On");   /* the device answers through it */
+	else
+		put_null(&b, o, "PowerState");
+	if (s->have_si)
+		put_wiring(&b, o, s->si.model, false);
+	if (mains && kasa_strip_metered(s))
+		put_readings(&b, o, s, SIZE_MAX);
+	links = json_object_new_object();
+	if (mains) {
+		put_links1(&b, links, "DistributionCircuits", s->branch_circuit_uri);
+	} else {
+		put_link(&b, links, "SourceCircuit", s->mains_circuit_uri);
+		put_outlet_links(&b, s, links, "Outlets");
+	}
+	put(&b, o, "Links", links);
 	return finish(&b, o);
 }
 
@@ -393,8 +495,12 @@ struct json_object *kasa_doc_pdu(const struct kasa_strip *s)
 	}
 	put_status(&b, o, s->online);
 	put_link(&b, o, "Outlets", s->outlets_uri);
-	if (kasa_strip_metered(s))
+	put_link(&b, o, "Mains", s->mains_uri);
+	put_link(&b, o, "Branches", s->branches_uri);
+	if (kasa_strip_metered(s)) {
 		put_link(&b, o, "Metrics", s->metrics_uri);
+		put_link(&b, o, "Sensors", s->sensors_uri);
+	}
 	links = json_object_new_object();
 	put_links1(&b, links, "Chassis", s->chassis_uri);
 	put_links1(&b, links, "ManagedBy", s->manager_uri);
@@ -403,28 +509,6 @@ struct json_object *kasa_doc_pdu(const struct kasa_strip *s)
 }
 
 /* Receptacle facts only where the model's region tells them truthfully. */
-static void put_receptacle(struct jb *b, struct json_object *o, const char *model)
-{
-	const char *type = NULL, *volt = NULL;
-
-	if (!model)
-		return;
-	if (strstr(model, "(US)")) {
-		type = "NEMA_5_15R";
-		volt = "AC120V";
-	} else if (strstr(model, "(UK)")) {
-		type = "BS_1363_Type_G";
-		volt = "AC230V";
-	}
-	if (!type)
-		return;
-	put_str(b, o, "OutletType", type);
-	put_str(b, o, "NominalVoltage", volt);
-	put_str(b, o, "PhaseWiringType", "OnePhase3Wire");
-	put_str(b, o, "VoltageType", "AC");
-	/* A single-phase receptacle: one line and the neutral. */
-	put_str(b, o, "ElectricalContext", "LineToNeutral");
-}
 
 struct json_object *kasa_doc_outlet(const struct kasa_strip *s, size_t i, const char *uri)
 {
@@ -447,25 +531,12 @@ struct json_object *kasa_doc_outlet(const struct kasa_strip *s, size_t i, const 
 		put_null(&b, o, "PowerState");
 	put(&b, o, "PowerStateInTransition", json_object_new_boolean(ol->pending_on_ms != 0));
 	put(&b, o, "PowerCycleDelaySeconds", json_object_new_int(KASA_CYCLE_DELAY_S));
-	put_receptacle(&b, o, s->si.model);
-	if (metered) {
-		static const char *const keys[KASA_SENSOR_COUNT] = {
-			[KASA_SENSOR_POWER] = "PowerWatts",
-			[KASA_SENSOR_CURRENT] = "CurrentAmps",
-			[KASA_SENSOR_VOLTAGE] = "Voltage",
-			[KASA_SENSOR_ENERGY] = "EnergykWh",
-		};
-		double v;
-
-		for (int k = 0; k < KASA_SENSOR_COUNT; k++) {
-			_cleanup_free_ char *su = kasa_sensor_uri(s, i, k);
-			bool valid = sensor_value(s, i, k, &v);
-
-			put_excerpt(&b, o, keys[k], su, valid, v);
-		}
-	}
+	put_wiring(&b, o, s->si.model, true);
+	if (metered)
+		put_readings(&b, o, s, i);
 	links = json_object_new_object();
 	put_links1(&b, links, "Chassis", s->chassis_uri);
+	put_link(&b, links, "BranchCircuit", s->branch_circuit_uri);
 	put(&b, o, "Links", links);
 
 	actions = json_object_new_object();
@@ -525,7 +596,7 @@ struct json_object *kasa_doc_metrics(const struct kasa_strip *s)
 struct json_object *kasa_doc_chassis(const struct kasa_strip *s)
 {
 	struct jb b = { 0 };
-	struct json_object *o, *links, *outlets;
+	struct json_object *o, *links;
 
 	o = new_body(&b, s->chassis_uri, "#Chassis.v1_28_0.Chassis", s->name, strip_title(s));
 	put_str(&b, o, "ChassisType", "PowerStrip");
@@ -547,17 +618,7 @@ struct json_object *kasa_doc_chassis(const struct kasa_strip *s)
 		put_link(&b, o, "Power", s->power_uri);
 	}
 	links = json_object_new_object();
-	outlets = json_object_new_array();
-	for (size_t i = 0; outlets && i < s->n_outlets; i++) {
-		_cleanup_free_ char *u = kasa_outlet_uri(s, i);
-		struct json_object *l = u ? new_link(u) : NULL;
-
-		if (!l || json_object_array_add(outlets, l) < 0) {
-			json_object_put(l);
-			b.oom = true;
-		}
-	}
-	put(&b, links, "PowerOutlets", outlets);
+	put_outlet_links(&b, s, links, "PowerOutlets");
 	put_links1(&b, links, "ManagedBy", s->manager_uri);
 	put_link(&b, links, "PowerDistribution", s->pdu_uri);
 	put(&b, o, "Links", links);

@@ -10,7 +10,7 @@
  * the strip's new state (say, UnavailableOffline) sees it everywhere.
  *
  * Metered strips also get a Sensor per reading (an outlet's four, the
- * strip's two totals) under Chassis/NAME/Sensors, which the readings
+ * Mains circuit's four) under Chassis/NAME/Sensors, which the readings
  * link as their DataSourceUri, and the deprecated Power resource.
  *
  * Outlet cookies are allocated once per outlet index and kept until the
@@ -102,8 +102,6 @@ static void add_sensors(struct insts *l, struct kasa_strip *s, size_t i)
 	for (int k = 0; k < KASA_SENSOR_COUNT; k++) {
 		char *u;
 
-		if (!kasa_sensor_exists(i, k))
-			continue;
 		u = kasa_sensor_uri(s, i, k);
 		add(l, u, true, u ? kasa_doc_sensor(s, i, k, u) : NULL, NULL, NULL);
 	}
@@ -153,7 +151,10 @@ static int install_only(struct kasa_strip *s, uint64_t g, size_t only)
 		add(&l, s->power_uri, false, kasa_doc_power(s), NULL, NULL);
 		add(&l, s->metrics_uri, false, kasa_doc_metrics(s), NULL, &s->res_metrics);
 	}
+	if (new_metrics || only == SIZE_MAX)
+		add(&l, s->mains_circuit_uri, false, kasa_doc_circuit(s, true), NULL, NULL);
 	if (only == SIZE_MAX) {
+		add(&l, s->branch_circuit_uri, false, kasa_doc_circuit(s, false), NULL, NULL);
 		add(&l, s->power_subsystem_uri, false, kasa_doc_power_subsystem(s), NULL, NULL);
 		add(&l, s->chassis_uri, false, kasa_doc_chassis(s), NULL, &s->res_chassis);
 		add(&l, s->manager_uri, false, kasa_doc_manager(s), manager_writable,

@@ -66,6 +66,8 @@ struct kasa_strip {
 	char *name;
 	char *pdu_uri, *outlets_uri, *metrics_uri, *chassis_uri, *manager_uri;
 	char *sensors_uri, *power_uri, *power_subsystem_uri;   /* under chassis_uri */
+	char *mains_uri, *branches_uri;                         /* circuit collections */
+	char *mains_circuit_uri, *branch_circuit_uri;           /* their one member each */
 	struct kasa_dev *dev;      /* replaced (with io held) when the device moves */
 	bool discovered;           /* found by discovery, not configured */
 	struct kasa_creds *creds;  /* its own account, or NULL: the provider's */
@@ -196,8 +198,7 @@ int kasa_strip_install_outlet(struct kasa_strip *s, uint64_t g, size_t i);
 
 /* ---- provider_docs.c: the bodies, built under s->lock --------------------- */
 
-/* The readings a Sensor exists for: each of an outlet's, and the strip's
- * totals of power and energy (its Metrics). */
+/* The readings a Sensor exists for, of each outlet and of the Mains. */
 enum kasa_sensor {
 	KASA_SENSOR_POWER,
 	KASA_SENSOR_CURRENT,
@@ -212,14 +213,15 @@ struct json_object *kasa_doc_outlet(const struct kasa_strip *s, size_t i, const 
 struct json_object *kasa_doc_metrics(const struct kasa_strip *s);
 struct json_object *kasa_doc_chassis(const struct kasa_strip *s);
 struct json_object *kasa_doc_manager(const struct kasa_strip *s);
-/* outlet: 0-based, or SIZE_MAX for the strip's total; uri from
- * kasa_sensor_uri. Only where kasa_sensor_exists. */
+/* outlet: 0-based, or SIZE_MAX for the strip's Mains (from the outlets'
+ * meters); uri from kasa_sensor_uri. */
 struct json_object *kasa_doc_sensor(const struct kasa_strip *s, size_t outlet, enum kasa_sensor kind,
 				    const char *uri);
 struct json_object *kasa_doc_power_subsystem(const struct kasa_strip *s);
 struct json_object *kasa_doc_power(const struct kasa_strip *s);
-bool kasa_sensor_exists(size_t outlet, enum kasa_sensor kind);
-/* .../Chassis/NAME/Sensors/Outlet<N><Kind> or .../TotalPower; malloc'd. */
+/* mains: the strip's inlet, else its one Branch circuit. */
+struct json_object *kasa_doc_circuit(const struct kasa_strip *s, bool mains);
+/* .../Chassis/NAME/Sensors/Outlet<N><Kind> or .../MainsPower; malloc'd. */
 char *kasa_sensor_uri(const struct kasa_strip *s, size_t outlet, enum kasa_sensor kind);
 /* The URI of outlet i (0-based), malloc'd. */
 char *kasa_outlet_uri(const struct kasa_strip *s, size_t i);

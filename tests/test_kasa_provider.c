@@ -721,11 +721,20 @@ static void test_no_meter(void)
 	o = doc(f.t, RF_ROOT "/Chassis/Shelf/PowerSubsystem");
 	CU_ASSERT(str_is(o, "Status/State", "Enabled"));
 	json_object_put(o);
+	/* its circuits, without readings */
+	o = doc(f.t, RF_ROOT "/PowerEquipment/RackPDUs/Shelf/Mains/1");
+	CU_ASSERT(str_is(o, "CircuitType", "Mains"));
+	CU_ASSERT(!has(o, "PowerWatts"));
+	json_object_put(o);
+	o = doc(f.t, RF_ROOT "/PowerEquipment/RackPDUs/Shelf/Branches/1");
+	CU_ASSERT_EQUAL(jlen(o, "Links/Outlets"), 3);
+	json_object_put(o);
 	CU_ASSERT_EQUAL(tu_sim_count(&f.sim, "get_realtime"), 0);
 	fx_stop(&f);
 }
 
 #define CHASSIS RF_ROOT "/Chassis/PowerStrip"
+#define MAINS PDU "/Mains/1"
 
 /* Sensor uri has ReadingType type, units and the reading want (NAN: null). */
 static void check_sensor(struct rf_tree *t, const char *uri, const char *type, const char *units,
@@ -743,7 +752,7 @@ static void check_sensor(struct rf_tree *t, const char *uri, const char *type, c
 	if (isnan(want)) {
 		CU_ASSERT(is_null(o, "Reading"));
 	} else {
-		CU_ASSERT(jnum(o, "Reading", &v) && fabs(v - want) < 0.0005);
+		CU_ASSERT(jnum(o, "Reading", &v) && fabs(v - want) <= 0.001);
 	}
 	CU_ASSERT(str_is(o, "RelatedItem/0/@odata.id", related));
 	json_object_put(o);
@@ -788,7 +797,7 @@ static void test_sensors_and_power(void)
 
 	o = doc(f.t, CHASSIS "/Sensors");
 	CU_ASSERT(str_is(o, "@odata.type", "#SensorCollection.SensorCollection"));
-	CU_ASSERT_EQUAL(jlen(o, "Members"), 6 * 4 + 2);
+	CU_ASSERT_EQUAL(jlen(o, "Members"), 6 * 4 + 4);
 	json_object_put(o);
 
 	for (int i = 1; i <= 6; i++) {
@@ -807,12 +816,55 @@ static void test_sensors_and_power(void)
 		json_object_put(o);
 	}
 	o = doc(f.t, PDU "/Metrics");
-	CU_ASSERT(str_is(o, "PowerWatts/DataSourceUri", CHASSIS "/Sensors/TotalPower"));
-	CU_ASSERT(str_is(o, "EnergykWh/DataSourceUri", CHASSIS "/Sensors/TotalEnergy"));
+	CU_ASSERT(str_is(o, "PowerWatts/DataSourceUri", CHASSIS "/Sensors/MainsPower"));
+	CU_ASSERT(str_is(o, "EnergykWh/DataSourceUri", CHASSIS "/Sensors/MainsEnergy"));
 	json_object_put(o);
-	check_sensor(f.t, CHASSIS "/Sensors/TotalPower", "Power", "W", total_w, PDU "/Metrics");
-	check_sensor(f.t, CHASSIS "/Sensors/TotalEnergy", "EnergykWh", "kW.h", total_kwh,
-		     PDU "/Metrics");
+	check_sensor(f.t, CHASSIS "/Sensors/MainsPower", "Power", "W", total_w, MAINS);
+	check_sensor(f.t, CHASSIS "/Sensors/MainsEnergy", "EnergykWh", "kW.h", total_kwh,
+		     MAINS);
+
+	/* the Mains: the outlets' sums, the mean of their voltages */
+	{
+		double mean_v = 0, sum_a = 0;
+
+		for (int i = 1; i <= 6; i++) {
+			mean_v += want[i][2] / 6;
+			sum_a += want[i][1];
+		}
+		check_sensor(f.t, CHASSIS "/Sensors/MainsCurrent", "Current", "A", sum_a, MAINS);
+		check_sensor(f.t, CHASSIS "/Sensors/MainsVoltage", "Voltage", "V", mean_v, MAINS);
+		o = doc(f.t, MAINS);
+		check_resource(o, MAINS, "#Circuit.v1_9_0.Circuit", "1");
+		CU_ASSERT(str_is(o, "CircuitType", "Mains"));
+		CU_ASSERT(str_is(o, "PowerState", "On"));
+		CU_ASSERT(str_is(o, "NominalVoltage", "AC120V"));
+		CU_ASSERT(str_is(o, "PhaseWiringType", "OnePhase3Wire"));
+		CU_ASSERT(str_is(o, "PowerWatts/DataSourceUri", CHASSIS "/Sensors/MainsPower"));
+		CU_ASSERT(jnum(o, "PowerWatts/Reading", &v) && fabs(v - total_w) < 0.0005);
+		CU_ASSERT(jnum(o, "CurrentAmps/Reading", &v) && fabs(v - sum_a) < 0.0005);
+		CU_ASSERT(jnum(o, "Voltage/Reading", &v) && fabs(v - mean_v) <= 0.001);
+		CU_ASSERT(jnum(o, "EnergykWh/Reading", &v) && fabs(v - total_kwh) < 0.0005);
+		CU_ASSERT(str_is(o, "Links/DistributionCircuits/0/@odata.id", PDU "/Branches/1"));
+		json_object_put(o);
+		o = doc(f.t, PDU "/Branches/1");
+		check_resource(o, PDU "/Branches/1", "#Circuit.v1_9_0.Circuit", "1");
+		CU_ASSERT(str_is(o, "CircuitType", "Branch"));
+		CU_ASSERT(str_is(o, "Links/SourceCircuit/@odata.id", MAINS));
+		CU_ASSERT_EQUAL(jlen(o, "Links/Outlets"), 6);
+		CU_ASSERT(!has(o, "PowerWatts"));
+		json_object_put(o);
+		o = doc(f.t, PDU);
+		CU_ASSERT(str_is(o, "Mains/@odata.id", PDU "/Mains"));
+		CU_ASSERT(str_is(o, "Branches/@odata.id", PDU "/Branches"));
+		CU_ASSERT(str_is(o, "Sensors/@odata.id", CHASSIS "/Sensors"));
+		json_object_put(o);
+		o = doc(f.t, PDU "/Mains");
+		CU_ASSERT_EQUAL(jlen(o, "Members"), 1);
+		json_object_put(o);
+		o = doc(f.t, OUTLET(2));
+		CU_ASSERT(str_is(o, "Links/BranchCircuit/@odata.id", PDU "/Branches/1"));
+		json_object_put(o);
+	}
 
 	o = doc(f.t, CHASSIS "/PowerSubsystem");
 	check_resource(o, CHASSIS "/PowerSubsystem", "#PowerSubsystem.v1_1_3.PowerSubsystem",
@@ -845,14 +897,14 @@ static void test_sensors_and_power(void)
 	o = doc(f.t, CHASSIS "/Power");
 	CU_ASSERT(jnum(o, "PowerControl/2/PowerConsumedWatts", &v) && v == 0);
 	json_object_put(o);
-	check_sensor(f.t, CHASSIS "/Sensors/TotalPower", "Power", "W", total_w - want[3][0],
-		     PDU "/Metrics");
+	check_sensor(f.t, CHASSIS "/Sensors/MainsPower", "Power", "W", total_w - want[3][0],
+		     MAINS);
 
 	/* offline: null readings, UnavailableOffline */
 	CU_ASSERT(sim_says(&f.sim, "ok", "mode silent"));
 	CU_ASSERT(wait_for(f.t, PDU, "Status/State", "UnavailableOffline", 4000) >= 0);
 	check_sensor(f.t, CHASSIS "/Sensors/Outlet1Voltage", "Voltage", "V", NAN, OUTLET(1));
-	check_sensor(f.t, CHASSIS "/Sensors/TotalEnergy", "EnergykWh", "kW.h", NAN, PDU "/Metrics");
+	check_sensor(f.t, CHASSIS "/Sensors/MainsEnergy", "EnergykWh", "kW.h", NAN, MAINS);
 	o = doc(f.t, CHASSIS "/Power");
 	CU_ASSERT(is_null(o, "PowerControl/0/PowerConsumedWatts"));
 	CU_ASSERT(str_is(o, "PowerControl/0/Status/State", "UnavailableOffline"));

@@ -232,9 +232,10 @@ static void test_find(void)
 			fprintf(stderr, "\n  find lacks %s\n", expect[i]);
 		CU_ASSERT_PTR_NOT_NULL(strstr(out, line));
 	}
-	/* Outlets are 1..6, nothing more. */
-	CU_ASSERT_PTR_NULL(strstr(out, "/Outlets/7\n"));
-	CU_ASSERT_PTR_NULL(strstr(out, "/Outlets/0\n"));
+	/* Outlets are 1..6, nothing more (a Links/Outlets array of a circuit
+	 * has entries 0, 1, ...: not the collection). */
+	CU_ASSERT_PTR_NULL(strstr(out, "RackPDUs/PowerStrip/Outlets/7\n"));
+	CU_ASSERT_PTR_NULL(strstr(out, "RackPDUs/PowerStrip/Outlets/0\n"));
 	free(out);
 	/* find -type l: the alias is a symlink */
 	CU_ASSERT_EQUAL(tu_sh("cd '%s' && test -L Chassis/PowerStrip/Outlets && "
