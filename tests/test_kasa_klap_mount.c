@@ -323,6 +323,54 @@ static void test_wrong_credentials(void)
 	free(log);
 }
 
+/* A firmware update moves a plug from XOR (TCP 9999) to KLAP (HTTP on 80),
+ * same deviceId, same address: the strip keeps its name and comes back
+ * online over KLAP. The real ports, on an address of its own. */
+static void test_firmware_update(void)
+{
+	const char *dir = getenv("SHARED_DIR");
+	char fx_old[512], fx_new[512], path[600];
+	struct tu_sim sim;
+	struct tu_mount m;
+
+	snprintf(fx_old, sizeof(fx_old), "%s/fixtures/kasa/iot/HS100(US)_2.0_1.5.6.json",
+		 dir ? dir : "../shared");
+	snprintf(fx_new, sizeof(fx_new), "%s/fixtures/kasa/iot/HS100(UK)_4.1_1.1.0.json",
+		 dir ? dir : "../shared");
+	{
+		const char *extra[] = { "--listen", "127.0.0.61:9999", "--device-id",
+					"8006AB0000000000000000000000000000000042", NULL };
+
+		CU_ASSERT_EQUAL_FATAL(tu_sim_start(&sim, fx_old, "Hall light", extra), 0);
+	}
+	{
+		const char *args[] = { "--kasa", "Hall=127.0.0.61", "--poll", "1", "--timeout", "500", NULL };
+
+		CU_ASSERT_EQUAL_FATAL(tu_mount_start(&m, args), 0);
+	}
+	expect_value(tu_path(m.mnt, PDUS "/Hall/Status/State"), "Enabled");
+	expect_value(tu_path(m.mnt, PDUS "/Hall/Model"), "HS100(US)");
+	expect_value(tu_path(m.mnt, PDUS "/Hall/Outlets/1/UserLabel"), "Hall light");
+	tu_sim_stop(&sim);
+	{
+		const char *extra[] = { "--listen", "127.0.0.61", "--device-id",
+					"8006AB0000000000000000000000000000000042", "--discovery-port", "0",
+					NULL };
+
+		CU_ASSERT_EQUAL_FATAL(tu_sim_start(&sim, fx_new, "Hall light", extra), 0);
+	}
+	/* the next polls: refused on 9999, the transport searched again: KLAP on 80 */
+	CU_ASSERT(wait_value(tu_path(m.mnt, PDUS "/Hall/Model"), "HS100(UK)"));
+	expect_value(tu_path(m.mnt, PDUS "/Hall/Status/State"), "Enabled");
+	expect_value(tu_path(m.mnt, PDUS "/Hall/Outlets/1/UserLabel"), "Hall light");
+	snprintf(path, sizeof(path), "%s", tu_path(m.mnt, PDUS "/Hall/Outlets/1/PowerState"));
+	CU_ASSERT_EQUAL(write_value(path, "On"), 0);
+	expect_cmd(&sim, "state 1", "ok on");
+	CU_ASSERT(tu_sim_count(&sim, "handshake1") >= 1);
+	tu_mount_stop(&m);
+	tu_sim_stop(&sim);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -338,5 +386,6 @@ int main(void)
 	CU_add_test(s, "renaming writes the nickname", test_rename);
 	CU_add_test(s, "sessions ended mid-use", test_session_expiry);
 	CU_add_test(s, "wrong credentials", test_wrong_credentials);
+	CU_add_test(s, "a firmware update from XOR to KLAP", test_firmware_update);
 	return tu_run_cunit();
 }
