@@ -9,11 +9,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* A boolean option into an int flag. */
@@ -151,49 +149,13 @@ int httpd_parse_listen(const char *s, struct httpd_listen *ret)
 
 int httpd_read_password_file(const char *path, char **ret, char *msg, size_t msg_size)
 {
-	struct stat st;
-	char buf[1024];
-	ssize_t n;
-	int fd, r;
+	int r = rf_read_password_file(path, ret);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(msg, msg_size, "http password file %s: %s", path, strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		snprintf(msg, msg_size, "http password file %s: not a regular file", path);
-		return -EINVAL;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		close(fd);
-		snprintf(msg, msg_size,
-			 "http password file %s is accessible by group or others (chmod 600 it)",
-			 path);
-		return -EPERM;
-	}
-	n = read(fd, buf, sizeof(buf));
-	r = -errno;
-	close(fd);
-	if (n < 0) {
-		snprintf(msg, msg_size, "http password file %s: %s", path, strerror(-r));
-		return r;
-	}
-	if ((size_t)n == sizeof(buf)) {
-		snprintf(msg, msg_size, "http password file %s: too long", path);
-		return -EINVAL;
-	}
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n == 0 || memchr(buf, '\0', (size_t)n) || memchr(buf, '\n', (size_t)n)) {
-		snprintf(msg, msg_size, "http password file %s: empty or more than one line", path);
-		return -EINVAL;
-	}
-	*ret = strndup(buf, (size_t)n);
-	explicit_bzero(buf, sizeof(buf));
-	return *ret ? 0 : -ENOMEM;
+	if (r < 0)
+		snprintf(msg, msg_size, "http password file %s: %s", path,
+			 r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :
+			 r == -EINVAL ? "not one line of text in a file" : strerror(-r));
+	return r;
 }
 
 char *httpd_state_dir(const struct httpd_config *c)

@@ -159,7 +159,7 @@ int rf_read_password_file(const char *path, char **ret_password)
 		n--;
 	if (n && buf[n - 1] == '\r')
 		n--;
-	if (n == 0 || memchr(buf, '\0', n)) {
+	if (n == 0 || memchr(buf, '\0', n) || memchr(buf, '\n', n)) {
 		r = -EINVAL;
 		goto out;
 	}

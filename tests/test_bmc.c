@@ -118,6 +118,11 @@ static void test_options(void)
 	fd = open(tmp, O_WRONLY | O_TRUNC);
 	close(fd);
 	CU_ASSERT_EQUAL(rf_read_password_file(tmp, &pw), -EINVAL);     /* empty */
+	fd = open(tmp, O_WRONLY | O_TRUNC);
+	CU_ASSERT_EQUAL(write(fd, "two\nlines\n", 10), 10);
+	close(fd);
+	CU_ASSERT_EQUAL(rf_read_password_file(tmp, &pw), -EINVAL);     /* one line only */
+	CU_ASSERT_EQUAL(rf_read_password_file("/tmp", &pw), -EINVAL);  /* not a file */
 	CU_ASSERT_EQUAL(rf_read_password_file("/nonexistent/pw", &pw), -ENOENT);
 	unlink(tmp);
 }
