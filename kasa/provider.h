@@ -57,7 +57,10 @@ int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t po
  *                once until it takes one.
  *   DISCOVERY_FAILED a round could not be sent (err); once until a round works.
  *   ACCOUNT      the strip's KLAP/AES session was made with message ("the
- *                default Kasa account", ...): once, and again when it changes. */
+ *                default Kasa account", ...): once, and again when it changes.
+ *   OFFLINE      the strip stopped answering (err: why, e.g. -ETIMEDOUT,
+ *                -ECONNREFUSED, -EHOSTUNREACH, -EACCES); once per change.
+ *   ONLINE       it answers again; once per change. */
 enum kasa_event {
 	KASA_EVENT_FOUND,
 	KASA_EVENT_MOVED,
@@ -65,6 +68,8 @@ enum kasa_event {
 	KASA_EVENT_DEVICE_ERROR,
 	KASA_EVENT_DISCOVERY_FAILED,
 	KASA_EVENT_ACCOUNT,
+	KASA_EVENT_OFFLINE,
+	KASA_EVENT_ONLINE,
 };
 typedef void (*kasa_event_fn)(void *userdata, enum kasa_event ev, const char *strip,
 			      const char *addr, int err, const char *message);
