@@ -1725,6 +1725,8 @@ int main(int argc, char *argv[])
 		if (r < 0)
 			goto out;   /* logged */
 	}
+	/* Before the reload thread runs: a SIGHUP rewrites what this reads. */
+	service_log_serving(&sv);
 	if (se) {
 		reload_started = pthread_create(&reload_t, NULL, reload_thread, &sv) == 0;
 		if (!reload_started) {
@@ -1734,7 +1736,6 @@ int main(int argc, char *argv[])
 	} else {
 		sd_notify(0, "READY=1");
 	}
-	service_log_serving(&sv);
 	if (se) {
 		sigset_t term;
 
