@@ -166,7 +166,7 @@ void kasa_dev_account(struct kasa_dev *d, char *buf, size_t size);
  * log; 0 if none failed yet. */
 int kasa_last_cause(void);
 /* KLAP/AES: renew a session that many ms before its cookie TIMEOUT
- * (default 60000; tests use more to force a renewal). */
+ * (default 20 minutes, at most half the session; tests set their own). */
 void kasa_dev_set_renew_margin(struct kasa_dev *d, int64_t ms);
 
 /* Send one request (IOT JSON or SMART, as the device speaks), return the

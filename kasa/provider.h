@@ -45,8 +45,10 @@ int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t po
  * the provider held, but it must not call back into the provider.
  *   FOUND        discovery added strip at addr; message: its model
  *   MOVED        the strip's device now answers at addr; message: the old address
- *   UNSUPPORTED  a device discovery cannot drive (KLAP/AES only, or an
- *                unreadable reply); message says which and why. Once per
+ *   UNSUPPORTED  a device discovery cannot drive (a transport we do not
+ *                speak such as TPAP, an unreadable reply, or a KLAP/AES
+ *                device that did not answer on HTTP); message says which
+ *                and why. Once per
  *                device (deviceId, else MAC, else address) for the provider's life.
  *   DEVICE_ERROR the strip's device refused a request with err_code != 0
  *                (the request failed with -EIO); message "METHOD: the device
