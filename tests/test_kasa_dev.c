@@ -26,17 +26,6 @@ static bool close_to(double a, double b)
 	return fabs(a - b) <= 1e-6 * (fabs(a) + fabs(b)) + 1e-9;
 }
 
-static void expect_cmd(struct tu_sim *sim, const char *cmd, const char *expect)
-{
-	char *r = tu_sim_cmd(sim, "%s", cmd);
-
-	CU_ASSERT_PTR_NOT_NULL(r);
-	if (r && strcmp(r, expect) != 0)
-		fprintf(stderr, "control '%s': got '%s', want '%s'\n", cmd, r, expect);
-	CU_ASSERT(r && strcmp(r, expect) == 0);
-	free(r);
-}
-
 static int suite_init(void)
 {
 	if (tu_sim_start(&strip, "hs300", "Test Strip", NULL) < 0)
@@ -56,8 +45,8 @@ static int suite_clean(void)
 /* Reset the strip to normal behaviour and an empty request log. */
 static void strip_normal(void)
 {
-	expect_cmd(&strip, "mode normal", "ok");
-	expect_cmd(&strip, "clear", "ok");
+	tu_sim_expect(&strip, "mode normal", "ok");
+	tu_sim_expect(&strip, "clear", "ok");
 }
 
 static void test_sysinfo(void)
@@ -118,11 +107,11 @@ static void test_relay_child(void)
 
 	strip_normal();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(id2);
-	expect_cmd(&strip, "set 2 on", "ok");
+	tu_sim_expect(&strip, "set 2 on", "ok");
 	CU_ASSERT_EQUAL(kasa_set_relay(d, id2, false), 0);
-	expect_cmd(&strip, "state 2", "ok off");
-	expect_cmd(&strip, "state 1", "ok on");
-	expect_cmd(&strip, "state 3", "ok on");
+	tu_sim_expect(&strip, "state 2", "ok off");
+	tu_sim_expect(&strip, "state 1", "ok on");
+	tu_sim_expect(&strip, "state 3", "ok on");
 	CU_ASSERT_EQUAL(tu_sim_count(&strip, "child_ids"), 1);
 	CU_ASSERT_EQUAL(tu_sim_count(&strip, id2), 1);
 	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(d, &si), 0);
@@ -130,14 +119,14 @@ static void test_relay_child(void)
 	kasa_sysinfo_clear(&si);
 
 	/* a button press shows in sysinfo */
-	expect_cmd(&strip, "press 2", "ok on");
+	tu_sim_expect(&strip, "press 2", "ok on");
 	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(d, &si), 0);
 	CU_ASSERT(si.children[1].on);
 	kasa_sysinfo_clear(&si);
 
 	CU_ASSERT_EQUAL(kasa_set_relay(d, id2, false), 0);
 	CU_ASSERT_EQUAL(kasa_set_relay(d, id2, true), 0);
-	expect_cmd(&strip, "state 2", "ok on");
+	tu_sim_expect(&strip, "state 2", "ok on");
 	CU_ASSERT_EQUAL(tu_sim_count(&strip, "set_relay_state"), 3);
 
 	/* an unknown child is a device error */
@@ -160,14 +149,14 @@ static void test_plug(void)
 	kasa_sysinfo_clear(&si);
 
 	CU_ASSERT_EQUAL(kasa_set_relay(d, NULL, false), 0);
-	expect_cmd(&plug, "state 1", "ok off");
+	tu_sim_expect(&plug, "state 1", "ok off");
 	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(d, &si), 0);
 	CU_ASSERT(!si.on);
 	kasa_sysinfo_clear(&si);
 	CU_ASSERT_EQUAL(tu_sim_count(&plug, "child_ids"), 0);
 
 	/* old units: voltage/current/power/total */
-	expect_cmd(&plug, "meter 1 60000 230000 261 1500", "ok");
+	tu_sim_expect(&plug, "meter 1 60000 230000 261 1500", "ok");
 	CU_ASSERT_EQUAL(kasa_set_relay(d, NULL, true), 0);
 	CU_ASSERT_EQUAL_FATAL(kasa_get_emeter(d, NULL, &e), 0);
 	CU_ASSERT(close_to(e.power_w, 60.0));
@@ -194,8 +183,8 @@ static void test_emeter_new_units(void)
 
 	strip_normal();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(id3);
-	expect_cmd(&strip, "set 3 on", "ok");
-	expect_cmd(&strip, "meter 3 12345 120000 103 4567", "ok");
+	tu_sim_expect(&strip, "set 3 on", "ok");
+	tu_sim_expect(&strip, "meter 3 12345 120000 103 4567", "ok");
 	CU_ASSERT_EQUAL_FATAL(kasa_get_emeter(d, id3, &e), 0);
 	CU_ASSERT(close_to(e.power_w, 12.345));
 	CU_ASSERT(close_to(e.voltage_v, 120.0));
@@ -203,12 +192,12 @@ static void test_emeter_new_units(void)
 	CU_ASSERT(close_to(e.total_kwh, 4.567));
 
 	/* an outlet that is off draws nothing */
-	expect_cmd(&strip, "set 3 off", "ok");
+	tu_sim_expect(&strip, "set 3 off", "ok");
 	CU_ASSERT_EQUAL_FATAL(kasa_get_emeter(d, id3, &e), 0);
 	CU_ASSERT(close_to(e.power_w, 0));
 	CU_ASSERT(close_to(e.current_a, 0));
 	CU_ASSERT(close_to(e.voltage_v, 120.0));
-	expect_cmd(&strip, "set 3 on", "ok");
+	tu_sim_expect(&strip, "set 3 on", "ok");
 
 	/* erase: the total starts again */
 	CU_ASSERT_EQUAL(kasa_erase_emeter(d, id3), 0);
@@ -216,7 +205,7 @@ static void test_emeter_new_units(void)
 	CU_ASSERT(close_to(e.total_kwh, 0));
 
 	/* an unfixed outlet reads plausibly */
-	expect_cmd(&strip, "set 5 on", "ok");
+	tu_sim_expect(&strip, "set 5 on", "ok");
 	CU_ASSERT_EQUAL_FATAL(kasa_get_emeter(d, id5, &e2), 0);
 	CU_ASSERT(e2.voltage_v > 100 && e2.voltage_v < 140);
 	CU_ASSERT(e2.power_w > 0);
@@ -237,10 +226,10 @@ static void test_alias_led_reboot(void)
 	strip_normal();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(id4);
 	CU_ASSERT_EQUAL(kasa_set_alias(d, id4, "Lamp \"quoted\" \\ é"), 0);
-	expect_cmd(&strip, "alias 4", "ok Lamp \"quoted\" \\ é");
-	expect_cmd(&strip, "alias 0", "ok Test Strip");
+	tu_sim_expect(&strip, "alias 4", "ok Lamp \"quoted\" \\ é");
+	tu_sim_expect(&strip, "alias 0", "ok Test Strip");
 	CU_ASSERT_EQUAL(kasa_set_alias(d, NULL, "Rack A"), 0);
-	expect_cmd(&strip, "alias 0", "ok Rack A");
+	tu_sim_expect(&strip, "alias 0", "ok Rack A");
 	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(d, &si), 0);
 	CU_ASSERT_STRING_EQUAL(si.alias, "Rack A");
 	CU_ASSERT_STRING_EQUAL(si.children[3].alias, "Lamp \"quoted\" \\ é");
@@ -278,7 +267,7 @@ static void expect_mode(const char *mode, int want, int64_t min_ms, int64_t max_
 	strip_normal();
 	CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), 0);   /* a connection to reuse */
 	kasa_sysinfo_clear(&si);
-	expect_cmd(&strip, mode, "ok");
+	tu_sim_expect(&strip, mode, "ok");
 	t0 = tu_now_ms();
 	r = kasa_get_sysinfo(d, &si);
 	el = tu_now_ms() - t0;
@@ -290,7 +279,7 @@ static void expect_mode(const char *mode, int want, int64_t min_ms, int64_t max_
 	if (r == 0)
 		kasa_sysinfo_clear(&si);
 	/* back to normal: the same kasa_dev recovers */
-	expect_cmd(&strip, "mode normal", "ok");
+	tu_sim_expect(&strip, "mode normal", "ok");
 	CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), 0);
 	kasa_sysinfo_clear(&si);
 	kasa_dev_free(d);
@@ -312,11 +301,11 @@ static void test_close_retries_once(void)
 	struct kasa_sysinfo si;
 
 	strip_normal();
-	expect_cmd(&strip, "mode close", "ok");
+	tu_sim_expect(&strip, "mode close", "ok");
 	CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), -EHOSTUNREACH);
 	/* the request was sent, the device dropped it, we reconnected once */
 	CU_ASSERT_EQUAL(tu_sim_count(&strip, "get_sysinfo"), 2);
-	expect_cmd(&strip, "mode normal", "ok");
+	tu_sim_expect(&strip, "mode normal", "ok");
 	CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), 0);
 	kasa_sysinfo_clear(&si);
 	kasa_dev_free(d);
@@ -335,9 +324,9 @@ static void test_late_reply_discarded(void)
 	/* wait 0: the late reply arrives while the next request is in flight;
 	 * wait 200 ms: it arrived before the next request went out. */
 	for (int wait = 0; wait <= 200; wait += 200) {
-		expect_cmd(&strip, "mode slow 400", "ok");
+		tu_sim_expect(&strip, "mode slow 400", "ok");
 		CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), -ETIMEDOUT);
-		expect_cmd(&strip, "mode normal", "ok");
+		tu_sim_expect(&strip, "mode normal", "ok");
 		usleep((useconds_t)wait * 1000);
 		memset(&e, 0, sizeof(e));
 		CU_ASSERT_EQUAL(kasa_get_emeter(d, id1, &e), 0);
@@ -412,13 +401,13 @@ static void test_slow_does_not_serialise(void)
 	pthread_t ta, tb;
 
 	strip_normal();
-	expect_cmd(&strip, "mode slow 500", "ok");
+	tu_sim_expect(&strip, "mode slow 500", "ok");
 	pthread_create(&ta, NULL, slow_request, &a);
 	usleep(50 * 1000);
 	pthread_create(&tb, NULL, slow_request, &b);
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
-	expect_cmd(&strip, "mode normal", "ok");
+	tu_sim_expect(&strip, "mode normal", "ok");
 	CU_ASSERT_EQUAL(a.r, 0);
 	CU_ASSERT_EQUAL(b.r, 0);
 	CU_ASSERT(a.elapsed >= 480 && a.elapsed < 900);
@@ -510,16 +499,16 @@ static void test_udp(void)
 	CU_ASSERT_STRING_EQUAL(seen.model, "HS300(US)");
 
 	/* a silent device: no replies, still bounded */
-	expect_cmd(&strip, "mode silent", "ok");
+	tu_sim_expect(&strip, "mode silent", "ok");
 	memset(&seen, 0, sizeof(seen));
 	t0 = tu_now_ms();
 	CU_ASSERT_EQUAL(kasa_udp_query("127.0.0.1", strip.port, q, TMO, udp_cb, &seen), 0);
 	CU_ASSERT(tu_now_ms() - t0 < 2 * TMO);
 	CU_ASSERT_EQUAL(seen.n, 0);
 	/* garbage is ignored, not counted */
-	expect_cmd(&strip, "mode garbage", "ok");
+	tu_sim_expect(&strip, "mode garbage", "ok");
 	CU_ASSERT_EQUAL(kasa_udp_query("127.0.0.1", strip.port, q, TMO, udp_cb, &seen), 0);
-	expect_cmd(&strip, "mode normal", "ok");
+	tu_sim_expect(&strip, "mode normal", "ok");
 	CU_ASSERT_EQUAL(kasa_udp_query("127.0.0.1", strip.port, q, 0, udp_cb, &seen), -EINVAL);
 }
 
@@ -549,7 +538,7 @@ static void test_fixture_personality(void)
 	id = kasa_child_full_id(&si, 2);
 	CU_ASSERT_EQUAL(kasa_get_emeter(d, id, &e), -EIO);   /* module not support */
 	CU_ASSERT_EQUAL(kasa_set_relay(d, id, !si.children[2].on), 0);
-	expect_cmd(&s2, "state 3", si.children[2].on ? "ok off" : "ok on");
+	tu_sim_expect(&s2, "state 3", si.children[2].on ? "ok off" : "ok on");
 	free(id);
 	kasa_sysinfo_clear(&si);
 	kasa_dev_free(d);
@@ -593,11 +582,11 @@ static void test_names(void)
 
 static void test_control_errors(void)
 {
-	expect_cmd(&strip, "press 7", "error bad outlet");
-	expect_cmd(&strip, "set 1 maybe", "error expected on or off");
-	expect_cmd(&strip, "mode sideways", "error unknown mode");
-	expect_cmd(&strip, "frobnicate", "error unknown command");
-	expect_cmd(&strip, "meter 1 x 1 1 1", "error usage: meter N POWER_MW VOLTAGE_MV CURRENT_MA TOTAL_WH");
+	tu_sim_expect(&strip, "press 7", "error bad outlet");
+	tu_sim_expect(&strip, "set 1 maybe", "error expected on or off");
+	tu_sim_expect(&strip, "mode sideways", "error unknown mode");
+	tu_sim_expect(&strip, "frobnicate", "error unknown command");
+	tu_sim_expect(&strip, "meter 1 x 1 1 1", "error usage: meter N POWER_MW VOLTAGE_MV CURRENT_MA TOTAL_WH");
 }
 
 int main(void)

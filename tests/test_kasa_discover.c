@@ -96,16 +96,6 @@ static int start_sim(struct tu_sim *sim, const struct sim_spec *sp, const char *
 	return tu_sim_start(sim, model, sp->alias, extra);
 }
 
-static void expect_cmd(struct tu_sim *sim, const char *cmd, const char *expect)
-{
-	char *r = tu_sim_cmd(sim, "%s", cmd);
-
-	if (!r || strcmp(r, expect) != 0)
-		fprintf(stderr, "control '%s': got '%s', want '%s'\n", cmd, r ? r : "(null)", expect);
-	CU_ASSERT(r && strcmp(r, expect) == 0);
-	free(r);
-}
-
 static const struct kasa_found *find_addr(const struct kasa_found *f, size_t n, const char *addr)
 {
 	for (size_t i = 0; i < n; i++)
@@ -315,7 +305,7 @@ static void test_one_broadcast(void)
 	int r;
 
 	for (size_t i = 0; i < N_SIMS; i++)
-		expect_cmd(&sims[i], "clear", "ok");
+		tu_sim_expect(&sims[i], "clear", "ok");
 	t0 = tu_now_ms();
 	r = kasa_discover("127.255.255.255", port_legacy, 0, TMO, &f, &n);
 	CU_ASSERT(tu_now_ms() - t0 >= TMO - 5 && tu_now_ms() - t0 < TMO + 300);
@@ -529,7 +519,7 @@ static void test_modes(void)
 		int64_t t0 = tu_now_ms();
 		int r;
 
-		expect_cmd(victim, cases[c].mode, "ok");
+		tu_sim_expect(victim, cases[c].mode, "ok");
 		r = kasa_discover("127.255.255.255", port_legacy, 0, TMO, &f, &n);
 		CU_ASSERT(tu_now_ms() - t0 < TMO + 300);
 		CU_ASSERT_EQUAL(r, N_SIMS + (cases[c].present ? 0 : -1) + (fake.running ? 1 : 0));
@@ -550,7 +540,7 @@ static void test_modes(void)
 		if (r != (int)n)
 			fprintf(stderr, "%s: %d\n", cases[c].mode, r);
 		kasa_found_free(f, n);
-		expect_cmd(victim, "mode normal", "ok");
+		tu_sim_expect(victim, "mode normal", "ok");
 	}
 	/* and the device is found normally again */
 	{
@@ -665,7 +655,7 @@ static void test_tool_query_bench(void)
 	CU_ASSERT(out && strstr(out, "\"model\": \"KP303(US)\""));
 	free(out);
 
-	expect_cmd(&sims[0], "clear", "ok");
+	tu_sim_expect(&sims[0], "clear", "ok");
 	CU_ASSERT_EQUAL(tu_sh_out(&out, "'%s' bench 127.0.0.2:%u 200", tool, (unsigned)port_legacy), 0);
 	p = out ? strstr(out, "p50=") : NULL;
 	CU_ASSERT(p && sscanf(p, "p50=%lf us p99=%lf us", &p50, &p99) == 2);
@@ -673,7 +663,7 @@ static void test_tool_query_bench(void)
 	fprintf(stderr, "%s", out ? out : "");
 	free(out);
 	CU_ASSERT_EQUAL(tu_sim_count(&sims[0], "set_relay_state"), 200);
-	expect_cmd(&sims[0], "state 1", "ok on");   /* unchanged: it set what was there */
+	tu_sim_expect(&sims[0], "state 1", "ok on");   /* unchanged: it set what was there */
 
 	/* errors: usage 2, device 1 */
 	CU_ASSERT_EQUAL(tu_sh("'%s' query 127.0.0.2:%u 'not json' 2>/dev/null", tool,

@@ -99,16 +99,6 @@ static int write_value(const char *path, const char *value)
 	return err;
 }
 
-static void expect_cmd(struct tu_sim *sim, const char *cmd, const char *want)
-{
-	char *r = tu_sim_cmd(sim, "%s", cmd);
-
-	if (!r || strcmp(r, want) != 0)
-		fprintf(stderr, "\n  control '%s': got '%s', want '%s'\n", cmd, r ? r : "(null)", want);
-	CU_ASSERT(r && strcmp(r, want) == 0);
-	free(r);
-}
-
 static int suite_init(void)
 {
 	const char *dir = getenv("SHARED_DIR");
@@ -209,13 +199,13 @@ static void test_switch_and_press(void)
 		snprintf(path, sizeof(path), "%s", ps);
 		CU_ASSERT_EQUAL(write_value(path, "On\n"), 0);
 		snprintf(cmd, sizeof(cmd), "state %zu", o);
-		expect_cmd(&d->sim, cmd, "ok on");
+		tu_sim_expect(&d->sim, cmd, "ok on");
 		expect_value(path, "On");
 		CU_ASSERT_EQUAL(write_value(path, "off"), 0);
-		expect_cmd(&d->sim, cmd, "ok off");
+		tu_sim_expect(&d->sim, cmd, "ok off");
 		/* a press at the device shows in the mount */
 		snprintf(cmd, sizeof(cmd), "press %zu", o);
-		expect_cmd(&d->sim, cmd, "ok on");
+		tu_sim_expect(&d->sim, cmd, "ok on");
 		CU_ASSERT(wait_value(path, "On"));
 		CU_ASSERT_EQUAL(write_value(path, "Bogus"), -EINVAL);
 	}
@@ -225,13 +215,13 @@ static void test_meters(void)
 {
 	/* P304M outlet 2 and the KP125M: power from the device; voltage,
 	 * current and energy the SMART methods do not give are null */
-	expect_cmd(&devs[1].sim, "set 2 on", "ok");
-	expect_cmd(&devs[1].sim, "meter 2 45678 230000 200 100", "ok");
+	tu_sim_expect(&devs[1].sim, "set 2 on", "ok");
+	tu_sim_expect(&devs[1].sim, "meter 2 45678 230000 200 100", "ok");
 	CU_ASSERT(wait_value(tu_path(mnt.mnt, PDUS "/Rack/Outlets/2/PowerWatts/Reading"), "45.678"));
 	expect_value(tu_path(mnt.mnt, PDUS "/Rack/Outlets/2/Voltage/Reading"), "");
 	expect_value(tu_path(mnt.mnt, PDUS "/Rack/Outlets/2/EnergykWh/Reading"), "");
-	expect_cmd(&devs[2].sim, "set 1 on", "ok");
-	expect_cmd(&devs[2].sim, "meter 1 17654 120000 150 5", "ok");
+	tu_sim_expect(&devs[2].sim, "set 1 on", "ok");
+	tu_sim_expect(&devs[2].sim, "meter 1 17654 120000 150 5", "ok");
 	CU_ASSERT(wait_value(tu_path(mnt.mnt, PDUS "/Coffee/Outlets/1/PowerWatts/Reading"), "17.654"));
 	/* the EP40M has no meter: no reading, as for an IOT strip without one */
 	CU_ASSERT(access(tu_path(mnt.mnt, PDUS "/Porch/Outlets/1/PowerWatts"), F_OK) < 0 &&
@@ -245,7 +235,7 @@ static void test_rename(void)
 
 	snprintf(path, sizeof(path), "%s", p);
 	CU_ASSERT_EQUAL(write_value(path, "Server 3\n"), 0);
-	expect_cmd(&devs[1].sim, "alias 3", "ok Server 3");
+	tu_sim_expect(&devs[1].sim, "alias 3", "ok Server 3");
 	expect_value(path, "Server 3");
 	CU_ASSERT_EQUAL(write_value(path, "Plug 3"), 0);
 }
@@ -259,10 +249,10 @@ static void test_session_expiry(void)
 
 		snprintf(path, sizeof(path), "%s",
 			 tu_path(mnt.mnt, PDUS "/%s/Outlets/1/PowerState", d->name));
-		expect_cmd(&d->sim, "expire", "ok");
+		tu_sim_expect(&d->sim, "expire", "ok");
 		CU_ASSERT_EQUAL(write_value(path, "On"), 0);
 		snprintf(cmd, sizeof(cmd), "state 1");
-		expect_cmd(&d->sim, cmd, "ok on");
+		tu_sim_expect(&d->sim, cmd, "ok on");
 		expect_value(tu_path(mnt.mnt, PDUS "/%s/Status/State", d->name), "Enabled");
 	}
 }
@@ -308,13 +298,13 @@ static void test_wrong_credentials(void)
 
 	/* the owner changes the account's password while we are mounted:
 	 * offline, writes EACCES; back with the old password, all is well */
-	expect_cmd(&devs[0].sim, "account " USER " changed-elsewhere", "ok");
+	tu_sim_expect(&devs[0].sim, "account " USER " changed-elsewhere", "ok");
 	snprintf(path, sizeof(path), "%s", tu_path(mnt.mnt, PDUS "/Porch/Outlets/1/PowerState"));
 	CU_ASSERT(wait_value(tu_path(mnt.mnt, PDUS "/Porch/Status/State"), "UnavailableOffline"));
 	expect_value(tu_path(mnt.mnt, PDUS "/Porch/Outlets/1/Status/State"), "UnavailableOffline");
 	CU_ASSERT_EQUAL(write_value(path, "On"), -EACCES);
 	CU_ASSERT_EQUAL(write_value(path, "Off"), -EACCES);
-	expect_cmd(&devs[0].sim, "account " USER " " PASS, "ok");
+	tu_sim_expect(&devs[0].sim, "account " USER " " PASS, "ok");
 	CU_ASSERT(wait_value(tu_path(mnt.mnt, PDUS "/Porch/Status/State"), "Enabled"));
 	CU_ASSERT_EQUAL(write_value(path, "On"), 0);
 	log = tu_read_file(mnt.log, NULL);
@@ -365,7 +355,7 @@ static void test_firmware_update(void)
 	expect_value(tu_path(m.mnt, PDUS "/Hall/Outlets/1/UserLabel"), "Hall light");
 	snprintf(path, sizeof(path), "%s", tu_path(m.mnt, PDUS "/Hall/Outlets/1/PowerState"));
 	CU_ASSERT_EQUAL(write_value(path, "On"), 0);
-	expect_cmd(&sim, "state 1", "ok on");
+	tu_sim_expect(&sim, "state 1", "ok on");
 	CU_ASSERT(tu_sim_count(&sim, "handshake1") >= 1);
 	tu_mount_stop(&m);
 	tu_sim_stop(&sim);

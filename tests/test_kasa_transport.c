@@ -63,16 +63,6 @@ static int suite_clean(void)
 	return 0;
 }
 
-static void expect_cmd(struct tu_sim *sim, const char *cmd, const char *expect)
-{
-	char *r = tu_sim_cmd(sim, "%s", cmd);
-
-	if (!r || strcmp(r, expect) != 0)
-		fprintf(stderr, "control '%s': got '%s', want '%s'\n", cmd, r ? r : "(null)", expect);
-	CU_ASSERT(r && strcmp(r, expect) == 0);
-	free(r);
-}
-
 static struct kasa_dev *dev(struct tu_sim *sim, bool creds)
 {
 	struct kasa_dev *d = kasa_dev_new("127.0.0.1", sim->port, TMO);
@@ -88,7 +78,7 @@ static void test_strip_p304m(void)
 	struct kasa_sysinfo si;
 	char acct[64];
 
-	expect_cmd(&p304m, "clear", "ok");
+	tu_sim_expect(&p304m, "clear", "ok");
 	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(d, &si), 0);
 	CU_ASSERT_EQUAL(kasa_dev_transport(d), KASA_TRANSPORT_KLAP);
 	CU_ASSERT_EQUAL(kasa_dev_protocol(d), KASA_PROTOCOL_SMART);
@@ -126,18 +116,18 @@ static void test_switch_and_press(void)
 	id3 = kasa_child_full_id(&si, 2);
 	kasa_sysinfo_clear(&si);
 	CU_ASSERT_EQUAL(kasa_set_relay(d, id3, true), 0);
-	expect_cmd(&p304m, "state 3", "ok on");
+	tu_sim_expect(&p304m, "state 3", "ok on");
 	CU_ASSERT_EQUAL(kasa_set_relay(d, id3, false), 0);
-	expect_cmd(&p304m, "state 3", "ok off");
+	tu_sim_expect(&p304m, "state 3", "ok off");
 	/* a press at the device shows in the next read */
-	expect_cmd(&p304m, "press 3", "ok on");
+	tu_sim_expect(&p304m, "press 3", "ok on");
 	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(d, &si), 0);
 	CU_ASSERT(si.children[2].on);
 	CU_ASSERT(!si.children[1].on);
 	kasa_sysinfo_clear(&si);
 	/* rename an outlet and the device (set_device_info nickname, base64) */
 	CU_ASSERT_EQUAL(kasa_set_alias(d, id3, "Röntgen 3"), 0);
-	expect_cmd(&p304m, "alias 3", "ok Röntgen 3");
+	tu_sim_expect(&p304m, "alias 3", "ok Röntgen 3");
 	CU_ASSERT_EQUAL(kasa_set_alias(d, NULL, "Rack A"), 0);
 	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(d, &si), 0);
 	CU_ASSERT_STRING_EQUAL(si.children[2].alias, "Röntgen 3");
@@ -161,13 +151,13 @@ static void test_meters(void)
 	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(d, &si), 0);
 	id2 = kasa_child_full_id(&si, 1);
 	kasa_sysinfo_clear(&si);
-	expect_cmd(&p304m, "set 2 on", "ok");
-	expect_cmd(&p304m, "meter 2 45678 230100 198 1200", "ok");
+	tu_sim_expect(&p304m, "set 2 on", "ok");
+	tu_sim_expect(&p304m, "meter 2 45678 230100 198 1200", "ok");
 	CU_ASSERT_EQUAL(kasa_get_emeter(d, id2, &em), 0);
 	CU_ASSERT(fabs(em.power_w - 45.678) < 1e-9);
 	CU_ASSERT(isnan(em.voltage_v));   /* SMART reports power and energy only */
 	CU_ASSERT(isnan(em.total_kwh));
-	expect_cmd(&p304m, "set 2 off", "ok");
+	tu_sim_expect(&p304m, "set 2 off", "ok");
 	CU_ASSERT_EQUAL(kasa_get_emeter(d, id2, &em), 0);
 	CU_ASSERT_EQUAL(em.power_w, 0);
 	free(id2);
@@ -181,13 +171,13 @@ static void test_meters(void)
 	CU_ASSERT(si.has_emeter);
 	CU_ASSERT(si.on);
 	kasa_sysinfo_clear(&si);
-	expect_cmd(&kp125m, "meter 1 17654 120000 150 5", "ok");
+	tu_sim_expect(&kp125m, "meter 1 17654 120000 150 5", "ok");
 	CU_ASSERT_EQUAL(kasa_get_emeter(k, NULL, &em), 0);
 	CU_ASSERT(fabs(em.power_w - 17.654) < 1e-9);
 	CU_ASSERT_EQUAL(kasa_set_relay(k, NULL, false), 0);
-	expect_cmd(&kp125m, "state 1", "ok off");
+	tu_sim_expect(&kp125m, "state 1", "ok off");
 	CU_ASSERT_EQUAL(kasa_set_relay(k, NULL, true), 0);
-	expect_cmd(&kp125m, "state 1", "ok on");
+	tu_sim_expect(&kp125m, "state 1", "ok on");
 	kasa_dev_free(d);
 	kasa_dev_free(k);
 }
@@ -210,8 +200,8 @@ static void test_positions(void)
 	id1 = kasa_child_full_id(&si, 0);
 	kasa_sysinfo_clear(&si);
 	CU_ASSERT_EQUAL(kasa_set_relay(d, id1, true), 0);
-	expect_cmd(&ep40m, "state 1", "ok on");
-	expect_cmd(&ep40m, "state 2", "ok off");
+	tu_sim_expect(&ep40m, "state 1", "ok on");
+	tu_sim_expect(&ep40m, "state 2", "ok off");
 	/* no meter: the device refuses the method, the call says so */
 	CU_ASSERT_EQUAL(kasa_get_emeter(d, id1, &em), -EIO);
 	free(id1);
@@ -235,10 +225,10 @@ static void test_klap_iot(void)
 	CU_ASSERT_EQUAL(si.protocol, KASA_PROTOCOL_IOT);
 	kasa_sysinfo_clear(&si);
 	CU_ASSERT_EQUAL(kasa_set_relay(d, NULL, true), 0);
-	expect_cmd(&hs100, "state 1", "ok on");
+	tu_sim_expect(&hs100, "state 1", "ok on");
 
 	/* IOT JSON over KLAP v2 (new_klap HS300): found from one handshake */
-	expect_cmd(&hs300v2, "clear", "ok");
+	tu_sim_expect(&hs300v2, "clear", "ok");
 	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(v2, &si), 0);
 	CU_ASSERT_EQUAL(kasa_dev_protocol(v2), KASA_PROTOCOL_IOT);
 	CU_ASSERT_EQUAL(si.n_children, 6);
@@ -258,7 +248,7 @@ static void test_wrong_credentials(void)
 	char acct[64];
 
 	CU_ASSERT_EQUAL(kasa_dev_set_credentials(d, USER, "wrong"), 0);
-	expect_cmd(&p304m, "clear", "ok");
+	tu_sim_expect(&p304m, "clear", "ok");
 	CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), -EACCES);
 	CU_ASSERT_EQUAL(kasa_set_relay(d, "x", true), -EACCES);
 	/* KLAP: checked locally after handshake1; nothing else reached the device */
@@ -272,7 +262,7 @@ static void test_wrong_credentials(void)
 	kasa_sysinfo_clear(&si);
 
 	/* AES: login_device refused for every candidate */
-	expect_cmd(&kp125m, "clear", "ok");
+	tu_sim_expect(&kp125m, "clear", "ok");
 	CU_ASSERT_EQUAL(kasa_dev_set_credentials(a, "someone@else", PASS), 0);
 	CU_ASSERT_EQUAL(kasa_get_sysinfo(a, &si), -EACCES);
 	CU_ASSERT_EQUAL(tu_sim_count(&kp125m, "get_device_info"), 0);
@@ -309,11 +299,11 @@ static void test_session_expiry(void)
 	kasa_sysinfo_clear(&si);
 	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(a, &si), 0);
 	kasa_sysinfo_clear(&si);
-	expect_cmd(&p304m, "clear", "ok");
-	expect_cmd(&kp125m, "clear", "ok");
+	tu_sim_expect(&p304m, "clear", "ok");
+	tu_sim_expect(&kp125m, "clear", "ok");
 	/* the devices forget every session: the next request renews it unseen */
-	expect_cmd(&p304m, "expire", "ok");
-	expect_cmd(&kp125m, "expire", "ok");
+	tu_sim_expect(&p304m, "expire", "ok");
+	tu_sim_expect(&kp125m, "expire", "ok");
 	CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), 0);
 	kasa_sysinfo_clear(&si);
 	CU_ASSERT_EQUAL(kasa_get_sysinfo(a, &si), 0);
@@ -372,7 +362,7 @@ static void test_modes(void)
 
 		CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(d, &si), 0);
 		kasa_sysinfo_clear(&si);
-		expect_cmd(&p304m, cases[i].mode, "ok");
+		tu_sim_expect(&p304m, cases[i].mode, "ok");
 		t0 = tu_now_ms();
 		r = kasa_get_sysinfo(d, &si);
 		if (r == 0)
@@ -381,7 +371,7 @@ static void test_modes(void)
 			fprintf(stderr, "%s: got %d, want %d\n", cases[i].mode, r, cases[i].want);
 		CU_ASSERT_EQUAL(r, cases[i].want);
 		CU_ASSERT(tu_now_ms() - t0 <= 2 * TMO + 300);
-		expect_cmd(&p304m, "mode normal", "ok");
+		tu_sim_expect(&p304m, "mode normal", "ok");
 		CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), 0);   /* and back */
 		kasa_sysinfo_clear(&si);
 		kasa_dev_free(d);
@@ -431,10 +421,10 @@ static void test_tool(void)
 	out = NULL;
 	CU_ASSERT_EQUAL(tu_sh("%s set --user %s --password-file %s 127.0.0.1:%u 4 on", tool, USER, pw,
 			      (unsigned)p304m.port), 0);
-	expect_cmd(&p304m, "state 4", "ok on");
+	tu_sim_expect(&p304m, "state 4", "ok on");
 	CU_ASSERT_EQUAL(tu_sh("%s set --user %s --password-file %s 127.0.0.1:%u 4 off", tool, USER, pw,
 			      (unsigned)p304m.port), 0);
-	expect_cmd(&p304m, "state 4", "ok off");
+	tu_sim_expect(&p304m, "state 4", "ok off");
 	CU_ASSERT_EQUAL(tu_sh("%s set --user %s --password-file %s 127.0.0.1:%u 9 on 2>/dev/null", tool,
 			      USER, pw, (unsigned)p304m.port), 1);
 	/* an AES plug answers a raw SMART request */

@@ -303,6 +303,16 @@ out:
 	return reply;
 }
 
+void tu_sim_expect(struct tu_sim *sim, const char *cmd, const char *want)
+{
+	char *r = tu_sim_cmd(sim, "%s", cmd);
+
+	if (!r || strcmp(r, want) != 0)
+		fprintf(stderr, "\n  control '%s': got '%s', want '%s'\n", cmd, r ? r : "(null)", want);
+	CU_ASSERT(r && strcmp(r, want) == 0);
+	free(r);
+}
+
 int tu_sim_count(struct tu_sim *sim, const char *method)
 {
 	char *reply = method ? tu_sim_cmd(sim, "count %s", method) : tu_sim_cmd(sim, "count");

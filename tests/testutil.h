@@ -26,6 +26,9 @@ int tu_sim_start(struct tu_sim *sim, const char *model, const char *alias,
 /* Send one control line, return the reply's first line (malloc'd, no
  * newline), e.g. tu_sim_cmd(sim, "state %d", 2) -> "ok on". NULL on error. */
 char *tu_sim_cmd(struct tu_sim *sim, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Send one control line and assert (CUnit) that the reply's first line is
+ * want; a mismatch is printed with both. */
+void tu_sim_expect(struct tu_sim *sim, const char *cmd, const char *want);
 /* The count of device requests received whose text contains method (NULL:
  * all), through the "count" control command; -1 on error. */
 int tu_sim_count(struct tu_sim *sim, const char *method);
