@@ -1350,8 +1350,11 @@ static int sub_parse(struct json_object *body, bool from_state, struct sub **ret
 		if (key[0] == '@')
 			continue;
 		if (strcmp(key, "Destination") == 0) {
+			/* http(s) only, and no user:password@ (it would be
+			 * logged and shown in the resource). */
 			if (!isstr || (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) ||
-			    strlen(s) > 1024 || strlen(s) < 9 || strpbrk(s, " \r\n\t"))
+			    strlen(s) > 1024 || strlen(s) < 9 || strpbrk(s, " \r\n\t") ||
+			    memchr(s, '@', strcspn(s + 8, "/?#") + 8))
 				goto bad_value;
 			if (!(sb->dest = strdup(s)))
 				goto nomem;
@@ -1406,7 +1409,9 @@ bad_value:
 		f->err = -EINVAL;
 		f->e.kind = RF_ERR_PROP_VALUE;
 		snprintf(f->e.property, sizeof(f->e.property), "%s", key);
-		snprintf(f->e.value, sizeof(f->e.value), "%s", s ? s : json_object_to_json_string(val));
+		/* A value with '@' may hold a password: not echoed. */
+		snprintf(f->e.value, sizeof(f->e.value), "%s",
+			 s && strchr(s, '@') ? "(not shown)" : s ? s : json_object_to_json_string(val));
 		goto fail;
 bad_type:
 		f->err = -EINVAL;
