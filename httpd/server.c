@@ -1012,6 +1012,14 @@ static void run_write(struct req *rq, enum write_kind kind)
 		}
 		rq->resp = fault_response(rq, &f, NULL, &rq->status);
 	}
+	/* Every change, who made it and how it ended (never a body: it may
+	 * hold a password). */
+	if (kind == W_TREE_PATCH || kind == W_ACTION || kind == W_ACCOUNT_CREATE ||
+	    kind == W_ACCOUNT_PATCH || kind == W_ACCOUNT_DELETE || kind == W_SESSION_SVC_PATCH ||
+	    kind == W_ACCOUNT_SVC_PATCH)
+		log_info("HTTP user %s: %s %s: %u%s%s", rq->who.user[0] ? rq->who.user : "(no login)",
+			 method_name(rq->method), rq->uri, rq->status, r < 0 ? " " : "",
+			 r < 0 ? strerror(-r) : "");
 	free(uri);
 }
 

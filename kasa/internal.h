@@ -107,10 +107,10 @@ void kasa_klap_init(struct kasa_klap *k, const uint8_t local[16], const uint8_t 
 /* signature (32) + AES-CBC(key, iv + seq) of plain. */
 int kasa_klap_seal(const struct kasa_klap *k, int32_t seq, const void *plain, size_t len,
 		   uint8_t **ret, size_t *ret_len);
-/* Check the signature and decrypt; -EBADMSG when either fails. *ret is
- * NUL-terminated. */
-int kasa_klap_open(const struct kasa_klap *k, int32_t seq, const uint8_t *msg, size_t len,
-		   char **ret, size_t *ret_len);
+/* Decrypt (checking the signature when check_sig: requests at the device);
+ * -EBADMSG when either fails. *ret is NUL-terminated. */
+int kasa_klap_open(const struct kasa_klap *k, int32_t seq, bool check_sig, const uint8_t *msg,
+		   size_t len, char **ret, size_t *ret_len);
 
 struct kasa_aes {
 	uint8_t key[16];

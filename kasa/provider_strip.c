@@ -112,11 +112,20 @@ int kasa_strip_take_si(struct kasa_strip *s, struct kasa_sysinfo *si)
  * offline. */
 static void strip_mark_offline(struct kasa_strip *s, uint64_t g, int r)
 {
+	_cleanup_free_ char *host = NULL;
+	bool was;
+
 	pthread_mutex_lock(&s->lock);
+	was = s->online;
 	s->online = false;
 	s->refused = r == -EACCES;
+	if (was)
+		host = strdup(s->host);
 	pthread_mutex_unlock(&s->lock);
 	kasa_strip_install(s, g);
+	if (was)
+		kasa_emit(s->kp, KASA_EVENT_OFFLINE, s->name, host ? host : "",
+			  r == -EHOSTUNREACH && kasa_last_cause() ? kasa_last_cause() : r, NULL);
 }
 
 /* Tell the owner which account a KLAP/AES session was made with, once and
@@ -218,7 +227,8 @@ int kasa_strip_poll_io(struct kasa_strip *s)
 {
 	struct kasa_sysinfo si = { 0 };
 	struct kasa_emeter *em = NULL;
-	bool *have = NULL;
+	bool *have = NULL, came_back = false;
+	_cleanup_free_ char *back = NULL;
 	size_t n = 0;
 	uint64_t g;
 	int r;
@@ -265,6 +275,9 @@ int kasa_strip_poll_io(struct kasa_strip *s)
 			s->outlets[i].have_em = have[i];
 			s->outlets[i].em = em[i];
 		}
+		came_back = !s->online;
+		if (came_back)
+			back = strdup(s->host);   /* NULL: the event names no address */
 		s->online = true;
 		s->refused = false;
 		s->last_ok_ms = now_ms();
@@ -273,6 +286,8 @@ int kasa_strip_poll_io(struct kasa_strip *s)
 	if (r == 0) {
 		strip_note_account(s);
 		r = kasa_strip_install(s, g);
+		if (came_back)
+			kasa_emit(s->kp, KASA_EVENT_ONLINE, s->name, back ? back : "", 0, NULL);
 	}
 	goto out;
 fail:

@@ -582,8 +582,8 @@ static struct MHD_Response *sim_klap(struct sim *s, struct MHD_Connection *conn,
 		errno = 0;
 		seq = strtol(seq_s, &end, 10);
 		if (errno || *end || seq < INT32_MIN || seq > INT32_MAX ||
-		    kasa_klap_open(&ss->klap, (int32_t)seq, (const uint8_t *)rq->body, rq->len, &plain,
-				   &plain_len) < 0) {
+		    kasa_klap_open(&ss->klap, (int32_t)seq, true, (const uint8_t *)rq->body, rq->len,
+				   &plain, &plain_len) < 0) {
 			*status = 400;
 			return sim_resp("", 0);
 		}

@@ -38,7 +38,7 @@ void kasa_link_init(struct kasa_link *l)
 {
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;
-	l->renew_margin_ms = 60000;
+	l->renew_margin_ms = 20 * 60 * 1000;   /* device clocks drift (python-kasa: 20 min) */
 	kasa_link_set_creds(l, NULL, NULL);
 }
 
@@ -315,6 +315,12 @@ static int kasa_klap_attempt(struct kasa_link *l, const char *json, size_t len, 
 		return r;
 	snprintf(path, sizeof(path), "/app/request?seq=%d", (int)seq);
 	r = kasa_post(l, path, "application/octet-stream", msg, msg_len, deadline, &rep);
+	if (r == -EPROTO) {
+		/* Some IOT firmware takes one request per session and answers
+		 * the next with something that is not HTTP: a new session. */
+		l->established = false;
+		return -EKEYEXPIRED;
+	}
 	if (r < 0)
 		return r;
 	if (rep.status == 403 || rep.status == 401) {
@@ -323,9 +329,12 @@ static int kasa_klap_attempt(struct kasa_link *l, const char *json, size_t len, 
 	} else if (rep.status != 200) {
 		r = -EPROTO;
 	} else {
-		r = kasa_klap_open(&l->klap, seq, rep.body, rep.len, ret_reply, ret_len);
-		if (r < 0)
-			r = -EPROTO;
+		r = kasa_klap_open(&l->klap, seq, false, rep.body, rep.len, ret_reply, ret_len);
+		if (r < 0) {
+			/* not under our key: a session the device dropped */
+			l->established = false;
+			r = -EKEYEXPIRED;
+		}
 	}
 	if (r < 0 && r != -EKEYEXPIRED)
 		kasa_link_close(l);
