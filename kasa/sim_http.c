@@ -666,6 +666,7 @@ static json_object *sim_aes_envelope(struct sim *s, struct MHD_Connection *conn,
 			      (p2 && strcmp(json_object_get_string(p2), p264 ? p264 : "") == 0))) {
 				sim_logf(s, "aes: login_device with other credentials refused");
 				out = sim_smart_err(-1501);
+				ss->used = false;   /* as devices do: the next try needs a new handshake */
 			} else {
 				kasa_random(tok, sizeof(tok));
 				kasa_hex(tok, sizeof(tok), ss->token);
