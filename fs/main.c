@@ -990,22 +990,26 @@ static void log_kasa_event(void *userdata, enum kasa_event ev, const char *strip
 	(void)userdata;
 	switch (ev) {
 	case KASA_EVENT_FOUND:
-		log_info("Kasa %s found at %s: strip %s", message, addr, strip);
+		log_event(LOG_LEVEL_INFO, NULL, "Kasa %s found at %s: strip %s", message, addr, strip);
 		break;
 	case KASA_EVENT_MOVED:
-		log_info("strip %s moved from %s to %s", strip, message, addr);
+		log_event(LOG_LEVEL_INFO, NULL, "strip %s moved from %s to %s", strip, message, addr);
 		break;
 	case KASA_EVENT_UNSUPPORTED:
 		log_warn("Kasa device at %s not supported: %s", addr, message);
 		break;
 	case KASA_EVENT_DEVICE_ERROR:
-		log_warn("strip %s at %s: %s", strip, addr, message);
+		log_event(LOG_LEVEL_WARN, NULL, "strip %s at %s: %s", strip, addr, message);
 		break;
 	case KASA_EVENT_DISCOVERY_FAILED:
 		log_warn("Kasa %s: %s", message, strerror(-err));
 		break;
 	case KASA_EVENT_ACCOUNT:
-		log_info("strip %s at %s: %s", strip, addr, message);
+		log_event(LOG_LEVEL_INFO, NULL, "strip %s at %s: %s", strip, addr, message);
+		break;
+	case KASA_EVENT_STATE:
+		log_event(err ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, NULL, "strip %s at %s: %s", strip,
+			  addr, message);
 		break;
 	}
 }
@@ -1270,7 +1274,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 	size_t added = 0, removed = 0, w;
 
 	if (!nb || !nm) {
-		log_error("reload failed: %s", strerror(ENOMEM));
+		log_event(LOG_LEVEL_ERROR, NULL, "reload failed: %s", strerror(ENOMEM));
 		free(nb);
 		free(nm);
 		return;
@@ -1285,7 +1289,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 		if (keep)
 			continue;
 		if (kasa_provider_remove(sv->kp, k->host, k->port) == 0) {
-			log_notice("strip %s%s%s:%u removed", k->name ? k->name : "",
+			log_event(LOG_LEVEL_NOTICE, NULL, "strip %s%s%s:%u removed", k->name ? k->name : "",
 				   k->name ? " at " : "", k->host, (unsigned)k->port);
 			removed++;
 		}
@@ -1296,7 +1300,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 		for (size_t i = 0; i < sv->cfg.n_kasa && !have; i++)
 			have = strip_same(&sv->cfg.kasa[i], &cfg->kasa[j]);
 		if (!have && service_add_strip(sv, &cfg->kasa[j]) == 0) {
-			log_notice("strip %s%s%s:%u added", cfg->kasa[j].name ? cfg->kasa[j].name : "",
+			log_event(LOG_LEVEL_NOTICE, NULL, "strip %s%s%s:%u added", cfg->kasa[j].name ? cfg->kasa[j].name : "",
 				   cfg->kasa[j].name ? " at " : "", cfg->kasa[j].host,
 				   (unsigned)cfg->kasa[j].port);
 			added++;
@@ -1312,7 +1316,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 				kept = true;
 			}
 		if (!kept) {
-			log_notice("BMC %s removed", sv->remotes.bmc[i].name);
+			log_event(LOG_LEVEL_NOTICE, NULL, "BMC %s removed", sv->remotes.bmc[i].name);
 			rf_bmc_free(sv->bmcs[i]);
 			removed++;
 		}
@@ -1326,7 +1330,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 				kept = true;
 			}
 		if (!kept) {
-			log_notice("mockup %s removed", sv->remotes.mockup[i].dir);
+			log_event(LOG_LEVEL_NOTICE, NULL, "mockup %s removed", sv->remotes.mockup[i].dir);
 			rf_mockup_free(sv->mockups[i]);
 			removed++;
 		}
@@ -1341,7 +1345,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 			continue;
 		}
 		if (!nb[j]) {
-			log_notice("BMC %s added", rm->bmc[j].name);
+			log_event(LOG_LEVEL_NOTICE, NULL, "BMC %s added", rm->bmc[j].name);
 			added++;
 		}
 		nb[w] = b;
@@ -1364,7 +1368,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 			continue;
 		}
 		if (!nm[j]) {
-			log_notice("mockup %s added", rm->mockup[j].dir);
+			log_event(LOG_LEVEL_NOTICE, NULL, "mockup %s added", rm->mockup[j].dir);
 			added++;
 		}
 		nm[w] = m;
@@ -1391,10 +1395,10 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 	sv->cfg.n_kasa = cfg->n_kasa;
 	cfg->kasa = NULL;
 	cfg->n_kasa = 0;
-	log_notice("configuration reloaded: %zu added, %zu removed", added, removed);
+	log_event(LOG_LEVEL_NOTICE, NULL, "configuration reloaded: %zu added, %zu removed", added, removed);
 	if (sv->cfg.timeout_ms != cfg->timeout_ms || sv->cfg.poll_s != cfg->poll_s ||
 	    sv->cfg.max_age_ms != cfg->max_age_ms || sv->cfg.n_discover != cfg->n_discover)
-		log_warn("timeout, poll, max-age and discovery take effect at the next start");
+		log_event(LOG_LEVEL_WARN, NULL, "timeout, poll, max-age and discovery take effect at the next start");
 }
 
 /* SIGHUP: read the command line and the file again; on any error keep what
@@ -1406,10 +1410,10 @@ static void service_reload(struct service *sv)
 	struct fs_config cfg;
 
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, (uint64_t)now_ms() * 1000);
-	log_notice("reloading the configuration");
+	log_event(LOG_LEVEL_NOTICE, NULL, "reloading the configuration");
 	fs_config_init(&cfg);
 	if (parse_cmdline(sv->argc, sv->argv, &cl, &args) < 0 || build_config(&cl, &cfg) < 0) {
-		log_error("reload failed: the configuration that runs is kept");
+		log_event(LOG_LEVEL_ERROR, NULL, "reload failed: the configuration that runs is kept");
 		goto out;
 	}
 	service_apply(sv, &cfg, &cl.remotes);

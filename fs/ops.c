@@ -493,6 +493,9 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	r = rf_tree_write(fs->tree, path, buf, size);
+	/* The audit trail (journal and LogService): every write, who, result. */
+	log_event(r < 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, NULL, "mount write %s by uid %u: %s", path,
+		  (unsigned)fuse_req_ctx(req)->uid, r < 0 ? strerror(-r) : "done");
 	/* The writer sees the errno; a back end's failure also goes to the log,
 	 * once per change of its state (the device: the path's first three
 	 * segments), not once per write. */

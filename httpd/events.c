@@ -835,6 +835,9 @@ static void status_records(struct httpd_events *ev, const char *uri, struct ev_r
 	if (!known && strcmp(state, "UnavailableOffline") != 0)
 		return;
 	add_record(v, n, cap, ev, &MSG_STATE, uri, type, uri, state);
+	/* The same change in the audit trail (logs.c), unlocked as it must be. */
+	log_event(strcmp(state, "UnavailableOffline") == 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, uri,
+		  "%s %s: state %s%s%s", type, uri, state, *health ? ", health " : "", health);
 	if (strcmp(state, "UnavailableOffline") == 0)
 		add_record(v, n, cap, ev, &MSG_STATUS_CRIT, uri, type, uri, "Critical");
 	else if (strcmp(state, "Enabled") == 0)

@@ -1012,6 +1012,12 @@ static void run_write(struct req *rq, enum write_kind kind)
 		}
 		rq->resp = fault_response(rq, &f, NULL, &rq->status);
 	}
+	/* The audit trail (the journal and the LogService, logs.c). */
+	if (kind != W_LOGIN && kind != W_AUTH && kind != W_NONE)
+		log_event(rq->status < 400 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, rq->uri,
+			  "HTTP %s %s by %s: %u%s%s", method_name(rq->method), rq->uri,
+			  rq->who.user[0] ? rq->who.user : "(no login)", rq->status,
+			  r < 0 ? " " : "", r < 0 ? strerror(-r) : "");
 	free(uri);
 }
 

@@ -57,7 +57,10 @@ int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t po
  *                once until it takes one.
  *   DISCOVERY_FAILED a round could not be sent (err); once until a round works.
  *   ACCOUNT      the strip's KLAP/AES session was made with message ("the
- *                default Kasa account", ...): once, and again when it changes. */
+ *                default Kasa account", ...): once, and again when it changes.
+ *   STATE        the strip went offline (err, message "offline: CAUSE") or,
+ *                after being offline or at its first answer, online (err 0,
+ *                message "online"). Once per change. */
 enum kasa_event {
 	KASA_EVENT_FOUND,
 	KASA_EVENT_MOVED,
@@ -65,6 +68,7 @@ enum kasa_event {
 	KASA_EVENT_DEVICE_ERROR,
 	KASA_EVENT_DISCOVERY_FAILED,
 	KASA_EVENT_ACCOUNT,
+	KASA_EVENT_STATE,
 };
 typedef void (*kasa_event_fn)(void *userdata, enum kasa_event ev, const char *strip,
 			      const char *addr, int err, const char *message);

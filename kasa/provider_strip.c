@@ -112,11 +112,20 @@ int kasa_strip_take_si(struct kasa_strip *s, struct kasa_sysinfo *si)
  * offline. */
 static void strip_mark_offline(struct kasa_strip *s, uint64_t g, int r)
 {
+	_cleanup_free_ char *host = NULL, *msg = NULL;
+	bool was;
+
 	pthread_mutex_lock(&s->lock);
+	was = s->online;
 	s->online = false;
 	s->refused = r == -EACCES;
+	if (was)
+		host = strdup(s->host);
 	pthread_mutex_unlock(&s->lock);
 	kasa_strip_install(s, g);
+	/* The owner hears the cause once, when it goes offline. */
+	if (was && asprintf(&msg, "offline: %s", strerror(-r)) >= 0)
+		kasa_emit(s->kp, KASA_EVENT_STATE, s->name, host ? host : "", r, msg);
 }
 
 /* Tell the owner which account a KLAP/AES session was made with, once and
@@ -218,7 +227,8 @@ int kasa_strip_poll_io(struct kasa_strip *s)
 {
 	struct kasa_sysinfo si = { 0 };
 	struct kasa_emeter *em = NULL;
-	bool *have = NULL;
+	_cleanup_free_ char *host = NULL;
+	bool *have = NULL, back = false;
 	size_t n = 0;
 	uint64_t g;
 	int r;
@@ -265,14 +275,19 @@ int kasa_strip_poll_io(struct kasa_strip *s)
 			s->outlets[i].have_em = have[i];
 			s->outlets[i].em = em[i];
 		}
+		back = !s->online;
 		s->online = true;
 		s->refused = false;
 		s->last_ok_ms = now_ms();
+		if (back)
+			host = strdup(s->host);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (r == 0) {
 		strip_note_account(s);
 		r = kasa_strip_install(s, g);
+		if (back)
+			kasa_emit(s->kp, KASA_EVENT_STATE, s->name, host ? host : "", 0, "online");
 	}
 	goto out;
 fail:
