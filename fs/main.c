@@ -970,10 +970,44 @@ struct service {
 	atomic_bool stopping;     /* read by the ready and reload threads */
 };
 
+/* Why a device or BMC does not answer, in the log's words. */
+static const char *cause_text(int err)
+{
+	switch (-err) {
+	case ETIMEDOUT:
+	case EAGAIN:
+		return "timeout";
+	case ECONNREFUSED:
+		return "connection refused";
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		return "no route to host";
+	case EPROTO:
+		return "TLS failed";
+	case EACCES:
+		return "credentials refused";
+	case ECONNRESET:
+		return "connection reset";
+	default:
+		return strerror(-err);
+	}
+}
+
+static void log_bmc_state(void *userdata, const char *bmc, bool online, int cause)
+{
+	(void)userdata;
+	if (online)
+		log_event(LOG_LEVEL_NOTICE, NULL, "BMC %s is back online", bmc);
+	else
+		log_event(LOG_LEVEL_WARN, NULL, "BMC %s is offline: %s", bmc, cause_text(cause));
+}
+
 static void log_bmc_error(void *userdata, const char *bmc, int err, const char *message)
 {
-	log_warn("BMC %s: %s%s%s", bmc, strerror(-err), message && *message ? ": " : "",
-		 message ? message : "");
+	if (message && *message)
+		log_warn("BMC %s: %s", bmc, message);
+	else
+		log_warn("BMC %s: %s", bmc, cause_text(err));
 }
 
 /* A source (BMC, mockup) broke a Redfish rule; the tree tells each once. */
@@ -1004,12 +1038,15 @@ static void log_kasa_event(void *userdata, enum kasa_event ev, const char *strip
 	case KASA_EVENT_DISCOVERY_FAILED:
 		log_warn("Kasa %s: %s", message, strerror(-err));
 		break;
+	case KASA_EVENT_OFFLINE:
+		log_event(LOG_LEVEL_WARN, NULL, "strip %s at %s is offline: %s", strip, addr,
+			  cause_text(err));
+		break;
+	case KASA_EVENT_ONLINE:
+		log_event(LOG_LEVEL_NOTICE, NULL, "strip %s at %s is back online", strip, addr);
+		break;
 	case KASA_EVENT_ACCOUNT:
 		log_event(LOG_LEVEL_INFO, NULL, "strip %s at %s: %s", strip, addr, message);
-		break;
-	case KASA_EVENT_STATE:
-		log_event(err ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, NULL, "strip %s at %s: %s", strip,
-			  addr, message);
 		break;
 	}
 }
@@ -1071,10 +1108,13 @@ static int service_add_strip(struct service *sv, const struct fs_kasa *k)
 			  r == -EEXIST ? "the same strip is given twice" : strerror(-r));
 		return r;
 	}
-	if (r < 0)
+	if (r == -EACCES)   /* the provider's event said which credentials were refused */
+		log_info("strip %s%s%s:%u: shown as offline until it takes a login",
+			 k->name ? k->name : "", k->name ? " at " : "", k->host, (unsigned)k->port);
+	else if (r < 0)
 		log_warn("strip %s%s%s:%u does not answer (%s); shown as offline until it does",
 			 k->name ? k->name : "", k->name ? " at " : "", k->host, (unsigned)k->port,
-			 strerror(-r));
+			 cause_text(r == -EHOSTUNREACH && kasa_last_cause() ? kasa_last_cause() : r));
 	return 0;
 }
 
@@ -1086,7 +1126,7 @@ static struct rf_bmc *service_new_bmc(struct service *sv, const struct bmc_opt *
 	struct rf_bmc_config bc = {
 		.name = b->name, .url = b->url, .user = b->user, .ca_file = b->ca_file,
 		.insecure = b->insecure, .no_expand = b->no_expand, .timeout_ms = sv->cfg.timeout_ms,
-		.on_error = log_bmc_error,
+		.on_error = log_bmc_error, .on_state = log_bmc_state,
 	};
 	struct rf_bmc *bmc;
 	int r;
@@ -1118,8 +1158,8 @@ static struct rf_bmc *service_new_bmc(struct service *sv, const struct bmc_opt *
 	}
 	r = rf_bmc_probe(bmc);
 	if (r == -EHOSTUNREACH || r == -ETIMEDOUT || r == -EAGAIN || r == -ECONNREFUSED) {
-		log_warn("BMC %s at %s does not answer (%s); shown as offline until it does",
-			 b->name, b->url, r == -ECONNREFUSED ? "connection refused" : strerror(-r));
+		/* log_bmc_state said why */
+		log_info("BMC %s at %s: shown as offline until it answers", b->name, b->url);
 	} else if (r < 0) {
 		if (r == -EPROTO)
 			log_error("BMC %s at %s: TLS failed (is its certificate trusted? give --bmc-ca FILE, "
@@ -1686,6 +1726,8 @@ int main(int argc, char *argv[])
 		if (r < 0)
 			goto out;   /* logged */
 	}
+	/* Before the reload thread runs: a SIGHUP rewrites what this reads. */
+	service_log_serving(&sv);
 	if (se) {
 		reload_started = pthread_create(&reload_t, NULL, reload_thread, &sv) == 0;
 		if (!reload_started) {
@@ -1695,7 +1737,6 @@ int main(int argc, char *argv[])
 	} else {
 		sd_notify(0, "READY=1");
 	}
-	service_log_serving(&sv);
 	if (se) {
 		sigset_t term;
 

@@ -477,6 +477,30 @@ static size_t strcspn_n(const char *s, char c, int n)
 	return (size_t)(p - s);
 }
 
+/* Every write through the mount, once: who (the writer's uid), what (the
+ * path and the value, printable and short; a password never) and the
+ * result. */
+static void log_write(fuse_req_t req, const char *path, const char *buf, size_t size, int r)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char value[68];
+	size_t n = 0;
+
+	if (strcasestr(path, "password")) {
+		snprintf(value, sizeof(value), "(not shown)");
+	} else {
+		for (size_t i = 0; i < size && n < sizeof(value) - 4; i++)
+			if (buf[i] != '\n')
+				value[n++] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '?';
+		if (n == sizeof(value) - 4 && size > n)
+			value[n++] = '.', value[n++] = '.', value[n++] = '.';
+		value[n] = '\0';
+	}
+	/* The journal and the LogService (httpd/logs.c) get the same line. */
+	log_event(r < 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, NULL, "mount uid %u: write %s = '%s': %s",
+		  ctx ? (unsigned)ctx->uid : 0, path, value, r < 0 ? strerror(-r) : "ok");
+}
+
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -493,9 +517,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	r = rf_tree_write(fs->tree, path, buf, size);
-	/* The audit trail (journal and LogService): every write, who, result. */
-	log_event(r < 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, NULL, "mount write %s by uid %u: %s", path,
-		  (unsigned)fuse_req_ctx(req)->uid, r < 0 ? strerror(-r) : "done");
+	log_write(req, path, buf, size, r);
 	/* The writer sees the errno; a back end's failure also goes to the log,
 	 * once per change of its state (the device: the path's first three
 	 * segments), not once per write. */

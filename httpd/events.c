@@ -835,9 +835,6 @@ static void status_records(struct httpd_events *ev, const char *uri, struct ev_r
 	if (!known && strcmp(state, "UnavailableOffline") != 0)
 		return;
 	add_record(v, n, cap, ev, &MSG_STATE, uri, type, uri, state);
-	/* The same change in the audit trail (logs.c), unlocked as it must be. */
-	log_event(strcmp(state, "UnavailableOffline") == 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, uri,
-		  "%s %s: state %s%s%s", type, uri, state, *health ? ", health " : "", health);
 	if (strcmp(state, "UnavailableOffline") == 0)
 		add_record(v, n, cap, ev, &MSG_STATUS_CRIT, uri, type, uri, "Critical");
 	else if (strcmp(state, "Enabled") == 0)
@@ -1353,8 +1350,11 @@ static int sub_parse(struct json_object *body, bool from_state, struct sub **ret
 		if (key[0] == '@')
 			continue;
 		if (strcmp(key, "Destination") == 0) {
+			/* http(s) only, and no user:password@ (it would be
+			 * logged and shown in the resource). */
 			if (!isstr || (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) ||
-			    strlen(s) > 1024 || strlen(s) < 9 || strpbrk(s, " \r\n\t"))
+			    strlen(s) > 1024 || strlen(s) < 9 || strpbrk(s, " \r\n\t") ||
+			    memchr(s, '@', strcspn(s + 8, "/?#") + 8))
 				goto bad_value;
 			if (!(sb->dest = strdup(s)))
 				goto nomem;
@@ -1409,7 +1409,9 @@ bad_value:
 		f->err = -EINVAL;
 		f->e.kind = RF_ERR_PROP_VALUE;
 		snprintf(f->e.property, sizeof(f->e.property), "%s", key);
-		snprintf(f->e.value, sizeof(f->e.value), "%s", s ? s : json_object_to_json_string(val));
+		/* A value with '@' may hold a password: not echoed. */
+		snprintf(f->e.value, sizeof(f->e.value), "%s",
+			 s && strchr(s, '@') ? "(not shown)" : s ? s : json_object_to_json_string(val));
 		goto fail;
 bad_type:
 		f->err = -EINVAL;

@@ -1,10 +1,10 @@
 /* logs.c — the daemon's LogService: the audit trail over HTTP.
  *
  * What goes in: every line the daemon logs with log_event (common.h) at
- * info level or above — a strip or BMC going offline or coming back (from
- * the EventService's feed, events.c, and the Kasa provider's cause), every
- * write through the mount and every PATCH or action over HTTP with who
- * asked and how it ended, configuration reloads. The journal gets the same
+ * info level or above — a strip or BMC going offline (with the cause) or
+ * coming back (fs/main.c, from the Kasa provider's and the BMC health
+ * thread's events), every write through the mount and every change over
+ * HTTP with who asked and how it ended, configuration reloads. The journal gets the same
  * text, since log_event writes both.
  *
  * Served here, not from the tree: an entry is made on whatever thread

@@ -18,9 +18,11 @@
  *
  * last_seen: the tree knows how long ago a source last confirmed a
  * resource (rf_tree_age). While a strip or BMC is online that is when it
- * last answered; once it is offline the tree's age counts its offline
- * copies, so the last value seen online is kept here (m->lock) and shown
- * instead. */
+ * last answered — for a strip its PowerDistribution, for a BMC the
+ * youngest of its aggregated resources (members named NAME_...), since
+ * every GET that found a resource unchanged renews it; once it is offline
+ * the tree's age counts its offline copies, so the last value seen online
+ * is kept here (m->lock) and shown instead. */
 #include "internal.h"
 
 #include <errno.h>
@@ -228,18 +230,19 @@ static void family_flush(FILE *out, struct family *fa)
 	fa->buf = NULL;
 }
 
-/* The last-seen time of a source uri: now - age while online (remembered),
- * the remembered value once offline. false when never seen online. */
-static bool last_seen(struct httpd_metrics *m, const char *uri, bool online, double *ret)
+/* The last-seen time of a source uri: now - age_ms while online
+ * (remembered), the remembered value once offline (or age_ms < 0: not
+ * known). false when never seen online. */
+static bool last_seen(struct httpd_metrics *m, const char *uri, bool online, int64_t age,
+		      double *ret)
 {
 	struct timespec now = now_realtime();
-	int64_t age;
 	double *v;
 	bool ok = false;
 
 	pthread_mutex_lock(&m->lock);
 	v = strmap_get(m->last_seen, uri);
-	if (online && rf_tree_age(m->tree, uri, &age) == 0) {
+	if (online && age >= 0) {
 		if (!v && (v = malloc(sizeof(*v))) && strmap_put(m->last_seen, uri, v) < 0) {
 			free(v);
 			v = NULL;
@@ -270,9 +273,35 @@ enum {
 	F_COUNT,
 };
 
+/* An aggregated BMC (or mockup) seen in this scrape. */
+struct source {
+	char name[64];
+	char uri[200];
+	bool up;
+	int64_t age;     /* the youngest of its resources, ms; -1 none */
+};
+
+/* uri is RF_ROOT/<collection>/<NAME>_...: the source of that name, or NULL. */
+static struct source *source_of(struct source *v, size_t n, const char *uri)
+{
+	const char *seg = uri + strlen(RF_ROOT "/"), *us;
+
+	if (strncmp(uri, RF_ROOT "/", strlen(RF_ROOT "/")) != 0 || !(seg = strchr(seg, '/')))
+		return NULL;
+	seg++;
+	if (!(us = strchr(seg, '_')) || memchr(seg, '/', (size_t)(us - seg)))
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(v[i].name) == (size_t)(us - seg) && strncmp(v[i].name, seg, (size_t)(us - seg)) == 0)
+			return &v[i];
+	return NULL;
+}
+
 static void tree_metrics(struct httpd_metrics *m, FILE *out)
 {
 	static const char *const healths[] = { "OK", "Warning", "Critical" };
+	struct source *src = NULL;
+	size_t n_src = 0;
 	struct family fa[F_COUNT];
 	size_t n = 0;
 	char **uris = rf_tree_list_uris(m->tree, &n);
@@ -306,8 +335,14 @@ static void tree_metrics(struct httpd_metrics *m, FILE *out)
 	for (size_t i = 0; i < n; i++) {
 		const char *u = uris[i];
 		struct json_object *o = NULL;
+		struct source *sr;
+		int64_t age;
 		double v;
 
+		/* Sources sort before the collections their members are in. */
+		if (n_src && (sr = source_of(src, n_src, u)) && rf_tree_age(m->tree, u, &age) == 0 &&
+		    (sr->age < 0 || age < sr->age))
+			sr->age = age;
 		if (match_outlet(u, a, b, sizeof(a))) {
 			const char *ps;
 
@@ -330,21 +365,26 @@ static void tree_metrics(struct httpd_metrics *m, FILE *out)
 				continue;
 			up = online_of(o);
 			sample(&fa[F_STRIP_UP], up, "strip", a, NULL);
-			if (last_seen(m, u, up, &v))
+			if (last_seen(m, u, up, rf_tree_age(m->tree, u, &age) == 0 ? age : -1, &v))
 				sample(&fa[F_STRIP_SEEN], v, "strip", a, NULL);
 			json_object_put(o);
 			snprintf(mu, sizeof(mu), "%s/Metrics", u);
 			if ((o = doc_json(m->tree, mu)) && number_at(o, "PowerWatts.Reading", &v))
 				sample(&fa[F_STRIP_W], v, "strip", a, NULL);
-		} else if (match1(u, AGG_SOURCES, a, sizeof(a))) {
-			bool up;
+		} else if (match1(u, AGG_SOURCES, a, sizeof(a)) && strlen(a) < sizeof(src->name) &&
+			   strlen(u) < sizeof(src->uri)) {
+			struct source *nv;
 
-			if (!(o = doc_json(m->tree, u)))
+			if (!(o = doc_json(m->tree, u)) || !(nv = realloc(src, (n_src + 1) * sizeof(*src)))) {
+				json_object_put(o);
 				continue;
-			up = online_of(o);
-			sample(&fa[F_BMC_UP], up, "bmc", a, NULL);
-			if (last_seen(m, u, up, &v))
-				sample(&fa[F_BMC_SEEN], v, "bmc", a, NULL);
+			}
+			src = nv;
+			sr = &src[n_src++];
+			snprintf(sr->name, sizeof(sr->name), "%s", a);
+			snprintf(sr->uri, sizeof(sr->uri), "%s", u);
+			sr->up = online_of(o);
+			sr->age = -1;
 		} else if (match1(u, SYSTEMS, a, sizeof(a))) {
 			const char *ps, *h;
 
@@ -360,6 +400,14 @@ static void tree_metrics(struct httpd_metrics *m, FILE *out)
 		json_object_put(o);
 	}
 	rf_strv_free(uris);
+	for (size_t i = 0; i < n_src; i++) {
+		double v;
+
+		sample(&fa[F_BMC_UP], src[i].up, "bmc", src[i].name, NULL);
+		if (last_seen(m, src[i].uri, src[i].up, src[i].age, &v))
+			sample(&fa[F_BMC_SEEN], v, "bmc", src[i].name, NULL);
+	}
+	free(src);
 	for (size_t k = 0; k < F_COUNT; k++)
 		family_flush(out, &fa[k]);
 }

@@ -15,6 +15,8 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,17 +166,17 @@ struct kasa_rsa *kasa_rsa_free(struct kasa_rsa *k)
 
 char *kasa_rsa_public_pem(const struct kasa_rsa *k)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data, *out = NULL;
-	long n;
+	unsigned char *der = NULL;
+	char *b64, *out = NULL;
+	int n = i2d_PUBKEY((EVP_PKEY *)k, &der);
 
-	if (!bio)
+	if (n <= 0)
 		return NULL;
-	if (PEM_write_bio_PUBKEY(bio, (EVP_PKEY *)k) == 1) {
-		n = BIO_get_mem_data(bio, &data);
-		out = n > 0 ? strndup(data, (size_t)n) : NULL;
-	}
-	BIO_free(bio);
+	b64 = kasa_base64_encode(der, (size_t)n);
+	OPENSSL_free(der);
+	if (b64 && asprintf(&out, "-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n", b64) < 0)
+		out = NULL;
+	free(b64);
 	return out;
 }
 

@@ -85,10 +85,20 @@ enum kasa_transport kasa_transport_from_string(const char *s)
 	return KASA_TRANSPORT_INVALID;
 }
 
+/* The raw outcome behind the last mapped failure on this thread. */
+static __thread int last_cause;
+
+int kasa_last_cause(void)
+{
+	return last_cause;
+}
+
 /* THE Kasa error table: raw outcome (-errno of a socket call, or one of the
  * internal codes above) -> the errno the rest of redfishfs sees. */
 static int kasa_error(int raw)
 {
+	if (raw < 0)
+		last_cause = raw;
 	switch (-raw) {
 	case 0:
 		return 0;

@@ -232,8 +232,8 @@ int kasa_http_parse(const uint8_t *buf, size_t len, bool eof, struct kasa_http_r
 }
 
 int kasa_http_post(int *fd, const char *host, uint16_t port, const char *path,
-		   const char *cookie, const char *content_type, const void *body, size_t len,
-		   int64_t deadline, struct kasa_http_reply *ret)
+		   const char *cookie, const char *content_type, const char *extra_headers,
+		   const void *body, size_t len, int64_t deadline, struct kasa_http_reply *ret)
 {
 	_cleanup_free_ uint8_t *in = NULL;
 	char head[1024];
@@ -254,9 +254,10 @@ int kasa_http_post(int *fd, const char *host, uint16_t port, const char *path,
 	}
 	n = snprintf(head, sizeof(head),
 		     "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: %s\r\n"
-		     "Content-Length: %zu\r\nAccept: */*\r\n%s%s%s\r\n",
+		     "Content-Length: %zu\r\nAccept: */*\r\n%s%s%s%s\r\n",
 		     path, host, (unsigned)port, content_type, len,
-		     cookie ? "Cookie: " : "", cookie ? cookie : "", cookie ? "\r\n" : "");
+		     cookie ? "Cookie: " : "", cookie ? cookie : "", cookie ? "\r\n" : "",
+		     extra_headers ? extra_headers : "");
 	if (n < 0 || (size_t)n >= sizeof(head)) {
 		r = -EINVAL;
 		goto fail;

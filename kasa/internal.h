@@ -69,7 +69,9 @@ int kasa_base64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len
 struct kasa_rsa;                                        /* an RSA key pair */
 struct kasa_rsa *kasa_rsa_new(void);                    /* 1024 bits; NULL on failure */
 struct kasa_rsa *kasa_rsa_free(struct kasa_rsa *k);     /* NULL-safe */
-char *kasa_rsa_public_pem(const struct kasa_rsa *k);    /* "-----BEGIN PUBLIC KEY-----..." */
+/* "-----BEGIN PUBLIC KEY-----\n" + the DER SubjectPublicKeyInfo in base64
+ * on one line + "\n-----END PUBLIC KEY-----\n", as AES devices are sent it. */
+char *kasa_rsa_public_pem(const struct kasa_rsa *k);
 int kasa_rsa_decrypt(const struct kasa_rsa *k, const uint8_t *in, size_t len, uint8_t **ret,
 		     size_t *ret_len);                  /* PKCS#1 v1.5 */
 int kasa_rsa_encrypt_pem(const char *pem, const uint8_t *in, size_t len, uint8_t **ret,
@@ -107,10 +109,10 @@ void kasa_klap_init(struct kasa_klap *k, const uint8_t local[16], const uint8_t 
 /* signature (32) + AES-CBC(key, iv + seq) of plain. */
 int kasa_klap_seal(const struct kasa_klap *k, int32_t seq, const void *plain, size_t len,
 		   uint8_t **ret, size_t *ret_len);
-/* Check the signature and decrypt; -EBADMSG when either fails. *ret is
- * NUL-terminated. */
-int kasa_klap_open(const struct kasa_klap *k, int32_t seq, const uint8_t *msg, size_t len,
-		   char **ret, size_t *ret_len);
+/* Decrypt (checking the signature when check_sig: requests at the device);
+ * -EBADMSG when either fails. *ret is NUL-terminated. */
+int kasa_klap_open(const struct kasa_klap *k, int32_t seq, bool check_sig, const uint8_t *msg,
+		   size_t len, char **ret, size_t *ret_len);
 
 struct kasa_aes {
 	uint8_t key[16];
@@ -132,13 +134,13 @@ struct kasa_http_reply {
 };
 /* POST body to http://host:port/path on *fd (connecting when -1; an idle
  * connection the peer closed is replaced). cookie: a "name=value" to send,
- * or NULL. Raw -errno: -ECONNRESET when the connection closed before any
+ * or NULL; extra_headers: whole "Name: value\r\n" lines, or NULL. Raw -errno: -ECONNRESET when the connection closed before any
  * reply byte (the caller may try again), -EPROTO for a malformed or
  * oversized reply; *fd is closed on every failure and when the peer asked
  * to close. */
 int kasa_http_post(int *fd, const char *host, uint16_t port, const char *path,
-		   const char *cookie, const char *content_type, const void *body, size_t len,
-		   int64_t deadline, struct kasa_http_reply *ret);
+		   const char *cookie, const char *content_type, const char *extra_headers,
+		   const void *body, size_t len, int64_t deadline, struct kasa_http_reply *ret);
 void kasa_http_reply_clear(struct kasa_http_reply *r);
 /* Parse one whole response held in buf (the reply parser, also fuzzed):
  * 0 with *ret (body copied), 1 when more bytes are needed, -EPROTO. */

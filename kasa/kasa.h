@@ -161,8 +161,12 @@ int kasa_dev_use_creds(struct kasa_dev *d, const struct kasa_creds *c);
 enum kasa_transport kasa_dev_transport(struct kasa_dev *d);
 enum kasa_protocol kasa_dev_protocol(struct kasa_dev *d);
 void kasa_dev_account(struct kasa_dev *d, char *buf, size_t size);
+/* The raw -errno behind this thread's last failed device call, before the
+ * error table (-ECONNREFUSED where the call said -EHOSTUNREACH), for the
+ * log; 0 if none failed yet. */
+int kasa_last_cause(void);
 /* KLAP/AES: renew a session that many ms before its cookie TIMEOUT
- * (default 60000; tests use more to force a renewal). */
+ * (default 20 minutes, at most half the session; tests set their own). */
 void kasa_dev_set_renew_margin(struct kasa_dev *d, int64_t ms);
 
 /* Send one request (IOT JSON or SMART, as the device speaks), return the

@@ -45,8 +45,10 @@ int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t po
  * the provider held, but it must not call back into the provider.
  *   FOUND        discovery added strip at addr; message: its model
  *   MOVED        the strip's device now answers at addr; message: the old address
- *   UNSUPPORTED  a device discovery cannot drive (KLAP/AES only, or an
- *                unreadable reply); message says which and why. Once per
+ *   UNSUPPORTED  a device discovery cannot drive (a transport we do not
+ *                speak such as TPAP, an unreadable reply, or a KLAP/AES
+ *                device that did not answer on HTTP); message says which
+ *                and why. Once per
  *                device (deviceId, else MAC, else address) for the provider's life.
  *   DEVICE_ERROR the strip's device refused a request with err_code != 0
  *                (the request failed with -EIO); message "METHOD: the device
@@ -58,9 +60,9 @@ int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t po
  *   DISCOVERY_FAILED a round could not be sent (err); once until a round works.
  *   ACCOUNT      the strip's KLAP/AES session was made with message ("the
  *                default Kasa account", ...): once, and again when it changes.
- *   STATE        the strip went offline (err, message "offline: CAUSE") or,
- *                after being offline or at its first answer, online (err 0,
- *                message "online"). Once per change. */
+ *   OFFLINE      the strip stopped answering (err: why, e.g. -ETIMEDOUT,
+ *                -ECONNREFUSED, -EHOSTUNREACH, -EACCES); once per change.
+ *   ONLINE       it answers again; once per change. */
 enum kasa_event {
 	KASA_EVENT_FOUND,
 	KASA_EVENT_MOVED,
@@ -68,7 +70,8 @@ enum kasa_event {
 	KASA_EVENT_DEVICE_ERROR,
 	KASA_EVENT_DISCOVERY_FAILED,
 	KASA_EVENT_ACCOUNT,
-	KASA_EVENT_STATE,
+	KASA_EVENT_OFFLINE,
+	KASA_EVENT_ONLINE,
 };
 typedef void (*kasa_event_fn)(void *userdata, enum kasa_event ev, const char *strip,
 			      const char *addr, int err, const char *message);

@@ -112,7 +112,7 @@ int kasa_strip_take_si(struct kasa_strip *s, struct kasa_sysinfo *si)
  * offline. */
 static void strip_mark_offline(struct kasa_strip *s, uint64_t g, int r)
 {
-	_cleanup_free_ char *host = NULL, *msg = NULL;
+	_cleanup_free_ char *host = NULL;
 	bool was;
 
 	pthread_mutex_lock(&s->lock);
@@ -123,9 +123,9 @@ static void strip_mark_offline(struct kasa_strip *s, uint64_t g, int r)
 		host = strdup(s->host);
 	pthread_mutex_unlock(&s->lock);
 	kasa_strip_install(s, g);
-	/* The owner hears the cause once, when it goes offline. */
-	if (was && asprintf(&msg, "offline: %s", strerror(-r)) >= 0)
-		kasa_emit(s->kp, KASA_EVENT_STATE, s->name, host ? host : "", r, msg);
+	if (was)
+		kasa_emit(s->kp, KASA_EVENT_OFFLINE, s->name, host ? host : "",
+			  r == -EHOSTUNREACH && kasa_last_cause() ? kasa_last_cause() : r, NULL);
 }
 
 /* Tell the owner which account a KLAP/AES session was made with, once and
@@ -227,8 +227,8 @@ int kasa_strip_poll_io(struct kasa_strip *s)
 {
 	struct kasa_sysinfo si = { 0 };
 	struct kasa_emeter *em = NULL;
-	_cleanup_free_ char *host = NULL;
-	bool *have = NULL, back = false;
+	bool *have = NULL, came_back = false;
+	_cleanup_free_ char *back = NULL;
 	size_t n = 0;
 	uint64_t g;
 	int r;
@@ -275,19 +275,19 @@ int kasa_strip_poll_io(struct kasa_strip *s)
 			s->outlets[i].have_em = have[i];
 			s->outlets[i].em = em[i];
 		}
-		back = !s->online;
+		came_back = !s->online;
+		if (came_back)
+			back = strdup(s->host);   /* NULL: the event names no address */
 		s->online = true;
 		s->refused = false;
 		s->last_ok_ms = now_ms();
-		if (back)
-			host = strdup(s->host);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (r == 0) {
 		strip_note_account(s);
 		r = kasa_strip_install(s, g);
-		if (back)
-			kasa_emit(s->kp, KASA_EVENT_STATE, s->name, host ? host : "", 0, "online");
+		if (came_back)
+			kasa_emit(s->kp, KASA_EVENT_ONLINE, s->name, back ? back : "", 0, NULL);
 	}
 	goto out;
 fail:

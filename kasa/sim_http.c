@@ -582,8 +582,8 @@ static struct MHD_Response *sim_klap(struct sim *s, struct MHD_Connection *conn,
 		errno = 0;
 		seq = strtol(seq_s, &end, 10);
 		if (errno || *end || seq < INT32_MIN || seq > INT32_MAX ||
-		    kasa_klap_open(&ss->klap, (int32_t)seq, (const uint8_t *)rq->body, rq->len, &plain,
-				   &plain_len) < 0) {
+		    kasa_klap_open(&ss->klap, (int32_t)seq, true, (const uint8_t *)rq->body, rq->len,
+				   &plain, &plain_len) < 0) {
 			*status = 400;
 			return sim_resp("", 0);
 		}
@@ -666,6 +666,7 @@ static json_object *sim_aes_envelope(struct sim *s, struct MHD_Connection *conn,
 			      (p2 && strcmp(json_object_get_string(p2), p264 ? p264 : "") == 0))) {
 				sim_logf(s, "aes: login_device with other credentials refused");
 				out = sim_smart_err(-1501);
+				ss->used = false;   /* as devices do: the next try needs a new handshake */
 			} else {
 				kasa_random(tok, sizeof(tok));
 				kasa_hex(tok, sizeof(tok), ss->token);

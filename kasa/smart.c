@@ -327,7 +327,15 @@ static int kasa_smart_call(struct kasa_dev *d, json_object *req, json_object **r
 
 	if (!req)
 		return -ENOMEM;
+	/* as python-kasa sends them: the time, and a terminal id */
 	json_object_object_add(req, "request_time_milis", json_object_new_int64(now_ms()));
+	{
+		uint8_t id[16];
+		_cleanup_free_ char *b64 = NULL;
+
+		if (kasa_random(id, sizeof(id)) == 0 && (b64 = kasa_base64_encode(id, sizeof(id))))
+			json_object_object_add(req, "terminal_uuid", json_object_new_string(b64));
+	}
 	r = kasa_dev_call(d, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
 			  KASA_PROTOCOL_SMART, &root);
 	if (r < 0)

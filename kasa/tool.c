@@ -9,9 +9,11 @@
  *   ACCOUNT:   [--user USER --password-file FILE] [--transport auto|xor|klap|aes]
  *
  * list: one discovery round (kasa_discover) and a table of what answered;
- * devices we cannot drive (KLAP/AES only, unreadable replies) are rows marked
- * "not supported" plus one explanatory line each on stderr, followed by a
- * summary line on stderr ("N devices ... last reply after X ms").
+ * KLAP/AES devices are rows that name their transport ("KLAP (ask the
+ * device)": info shows the rest), devices we cannot drive (TPAP, unreadable
+ * replies) rows marked "not supported"; each of both gets one explanatory
+ * line on stderr, followed by a summary line on stderr ("N devices (M not
+ * supported) ... last reply after X ms").
  * query: one raw request (TCP, or UDP with --udp) and the reply on stdout,
  * in the protocol the device speaks (IOT JSON or SMART methods).
  * info: the device as redfishfs sees it (model, transport, account,

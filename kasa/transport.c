@@ -38,7 +38,7 @@ void kasa_link_init(struct kasa_link *l)
 {
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;
-	l->renew_margin_ms = 60000;
+	l->renew_margin_ms = 20 * 60 * 1000;   /* device clocks drift (python-kasa: 20 min) */
 	kasa_link_set_creds(l, NULL, NULL);
 }
 
@@ -245,8 +245,10 @@ static void kasa_session_expiry(struct kasa_link *l, int timeout_s)
 static int kasa_post(struct kasa_link *l, const char *path, const char *ctype, const void *body,
 		     size_t len, int64_t deadline, struct kasa_http_reply *ret)
 {
+	/* AES devices want to see that an app asks (as python-kasa sends) */
 	return kasa_http_post(&l->fd, l->host, l->port, path, l->cookie[0] ? l->cookie : NULL,
-			      ctype, body, len, deadline, ret);
+			      ctype, l->transport == KASA_TRANSPORT_AES ? "requestByApp: true\r\n" : "",
+			      body, len, deadline, ret);
 }
 
 static int kasa_klap_handshake(struct kasa_link *l, int64_t deadline)
@@ -315,6 +317,12 @@ static int kasa_klap_attempt(struct kasa_link *l, const char *json, size_t len, 
 		return r;
 	snprintf(path, sizeof(path), "/app/request?seq=%d", (int)seq);
 	r = kasa_post(l, path, "application/octet-stream", msg, msg_len, deadline, &rep);
+	if (r == -EPROTO) {
+		/* Some IOT firmware takes one request per session and answers
+		 * the next with something that is not HTTP: a new session. */
+		l->established = false;
+		return -EKEYEXPIRED;
+	}
 	if (r < 0)
 		return r;
 	if (rep.status == 403 || rep.status == 401) {
@@ -323,9 +331,12 @@ static int kasa_klap_attempt(struct kasa_link *l, const char *json, size_t len, 
 	} else if (rep.status != 200) {
 		r = -EPROTO;
 	} else {
-		r = kasa_klap_open(&l->klap, seq, rep.body, rep.len, ret_reply, ret_len);
-		if (r < 0)
-			r = -EPROTO;
+		r = kasa_klap_open(&l->klap, seq, false, rep.body, rep.len, ret_reply, ret_len);
+		if (r < 0) {
+			/* not under our key: a session the device dropped */
+			l->established = false;
+			r = -EKEYEXPIRED;
+		}
 	}
 	if (r < 0 && r != -EKEYEXPIRED)
 		kasa_link_close(l);
@@ -411,12 +422,19 @@ static int kasa_aes_pass(struct kasa_link *l, const char *plain, int64_t deadlin
 	if (*ret_code != 0)
 		return *ret_code == KASA_SMART_SESSION_ERR ? -EKEYEXPIRED : kasa_smart_errno(*ret_code);
 	if (!res || !json_object_object_get_ex(res, "response", &v) ||
-	    !json_object_is_type(v, json_type_string) ||
-	    kasa_aes_open_b64(&l->aes, json_object_get_string(v), ret_reply) < 0) {
+	    !json_object_is_type(v, json_type_string)) {
 		kasa_link_close(l);
 		return -EPROTO;
 	}
-	return 0;
+	if (kasa_aes_open_b64(&l->aes, json_object_get_string(v), ret_reply) == 0)
+		return 0;
+	/* Some firmware answers unencrypted inside the passthrough. */
+	if (kasa_json_parse_object_ok(json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
+		*ret_reply = strdup(json_object_get_string(v));
+		return *ret_reply ? 0 : -ENOMEM;
+	}
+	kasa_link_close(l);
+	return -EPROTO;
 }
 
 /* login_device with one credential in one login version: 0 with the
@@ -477,7 +495,8 @@ static int kasa_aes_login(struct kasa_link *l, const struct kasa_cred *c, int ve
 	return 0;
 }
 
-static int kasa_aes_handshake(struct kasa_link *l, int64_t deadline)
+/* The RSA key exchange: a fresh cookie and session key and IV. */
+static int kasa_aes_exchange(struct kasa_link *l, int64_t deadline)
 {
 	_cleanup_json_ json_object *req = json_object_new_object();
 	_cleanup_json_ json_object *root = NULL;
@@ -503,7 +522,6 @@ static int kasa_aes_handshake(struct kasa_link *l, int64_t deadline)
 	json_object_object_add(params, "key", json_object_new_string(pem));
 	json_object_object_add(req, "method", json_object_new_string("handshake"));
 	json_object_object_add(req, "params", params);
-	json_object_object_add(req, "request_time_milis", json_object_new_int64(now_ms()));
 	r = kasa_aes_post(l, req, deadline, &root, &res, &code);
 	if (r < 0)
 		return r;
@@ -518,9 +536,20 @@ static int kasa_aes_handshake(struct kasa_link *l, int64_t deadline)
 	}
 	memcpy(l->aes.key, keyiv, 16);
 	memcpy(l->aes.iv, keyiv + 16, 16);
-	/* Login: each candidate in both login versions until one is taken. */
+	return 0;
+}
+
+/* Key exchange and login: each candidate in both login versions until one
+ * is taken, each try on a fresh exchange (after a refused login a device
+ * answers the next one on that session with 9999). */
+static int kasa_aes_handshake(struct kasa_link *l, int64_t deadline)
+{
 	for (size_t i = 0; i < l->n_creds; i++) {
 		for (int v = 2; v >= 1; v--) {
+			int r = kasa_aes_exchange(l, deadline);
+
+			if (r < 0)
+				return r;
 			r = kasa_aes_login(l, &l->creds[i], v, deadline);
 			if (r == 0) {
 				l->cred_index = i;

@@ -111,6 +111,9 @@ struct rf_bmc {
 	struct rf_client *client;
 	struct rf_rewrite rw;       /* built by probe before sharing, then read-only */
 	void (*on_error)(void *userdata, const char *bmc, int err, const char *message);
+	void (*on_state)(void *userdata, const char *bmc, bool online, int cause);
+	int last_cause;            /* of the last failure report()ed (atomic) */
+	bool told_offline;         /* on_state(false) said so, not yet back (under lock) */
 	void *userdata;
 
 	pthread_mutex_t lock;
@@ -152,6 +155,7 @@ static void report(struct rf_bmc *b, int err, const struct rf_http *h, const cha
 	_cleanup_free_ char *msg = NULL;
 	char line[512];
 
+	__atomic_store_n(&b->last_cause, h && h->cause ? h->cause : err, __ATOMIC_RELAXED);
 	if (!b->on_error)
 		return;
 	msg = h ? rf_error_message(h->data, h->len) : NULL;
@@ -477,6 +481,7 @@ static uint64_t health_seen(struct rf_bmc *b)
 static void go_offline(struct rf_bmc *b, const struct rf_http *h, uint64_t seen)
 {
 	struct snapshot sn;
+	bool tell;
 
 	pthread_mutex_lock(&b->lock);
 	if (!b->online || b->health_gen != seen) {
@@ -490,6 +495,12 @@ static void go_offline(struct rf_bmc *b, const struct rf_http *h, uint64_t seen)
 	pthread_mutex_unlock(&b->lock);
 
 	report(b, h->err, h, "offline");
+	pthread_mutex_lock(&b->lock);
+	tell = !b->told_offline;
+	b->told_offline = true;
+	pthread_mutex_unlock(&b->lock);
+	if (tell && b->on_state)
+		b->on_state(b->userdata, b->name, false, h->cause ? h->cause : h->err);
 	snapshot_install(b, &sn);
 	install_source(b);
 }
@@ -520,6 +531,11 @@ static void go_online(struct rf_bmc *b, uint64_t seen)
 	pthread_cond_broadcast(&b->pq_cond);
 	pthread_mutex_unlock(&b->lock);
 	install_source(b);
+	pthread_mutex_lock(&b->lock);
+	b->told_offline = false;
+	pthread_mutex_unlock(&b->lock);
+	if (b->on_state)
+		b->on_state(b->userdata, b->name, true, 0);
 }
 
 /* ---- fetching ---------------------------------------------------------------------- */
@@ -1546,10 +1562,20 @@ int rf_bmc_probe(struct rf_bmc *b)
 	b->probing = false;
 	pthread_cond_broadcast(&b->cond);
 	pthread_mutex_unlock(&b->lock);
-	if (r == 0)
+	if (r == 0) {
 		go_online(b, seen);     /* no-op unless it was offline */
-	else
+	} else {
 		install_source(b);
+		int cause = __atomic_load_n(&b->last_cause, __ATOMIC_RELAXED);
+		bool tell;
+
+		pthread_mutex_lock(&b->lock);
+		tell = !b->told_offline;   /* the first probe: it starts offline */
+		b->told_offline = true;
+		pthread_mutex_unlock(&b->lock);
+		if (tell && b->on_state)
+			b->on_state(b->userdata, b->name, false, cause ? cause : r);
+	}
 	return r;
 }
 
@@ -1878,6 +1904,7 @@ struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, in
 	b->no_expand_cfg = cfg->no_expand;
 	b->expand = cfg->no_expand ? EXPAND_OFF : EXPAND_UNTRIED;
 	b->on_error = cfg->on_error;
+	b->on_state = cfg->on_state;
 	b->userdata = cfg->userdata;
 	snprintf(b->pname, sizeof(b->pname), "bmc %s", cfg->name);
 	snprintf(b->source_uri, sizeof(b->source_uri), RF_AGG_SOURCES "/%s", cfg->name);

@@ -556,12 +556,18 @@ static void on_done(struct rf_client *c, CURLM *multi, struct xfer *x, CURLcode 
 	x->active = false;
 	slot_release(c);
 	h->attempts++;
+	h->cause = 0;
 	count_round_trip(c, x->easy, res);
 	if (res != CURLE_OK) {
 		h->status = 0;
+		long os = 0;
+
+		if (curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os) != CURLE_OK)
+			os = 0;
 		snprintf(h->error, sizeof(h->error), "%s",
 			 x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
 		xfer_finish(x, x->too_big ? -EFBIG : rf_errno_from_curl(res));
+		h->cause = os > 0 && res != CURLE_OPERATION_TIMEDOUT ? -(int)os : h->err;
 		return;
 	}
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &h->status);

@@ -173,6 +173,8 @@ struct rf_http {
 	size_t len;
 	char *etag, *location, *token;
 	char error[256];          /* curl's message when no HTTP status arrived */
+	int cause;                /* then also the socket's errno (-ECONNREFUSED, ...),
+				   * or err when there is none */
 	int attempts;             /* including 503/429 retries and re-logins */
 };
 void rf_http_clear(struct rf_http *h);

@@ -328,6 +328,11 @@ struct rf_bmc_config {
 	 * failed request, once per failure, from any thread, without locks;
 	 * the caller logs it. Never contains credentials. May be NULL. */
 	void (*on_error)(void *userdata, const char *bmc, int err, const char *message);
+	/* Told once per change that the BMC went offline (cause: the socket's
+	 * -errno, e.g. -ECONNREFUSED, or -ETIMEDOUT, -EPROTO for TLS, -EACCES
+	 * for refused credentials) or came back (online, cause 0); also when
+	 * the first probe finds it offline. Same rules as on_error. May be NULL. */
+	void (*on_state)(void *userdata, const char *bmc, bool online, int cause);
 	void *userdata;
 };
 

@@ -263,8 +263,10 @@ int rf_aggregation_install_source(struct rf_tree *t, struct rf_provider *p, cons
 	json_object_object_add(o, "Password", NULL);
 	st = json_object_new_object();
 	json_object_object_add(st, "State", json_object_new_string(state));
+	/* A source without a login that shows nothing (a BMC that wants one)
+	 * is not healthy: it serves, but nothing useful. */
 	json_object_object_add(st, "Health", json_object_new_string(
-		strcmp(state, "Enabled") == 0 ? "OK" : "Critical"));
+		strcmp(state, "Enabled") != 0 ? "Critical" : user || n_members ? "OK" : "Warning"));
 	json_object_object_add(o, "Status", st);
 	links = json_object_new_object();
 	arr = json_object_new_array();

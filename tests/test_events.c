@@ -9,7 +9,9 @@
  *   ResourceChanged event naming the outlet within a second; an HTTP action
  *   does too; a $filter on OriginResource passes only that outlet; a bad
  *   $filter is 400; the strip going silent and coming back gives
- *   ResourceStatusChangedCritical and ResourceStatusChangedOK;
+ *   ResourceStatusChangedCritical and ResourceStatusChangedOK, and so does
+ *   an aggregated BMC (the project's daemon serving the DMTF mockup) that
+ *   is killed and started again;
  * - push: a subscription delivers to a listener of the test on loopback
  *   (Context carried), retries while the listener is down and delivers
  *   once it is back, stops after DELETE, and survives a restart of the
@@ -23,6 +25,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,12 +80,13 @@ static char *compact(char *body)
 	return s;
 }
 
-static int start_daemon(void)
+/* bmc: "NAME=URL" of a BMC to aggregate too, or NULL. */
+static int start_daemon(const char *bmc)
 {
 	char strip_arg[64];
 	const char *args[] = { "--kasa", strip_arg, "--poll", "1", "--timeout", "300",
 			       "--max-age", "500", "--http", "127.0.0.1:0", "--http-no-auth",
-			       "--state-dir", state_dir, NULL };
+			       "--state-dir", state_dir, bmc ? "--bmc" : NULL, bmc, NULL };
 
 	snprintf(strip_arg, sizeof(strip_arg), "PowerStrip=127.0.0.1:%u", (unsigned)strip.port);
 	if (tu_mount_start(&mnt, args) < 0)
@@ -105,7 +109,7 @@ static int events_init(void)
 		if (!ok)
 			return -1;
 	}
-	return start_daemon();
+	return start_daemon(NULL);
 }
 
 static int events_clean(void)
@@ -496,6 +500,10 @@ static void test_push(void)
 	CU_ASSERT_EQUAL(http("POST", "/redfish/v1/EventService/Subscriptions",
 			     "{\"Destination\":\"ftp://127.0.0.1/x\"}", &b), 400);
 	free(b.data);
+	CU_ASSERT_EQUAL(http("POST", "/redfish/v1/EventService/Subscriptions",
+			     "{\"Destination\":\"http://u:secret@127.0.0.1/x\"}", &b), 400);
+	CU_ASSERT_PTR_NULL(b.data && strstr(b.data, "secret"));
+	free(b.data);
 	CU_ASSERT_EQUAL(http("POST", "/redfish/v1/EventService/Subscriptions", "{\"Context\":\"x\"}", &b), 400);
 	CU_ASSERT_PTR_NOT_NULL(b.data && strstr(b.data, "PropertyMissing"));
 	free(b.data);
@@ -533,7 +541,7 @@ static void test_push_survives_restart(void)
 	size_t from;
 
 	tu_mount_stop(&mnt);
-	CU_ASSERT_EQUAL_FATAL(start_daemon(), 0);
+	CU_ASSERT_EQUAL_FATAL(start_daemon(NULL), 0);
 	CU_ASSERT_EQUAL(http("GET", sub_uri, NULL, &b), 200);
 	free(b.data);
 	from = listener_len(&lis);
@@ -560,6 +568,49 @@ static void test_push_delete(void)
 	listener_down(&lis);
 }
 
+/* A BMC (the project's daemon serving the DMTF mockup) killed and back:
+ * its AggregationSource's status events. */
+static void test_sse_bmc(void)
+{
+	char mock[512], log[340], sd[340], bmc[64], sys[400];
+	const char *args[] = { "--mockup", mock, "--http-no-auth", "--state-dir", sd, NULL };
+	struct tu_daemon fake;
+	struct stream s;
+	int64_t t0;
+	size_t from;
+	uint16_t port;
+	char *v;
+
+	snprintf(mock, sizeof(mock), "%s/mockups/public-rackmount1",
+		 getenv("SHARED_DIR") ? getenv("SHARED_DIR") : "../shared");
+	snprintf(sd, sizeof(sd), "%s/fake-bmc", state_dir);
+	snprintf(log, sizeof(log), "%s/fake-bmc.log", state_dir);
+	CU_ASSERT_EQUAL_FATAL(tu_daemon_start(&fake, log, 0, args), 0);
+	port = fake.port;
+	snprintf(bmc, sizeof(bmc), "rack1=http://127.0.0.1:%u", (unsigned)port);
+	tu_mount_stop(&mnt);
+	CU_ASSERT_EQUAL_FATAL(start_daemon(bmc), 0);
+	snprintf(sys, sizeof(sys), "%s", tu_path(mnt.mnt, "Systems/rack1_437XR1138R2/PowerState"));
+	CU_ASSERT_EQUAL_FATAL(stream_open(&s, "?$filter=OriginResource%20eq%20"
+					      "%27%2Fredfish%2Fv1%2FAggregationService%2FAggregationSources%2Frack1%27"), 200);
+	CU_ASSERT_PTR_NOT_NULL(stream_wait(&s, 0, ": redfishfs events", 2000));
+	from = s.len;
+	tu_daemon_stop(&fake, SIGKILL);
+	/* A BMC is found gone when something asks it: read its system. */
+	for (t0 = tu_now_ms(); tu_now_ms() - t0 < 10000 &&
+			       !stream_wait(&s, from, "ResourceStatusChangedCritical", 200);) {
+		v = tu_value(sys);
+		free(v);
+	}
+	CU_ASSERT_PTR_NOT_NULL(stream_wait(&s, from, "ResourceStatusChangedCritical", 1));
+	CU_ASSERT_PTR_NOT_NULL(strstr(s.buf + from, "has changed to UnavailableOffline."));
+	from = s.len;
+	CU_ASSERT_EQUAL_FATAL(tu_daemon_start(&fake, log, port, args), 0);
+	CU_ASSERT_PTR_NOT_NULL(stream_wait(&s, from, "ResourceStatusChangedOK", 10000));
+	stream_close(&s);
+	tu_daemon_stop(&fake, SIGTERM);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -580,5 +631,6 @@ int main(void)
 	CU_add_test(s, "EventDestination, Event, registry are valid", test_schemas);
 	CU_add_test(s, "push: the subscription survives a restart", test_push_survives_restart);
 	CU_add_test(s, "push: none after DELETE", test_push_delete);
+	CU_add_test(s, "SSE: a BMC offline and back", test_sse_bmc);
 	return tu_run_cunit();
 }

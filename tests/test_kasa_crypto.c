@@ -173,20 +173,23 @@ static void test_klap_session(void)
 
 	CU_ASSERT_EQUAL_FATAL(kasa_klap_seal(&k, k.seq + 1, msg, strlen(msg), &sealed, &n), 0);
 	CU_ASSERT_EQUAL(n, 32 + 32);
-	CU_ASSERT_EQUAL(kasa_klap_open(&k, k.seq + 1, sealed, n, &plain, &m), 0);
+	CU_ASSERT_EQUAL(kasa_klap_open(&k, k.seq + 1, true, sealed, n, &plain, &m), 0);
 	CU_ASSERT(plain && m == strlen(msg) && strcmp(plain, msg) == 0);
 	free(plain);
 	plain = NULL;
-	/* another sequence number, a changed byte, a short message: refused */
-	CU_ASSERT_EQUAL(kasa_klap_open(&k, k.seq + 2, sealed, n, &plain, &m), -EBADMSG);
-	sealed[40] ^= 1;
-	CU_ASSERT_EQUAL(kasa_klap_open(&k, k.seq + 1, sealed, n, &plain, &m), -EBADMSG);
-	CU_ASSERT_EQUAL(kasa_klap_open(&k, k.seq + 1, sealed, 40, &plain, &m), -EBADMSG);
+	/* checked: another sequence number, a changed byte, a short message */
+	CU_ASSERT_EQUAL(kasa_klap_open(&k, k.seq + 2, true, sealed, n, &plain, &m), -EBADMSG);
+	sealed[0] ^= 1;   /* the signature only: the client's unchecked open still reads it */
+	CU_ASSERT_EQUAL(kasa_klap_open(&k, k.seq + 1, true, sealed, n, &plain, &m), -EBADMSG);
+	CU_ASSERT_EQUAL(kasa_klap_open(&k, k.seq + 1, false, sealed, n, &plain, &m), 0);
+	free(plain);
+	plain = NULL;
+	CU_ASSERT_EQUAL(kasa_klap_open(&k, k.seq + 1, false, sealed, 40, &plain, &m), -EBADMSG);
 	CU_ASSERT_PTR_NULL(plain);
 	free(sealed);
 	/* INT32_MAX + 1 wraps like the device's signed counter */
 	CU_ASSERT_EQUAL(kasa_klap_seal(&k, INT32_MIN, msg, strlen(msg), &sealed, &n), 0);
-	CU_ASSERT_EQUAL(kasa_klap_open(&k, INT32_MIN, sealed, n, &plain, &m), 0);
+	CU_ASSERT_EQUAL(kasa_klap_open(&k, INT32_MIN, true, sealed, n, &plain, &m), 0);
 	free(sealed);
 	free(plain);
 }

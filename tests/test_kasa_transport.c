@@ -288,6 +288,21 @@ static void test_default_account(void)
 	CU_ASSERT_STRING_EQUAL(acct, "the default Kasa account");
 	kasa_dev_free(d);
 	tu_sim_stop(&sim);
+
+	/* AES: the configured account refused, the default taken; a refused
+	 * login ends the device's session, so each try makes its own */
+	CU_ASSERT_EQUAL_FATAL(tu_sim_start(&sim, fixture(4, "smart/KP125M(US)_1.0_1.1.3.json"), NULL,
+					   def), 0);
+	d = kasa_dev_new("127.0.0.1", sim.port, TMO);
+	CU_ASSERT_EQUAL(kasa_dev_set_credentials(d, USER, PASS), 0);
+	CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), 0);
+	kasa_sysinfo_clear(&si);
+	kasa_dev_account(d, acct, sizeof(acct));
+	CU_ASSERT_STRING_EQUAL(acct, "the default Kasa account");
+	CU_ASSERT_EQUAL(tu_sim_count(&sim, "login_device"), 3);   /* ours v2, v1, then Kasa's */
+	CU_ASSERT_EQUAL(tu_sim_count(&sim, "\"handshake\""), 3);
+	kasa_dev_free(d);
+	tu_sim_stop(&sim);
 }
 
 static void test_session_expiry(void)

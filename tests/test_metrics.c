@@ -2,8 +2,9 @@
  * whose meters are fixed, a real mount and the HTTP server.
  *
  * - every outlet's watts, amperes, volts, joules and on/off are the
- *   simulator's, the strip's total and up/last-seen are there, and the
- *   text passes `promtool check metrics`;
+ *   simulator's, the strip's total and up/last-seen are there, the DMTF
+ *   mockup aggregated as rack1 gives bmc up/last-seen and its system's
+ *   power and health, and the text passes `promtool check metrics`;
  * - the daemon's counters move: a mount read and write count FUSE
  *   operations, responses count by status, Kasa round trips fill the
  *   histogram;
@@ -73,7 +74,7 @@ static char *scrape(void)
 
 static int metrics_init(void)
 {
-	char strip_arg[64];
+	char strip_arg[64], mock[512];
 
 	if (!mkdtemp(state_dir))
 		return -1;
@@ -89,8 +90,10 @@ static int metrics_init(void)
 			return -1;
 	}
 	snprintf(strip_arg, sizeof(strip_arg), "PowerStrip=127.0.0.1:%u", (unsigned)strip.port);
+	snprintf(mock, sizeof(mock), "rack1=%s/mockups/public-rackmount1",
+		 getenv("SHARED_DIR") ? getenv("SHARED_DIR") : "../shared");
 	{
-		const char *args[] = { "--kasa", strip_arg, "--poll", "1", "--timeout", "300",
+		const char *args[] = { "--kasa", strip_arg, "--mockup", mock, "--poll", "1", "--timeout", "300",
 				       "--max-age", "500", "--http", "127.0.0.1:0", "--http-no-auth",
 				       "--state-dir", state_dir, NULL };
 
@@ -132,6 +135,14 @@ static void test_values(void)
 
 		CU_ASSERT_TRUE(fabs(seen - (double)time(NULL)) < 5);
 	}
+	CU_ASSERT_DOUBLE_EQUAL(value_of(t, "redfishfs_bmc_up{bmc=\"rack1\"}"), 1, 1e-9);
+	CU_ASSERT_TRUE(fabs(value_of(t, "redfishfs_bmc_last_seen_timestamp_seconds{bmc=\"rack1\"}") -
+			    (double)time(NULL)) < 60);
+	CU_ASSERT_DOUBLE_EQUAL(value_of(t, "redfishfs_system_power_on{system=\"rack1_437XR1138R2\"}"), 1, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(value_of(t, "redfishfs_system_health{system=\"rack1_437XR1138R2\",health=\"OK\"}"),
+			       1, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(value_of(t, "redfishfs_system_health{system=\"rack1_437XR1138R2\",health=\"Critical\"}"),
+			       0, 1e-9);
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "# TYPE redfishfs_outlet_energy_joules_total counter\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "# TYPE redfishfs_device_round_trip_seconds histogram\n"));
 	CU_ASSERT_TRUE(value_of(t, "redfishfs_device_round_trip_seconds_count{backend=\"kasa\"}") > 0);

@@ -668,6 +668,99 @@ static void test_reload(void)
 	unlink(reads);
 }
 
+/* ---- the log says what happens ---------------------------------------------------- */
+
+/* How many lines of path contain s. */
+static int log_lines(const char *path, const char *s)
+{
+	char *t = tu_read_file(path, NULL);
+	int n = count(t, s);
+
+	free(t);
+	return n;
+}
+
+static void test_logs(void)
+{
+	struct tu_sim a, b;
+	struct tu_mount m;
+	struct tu_daemon bmc;
+	char kasa_a[64], kasa_b[64], bmc_down[64], listen[32], want[200], pass[64], wrong[64];
+	char bmc_url[64], *out = NULL;
+	uint16_t port = tu_free_port(0), closed = tu_free_port(port);
+	const char *args[] = { "--kasa", kasa_a, "--kasa", kasa_b, "--bmc", bmc_down, "--poll", "1",
+			       "--timeout", "300", "--http", listen, "--http-no-auth", NULL };
+	int st;
+
+	CU_ASSERT_EQUAL_FATAL(tu_sim_start(&a, "hs300", "Alpha", NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_sim_start(&b, "plug", "Bravo", NULL), 0);
+	snprintf(kasa_a, sizeof(kasa_a), "A=127.0.0.1:%u", (unsigned)a.port);
+	snprintf(kasa_b, sizeof(kasa_b), "B=127.0.0.1:%u", (unsigned)b.port);
+	snprintf(bmc_down, sizeof(bmc_down), "down=http://127.0.0.1:%u", (unsigned)closed);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)port);
+	CU_ASSERT_EQUAL_FATAL(tu_mount_start(&m, args), 0);
+	/* a BMC that refuses connections, without credentials */
+	CU_ASSERT(wait_for_text(m.log, "BMC down is offline: connection refused", 5000));
+	CU_ASSERT_EQUAL(log_lines(m.log, "BMC down is offline"), 1);
+	CU_ASSERT_EQUAL(log_lines(m.log, "No route to host"), 0);
+	CU_ASSERT_EQUAL(log_lines(m.log, "BMC down: no user given"), 1);
+
+	/* a strip that hangs: timeout, once; back: once */
+	free(tu_sim_cmd(&a, "mode silent"));
+	CU_ASSERT(wait_for_text(m.log, "strip A at 127.0.0.1 is offline: timeout", 8000));
+	free(tu_sim_cmd(&a, "mode normal"));
+	CU_ASSERT(wait_for_text(m.log, "strip A at 127.0.0.1 is back online", 8000));
+	usleep(1500 * 1000);
+	CU_ASSERT_EQUAL(log_lines(m.log, "strip A at 127.0.0.1 is offline"), 1);
+	CU_ASSERT_EQUAL(log_lines(m.log, "strip A at 127.0.0.1 is back online"), 1);
+	/* a strip whose device is gone: the connection is refused */
+	tu_sim_stop(&b);
+	CU_ASSERT(wait_for_text(m.log, "strip B at 127.0.0.1 is offline: connection refused", 8000));
+
+	/* every write and action: who, what, result */
+	CU_ASSERT_EQUAL(tu_sh("echo Off > '%s'", tu_path(m.mnt, "Chassis/A/Outlets/2/PowerState")), 0);
+	snprintf(want, sizeof(want), "mount uid %u: write /PowerEquipment/RackPDUs/A/Outlets/2/"
+		 "PowerState = 'Off': ok", (unsigned)getuid());
+	CU_ASSERT(wait_for_text(m.log, want, 3000));
+	CU_ASSERT_NOT_EQUAL(tu_sh("echo Foo > '%s' 2>/dev/null",
+				  tu_path(m.mnt, "Chassis/A/Outlets/2/PowerState")), 0);
+	CU_ASSERT(wait_for_text(m.log, "PowerState = 'Foo': Invalid argument", 3000));
+	CU_ASSERT_EQUAL(tu_sh("curl -sf -X POST -H 'Content-Type: application/json' -d "
+			      "'{\"PowerState\":\"On\"}' http://%s/redfish/v1/PowerEquipment/RackPDUs/A/"
+			      "Outlets/2/Actions/Outlet.PowerControl >/dev/null", listen), 0);
+	CU_ASSERT(wait_for_text(m.log, "HTTP user anonymous: POST /redfish/v1/PowerEquipment/"
+				"RackPDUs/A/Outlets/2/Actions/Outlet.PowerControl: 200", 3000));
+	tu_mount_stop(&m);
+	tu_sim_stop(&a);
+
+	/* a BMC that refuses the password: said, and the daemon does not start */
+	snprintf(pass, sizeof(pass), "/tmp/redfishfs-logs-%d.pass", (int)getpid());
+	snprintf(wrong, sizeof(wrong), "/tmp/redfishfs-logs-%d.wrong", (int)getpid());
+	CU_ASSERT_EQUAL(tu_sh("umask 077; echo right-password-1 > %s; echo wrong-password-1 > %s",
+			      pass, wrong), 0);
+	{
+		const char *bargs[] = { "--mockup", mockup, "--http-user", "admin",
+					"--http-password-file", pass, "--state-dir", "/tmp/redfishfs-logs-state",
+					NULL };
+
+		tu_rm_rf("/tmp/redfishfs-logs-state");
+		CU_ASSERT_EQUAL_FATAL(tu_daemon_start(&bmc, "/tmp/redfishfs-logs-bmc.log", 0, bargs), 0);
+	}
+	snprintf(bmc_url, sizeof(bmc_url), "rack=http://127.0.0.1:%u", (unsigned)bmc.port);
+	st = tu_sh_out(&out, "'%s' -f --no-mount --http 127.0.0.1:%u --http-no-auth --bmc %s "
+		       "--bmc-user admin --bmc-password-file %s 2>&1", exe, (unsigned)tu_free_port(0),
+		       bmc_url, wrong);
+	CU_ASSERT_EQUAL(st, 1);
+	CU_ASSERT(out && strstr(out, "BMC rack is offline: credentials refused"));
+	CU_ASSERT(out && strstr(out, "login refused"));
+	free(out);
+	tu_daemon_stop(&bmc, SIGTERM);
+	tu_rm_rf("/tmp/redfishfs-logs-state");
+	unlink(pass);
+	unlink(wrong);
+	unlink("/tmp/redfishfs-logs-bmc.log");
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -697,6 +790,8 @@ int main(void)
 	CU_add_test(s, "mount -t fuse.redfishfs CONFIG MNT, umount", test_fstab);
 	s = CU_add_suite("reload", NULL, NULL);
 	CU_add_test(s, "SIGHUP adds and removes strips and a mockup", test_reload);
+	s = CU_add_suite("logs", NULL, NULL);
+	CU_add_test(s, "offline and back with the cause, writes with who", test_logs);
 	s = CU_add_suite("install", NULL, NULL);
 	CU_add_test(s, "meson install DESTDIR: files, mandoc, systemd-analyze", test_install);
 	return tu_run_cunit();

@@ -9,8 +9,8 @@ port is SIM_CONTROL_PORT) and an aggregated system SYSTEM: log in; six outlet
 switches and the system's switch are there with their names; the password
 field is empty; a click switches the simulated outlet; an outlet switched at
 the simulator flips its switch without a reload; the system's switch works;
-no console errors; a phone-sized screenshot; logout; a wrong password shows
-an error. Prints what fails and exits 1; 0 when all passed.
+no console errors; a phone-sized screenshot; a click the device refuses
+shows the service's error; logout; a wrong password shows an error. Prints what fails and exits 1; 0 when all passed.
 """
 import shutil
 import socket
@@ -146,6 +146,18 @@ def run(driver, url, user, password, control, system, shot):
         driver.set_window_size(412, 700)
         time.sleep(0.3)
         driver.save_screenshot(shot)
+
+    # a switch the device refuses shows the service's error (after the
+    # console check: the failed request is logged there as an error)
+    check(sim(control, "fail set_relay_state -3 relay busy") == "ok", "sim: fail set_relay_state")
+    switch(driver, "PowerStrip outlet 3").click()
+    err = wait(lambda: driver.find_element(By.CSS_SELECTOR, '[data-uri$="/Outlets/3"] .msg').text, 4)
+    check(err, "a refused click shows the service's error")
+    if err:
+        print(f"  refused click shows: {err!r}", file=sys.stderr)
+    check(sim(control, "state 3") == "ok on", "the refused outlet stays on")
+    check(checked(driver, "PowerStrip outlet 3") == "true", "its switch stays checked")
+    sim(control, "fail off")
 
     # logout, then a wrong password shows an error
     driver.find_element(By.ID, "logout").click()
