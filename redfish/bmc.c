@@ -364,15 +364,14 @@ static int install(struct rf_bmc *b, const char *uri, struct json_object *body, 
 	return r == -ESTALE || r > 0 ? 0 : r;
 }
 
-static int install_source(struct rf_bmc *b)
+/* AggregationSources/NAME as Enabled (online) or UnavailableOffline. */
+static int install_source_as(struct rf_bmc *b, bool online)
 {
 	char **m = NULL;
 	size_t n;
-	bool online;
 	int r;
 
 	pthread_mutex_lock(&b->lock);
-	online = b->online;
 	n = b->n_members;
 	if (n && (m = calloc(n, sizeof(*m))))
 		for (size_t i = 0; i < n; i++)
@@ -392,6 +391,16 @@ out:
 		free(m[i]);
 	free(m);
 	return r;
+}
+
+static int install_source(struct rf_bmc *b)
+{
+	bool online;
+
+	pthread_mutex_lock(&b->lock);
+	online = b->online;
+	pthread_mutex_unlock(&b->lock);
+	return install_source_as(b, online);
 }
 
 /* Every resource body last fetched, as (uri, body) pairs, under b->lock:
@@ -519,8 +528,10 @@ static void go_online(struct rf_bmc *b, uint64_t seen)
 	snapshot_take(b, false, &sn);
 	pthread_mutex_unlock(&b->lock);
 	snapshot_install(b, &sn);
-	/* Online only once the bodies are back: whoever sees it online
-	 * (rf_bmc_online, a write) sees the resources as they were. */
+	install_source_as(b, true);
+	/* Online only once the bodies (and the AggregationSource) are back:
+	 * whoever sees it online (rf_bmc_online, a write) sees the resources
+	 * as they were. */
 	pthread_mutex_lock(&b->lock);
 	b->online = true;
 	b->health_gen++;
@@ -529,9 +540,6 @@ static void go_online(struct rf_bmc *b, uint64_t seen)
 		b->expand = EXPAND_UNTRIED;  /* back: $expand gets one more try */
 	pthread_cond_broadcast(&b->cond);
 	pthread_cond_broadcast(&b->pq_cond);
-	pthread_mutex_unlock(&b->lock);
-	install_source(b);
-	pthread_mutex_lock(&b->lock);
 	b->told_offline = false;
 	pthread_mutex_unlock(&b->lock);
 	if (b->on_state)

@@ -79,6 +79,13 @@ struct rf_tree {
 	void *reporter_ud;
 	struct strmap *reported;  /* "source\nuri" -> (void *)1 */
 
+	/* Link targets below the resource that links them, at no position of
+	 * its rendering and not loaded (Chassis/X links Chassis/X/Drives/D1,
+	 * and Chassis/X/Drives is no resource): loaded by a lookup of their
+	 * path or before a listing above them, so every resource a source
+	 * links is reachable by its path. uri -> (void *)1, under the lock. */
+	struct strmap *pending;
+
 	pthread_mutex_t refresh_mu;
 	pthread_cond_t refresh_cv;
 	struct rf_inflight *inflight;
@@ -377,6 +384,7 @@ struct rf_tree *rf_tree_new(const char *uuid)
 	pthread_cond_init(&t->refresh_cv, NULL);
 	pthread_mutex_init(&t->report_mu, NULL);
 	t->reported = strmap_new();
+	t->pending = strmap_new();
 	t->res = strmap_new();
 	t->dirs = strmap_new();
 	t->aliases = strmap_new();
@@ -385,7 +393,8 @@ struct rf_tree *rf_tree_new(const char *uuid)
 	t->max_age = 1000;
 	t->self.name = "service";
 	t->self.ops = &self_ops;
-	if (!t->res || !t->dirs || !t->aliases || !t->root_props || !t->reported || !t->pe_links)
+	if (!t->res || !t->dirs || !t->aliases || !t->root_props || !t->reported || !t->pe_links ||
+	    !t->pending)
 		return rf_tree_free(t);
 	/* Values in documents and property files print as JSON writes them,
 	 * without the binary noise of %.17g (0.1, not 0.10000000000000001). */
@@ -447,6 +456,7 @@ struct rf_tree *rf_tree_free(struct rf_tree *t)
 	strmap_free(t->dirs);
 	strmap_free(t->aliases);
 	strmap_free(t->reported);
+	strmap_free(t->pending);
 	pthread_mutex_destroy(&t->report_mu);
 	for (size_t i = 0; i < t->n_claims; i++)
 		free(t->claims[i].prefix);
@@ -593,6 +603,111 @@ static bool shown_mtime(struct rf_tree *t, const char *uri, struct timespec *ret
 	return false;
 }
 
+/* The targets of the links in o (objects of only @odata.* with a string
+ * @odata.id, no fragment) strictly below uri, normalised, appended to *v. */
+static void links_below(struct json_object *o, const char *uri, int depth, char ***v, size_t *n)
+{
+	size_t ul = strlen(uri);
+
+	if (depth > 64)
+		return;
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			links_below(json_object_array_get_idx(o, i), uri, depth + 1, v, n);
+		return;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return;
+	const char *target = NULL;
+	bool only_odata = true;
+
+	json_object_object_foreach(o, k, val) {
+		if (strncmp(k, "@odata.", 7) != 0)
+			only_odata = false;
+		else if (strcmp(k, "@odata.id") == 0 && json_object_is_type(val, json_type_string))
+			target = json_object_get_string(val);
+	}
+	if (depth > 0 && only_odata && target) {
+		char *u, **nv;
+
+		if (strncmp(target, uri, ul) != 0 || target[ul] != '/' || strchr(target, '#') ||
+		    strchr(target, '?') || !(u = normalize_uri(target)))
+			return;
+		if (strlen(u) <= ul + 1 || !(nv = realloc(*v, (*n + 1) * sizeof(*nv)))) {
+			free(u);
+			return;
+		}
+		*v = nv;
+		nv[(*n)++] = u;
+		return;
+	}
+	json_object_object_foreach(o, k2, val2) {
+		(void)k2;
+		links_below(val2, uri, depth + 1, v, n);
+	}
+}
+
+static struct rf_provider *loader_for(struct rf_tree *t, const char *uri);
+static struct timespec synth_mtime(struct rf_tree *t, const char *uri);
+static int refresh_shared(struct rf_tree *t, struct rf_provider *p, const char *uri, int64_t max_age);
+
+/* Under the write lock: remember links (stolen) of res that no lookup
+ * finds (see struct rf_tree, pending); whoever claims them loads them. */
+static void pending_add(struct rf_tree *t, const struct rf_resource *res, char **links, size_t n)
+{
+	size_t ul = strlen(res->uri);
+
+	for (size_t i = 0; i < n; i++) {
+		if (!res->collection && !strmap_get(t->res, links[i]) &&
+		    !strmap_get(t->aliases, links[i]) && !rf_render_find(res->render, links[i] + ul + 1))
+			strmap_put(t->pending, links[i], (void *)1);
+		free(links[i]);
+	}
+	free(links);
+}
+
+/* A pending link target at or below uri (malloc'd), or NULL. Under the lock. */
+static char *pending_at(struct rf_tree *t, const char *uri)
+{
+	size_t it = 0, ul = strlen(uri);
+	const char *k;
+
+	while (strmap_next(t->pending, &it, &k, NULL))
+		if (strncmp(k, uri, ul) == 0 && (k[ul] == '\0' || k[ul] == '/'))
+			return strdup(k);
+	return NULL;
+}
+
+/* A pending link target was tried: installed, or not there. */
+static void pending_done(struct rf_tree *t, const char *uri)
+{
+	pthread_rwlock_wrlock(&t->lock);
+	strmap_remove(t->pending, uri);
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* Before a listing of uri: load the pending link targets below it, so the
+ * listing shows those that are there (and only those). */
+static void pending_load_below(struct rf_tree *t, const char *uri)
+{
+	for (;;) {
+		_cleanup_free_ char *pu = NULL;
+		struct rf_provider *p;
+		int64_t max_age;
+
+		pthread_rwlock_rdlock(&t->lock);
+		pu = pending_at(t, uri);
+		p = pu && strcmp(pu, uri) != 0 ? loader_for(t, pu) : NULL;
+		max_age = t->max_age;
+		pthread_rwlock_unlock(&t->lock);
+		if (!pu)
+			return;
+		if (p && p->ops && p->ops->refresh)
+			refresh_shared(t, p, pu, max_age);
+		pending_done(t, pu);
+	}
+}
+
 /* Whether p may install over res: its owner may, and anyone may join a
  * tree-maintained collection (a mockup's Chassis merges with the tree's);
  * nobody replaces another provider's resource. */
@@ -614,6 +729,8 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	_cleanup_free_ char *parent = NULL;
 	bool created = false, parent_is_coll = false, shown = false;
 	bool same_ws = false, same, stale;
+	char **links = NULL;
+	size_t n_links = 0;
 	const char *json;
 	struct timespec shown_at = { 0 };
 	int r;
@@ -648,6 +765,10 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 		same_ws = writable_equal(res->writable, ws);
 	} else {
 		shown = shown_mtime(t, uri, &shown_at);
+		if (!shown && strmap_get(t->pending, uri)) {
+			shown = true;        /* listed as a plain directory so far */
+			shown_at = synth_mtime(t, uri);
+		}
 	}
 	pthread_rwlock_unlock(&t->lock);
 
@@ -672,6 +793,8 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 		}
 	}
 	nr = rf_render_new(uri, body, json, ws, prev, &r);
+	if (nr)
+		links_below(body, uri, 0, &links, &n_links);
 	json_object_put(body);
 	if (!nr)
 		goto out;
@@ -739,6 +862,10 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 	res->fresh_ms = now_ms();
 	nr->doc.etag = res->written_gen;
 	nr = NULL;
+	strmap_remove(t->pending, uri);
+	pending_add(t, res, links, n_links);
+	links = NULL;
+	n_links = 0;
 	ch.base = rf_uri_to_path(uri);
 	rf_render_diff(res->render, prev, changes_add_rel, &ch);
 	if (created && parent)
@@ -749,6 +876,9 @@ static int install_locked_checked(struct rf_tree *t, struct rf_provider *p, cons
 		rebuild_collection(t, parent);
 	changes_flush(t, &ch);
 out:
+	for (size_t i = 0; i < n_links; i++)
+		free(links[i]);
+	free(links);
 	rf_render_unref(prev);
 	rf_render_unref(nr);
 	rf_writable_set_free(ws);
@@ -1342,6 +1472,12 @@ static char *to_load(struct rf_tree *t, int r, const struct hit *h, enum fresh_w
 		*ret_p = h->res ? h->res->owner : loader_for(t, h->lazy_uri);
 		return strdup(h->lazy_uri);
 	}
+	char *pending = pending_at(t, h->uri);
+
+	if (pending) {
+		*ret_p = loader_for(t, pending);
+		return pending;
+	}
 	return claimed_candidate(t, h->uri, ret_p);
 }
 
@@ -1380,6 +1516,7 @@ static int resolve_fresh(struct rf_tree *t, const char *path, enum fresh_want wa
 		pthread_rwlock_unlock(&t->lock);
 		hit_clear(h);
 		rr = refresh_shared(t, p, uri, max_age);
+		pending_done(t, uri);
 		free(last);
 		last = uri;
 	}
@@ -1694,6 +1831,28 @@ int rf_tree_list(struct rf_tree *t, const char *path, struct rf_dirent **ret, si
 		hit_clear(&h);
 		if (cu)
 			refresh_shared(t, p, cu, max_age);
+		pthread_rwlock_rdlock(&t->lock);
+		r = resolve(t, path, &h);
+		if (r < 0) {
+			pthread_rwlock_unlock(&t->lock);
+			hit_clear(&h);
+			return r;
+		}
+	}
+	/* Link targets below the directory that no lookup loaded yet: loaded
+	 * now, so the listing shows those that are there, and only them. */
+	const char *du = h.kind == HIT_RESOURCE || h.kind == HIT_SYNTH ? h.uri :
+			 h.kind == HIT_NODE && h.node->child_uri &&
+			 strmap_get(t->res, h.node->child_uri) ? h.node->child_uri : NULL;
+	_cleanup_free_ char *pend = du ? pending_at(t, du) : NULL;
+
+	if (pend) {
+		_cleanup_free_ char *u = strdup(du);
+
+		pthread_rwlock_unlock(&t->lock);
+		hit_clear(&h);
+		if (u)
+			pending_load_below(t, u);
 		pthread_rwlock_rdlock(&t->lock);
 		r = resolve(t, path, &h);
 		if (r < 0) {

@@ -125,7 +125,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "fuzz_http: a 500 answer:\n%.2000s\n", reply);
 		abort();
 	}
-	if (memmem(reply, got, ADMIN_PW, strlen(ADMIN_PW))) {
+	/* Not echoed from the request itself (a URI naming it comes back in a
+	 * ResourceNotFound), the password never shows. */
+	if (memmem(reply, got, ADMIN_PW, strlen(ADMIN_PW)) &&
+	    !memmem(data, size, ADMIN_PW, strlen(ADMIN_PW))) {
 		fprintf(stderr, "fuzz_http: the password in a reply\n");
 		abort();
 	}

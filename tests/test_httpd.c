@@ -288,6 +288,20 @@ static int write_pw(const char *path, const char *pw, mode_t mode)
 	return chmod(path, mode);
 }
 
+/* A server on 127.0.0.1 port 0 whose Administrator "admin" has the password
+ * in dir/pw_name, its state in dir/state_name. */
+static void server_config(struct httpd_config *c, const char *pw_name, const char *state_name)
+{
+	char path[300];
+
+	httpd_config_set(c, "http", "127.0.0.1:0");
+	httpd_config_set(c, "http-user", "admin");
+	snprintf(path, sizeof(path), "%s/%s", dir, pw_name);
+	httpd_config_set(c, "http-password-file", path);
+	snprintf(path, sizeof(path), "%s/%s", dir, state_name);
+	httpd_config_set(c, "state-dir", path);
+}
+
 static struct httpd *start_server(struct httpd_config *c)
 {
 	int err = 0;
@@ -304,7 +318,7 @@ static struct httpd *start_server(struct httpd_config *c)
 
 static int suite_init(void)
 {
-	char pwfile[300], state[300];
+	char pwfile[300];
 	int64_t deadline;
 
 	curl_global_init(CURL_GLOBAL_ALL);
@@ -330,14 +344,10 @@ static int suite_init(void)
 	if (fake_install("tag0") < 0)
 		return -1;
 	snprintf(pwfile, sizeof(pwfile), "%s/pw", dir);
-	snprintf(state, sizeof(state), "%s/state", dir);
 	if (write_pw(pwfile, ADMIN_PW, 0600) < 0)
 		return -1;
 	cfg = (struct httpd_config)HTTPD_CONFIG_INIT;
-	httpd_config_set(&cfg, "http", "127.0.0.1:0");
-	httpd_config_set(&cfg, "http-user", "admin");
-	httpd_config_set(&cfg, "http-password-file", pwfile);
-	httpd_config_set(&cfg, "state-dir", state);
+	server_config(&cfg, "pw", "state");
 	srv = start_server(&cfg);
 	if (!srv)
 		return -1;
@@ -1047,16 +1057,11 @@ static void test_session_expiry(void)
 	struct rf_tree *own = rf_tree_new(NULL);
 	struct rf_tree *saved = tree;
 	struct httpd_config c = HTTPD_CONFIG_INIT;
-	char pwfile[300], state[300], url[128], body[128], token[80];
+	char url[128], body[128], token[80];
 	struct httpd *h;
 	struct resp r;
 
-	snprintf(pwfile, sizeof(pwfile), "%s/pw", dir);
-	snprintf(state, sizeof(state), "%s/state-expiry", dir);
-	httpd_config_set(&c, "http", "127.0.0.1:0");
-	httpd_config_set(&c, "http-user", "admin");
-	httpd_config_set(&c, "http-password-file", pwfile);
-	httpd_config_set(&c, "state-dir", state);
+	server_config(&c, "pw", "state-expiry");
 	c.session_timeout_s = 1;
 	tree = own;            /* a second server gets a tree of its own */
 	h = start_server(&c);
@@ -1229,6 +1234,12 @@ static int run_clients(const char *url, const char *hostport, const char *ca)
 		  hostport, ADMIN_PW, ca ? "Always" : "Never", dir, dir, hostport, ADMIN_PW,
 		  ca ? "Always" : "Never", OUTLET2, dir, dir, dir, dir);
 	CU_ASSERT_EQUAL(r, 0);
+	/* redfishtool finds the strip's watts where older clients look */
+	r = tu_sh("redfishtool -r %s -u admin -p %s -S %s -A Session Chassis -I PowerStrip Power "
+		  "> %s/rt3.out 2>&1 && grep -q '\"PowerConsumedWatts\": 7' %s/rt3.out || "
+		  "{ cat %s/rt3.out; exit 1; }",
+		  hostport, ADMIN_PW, ca ? "Always" : "Never", dir, dir, dir);
+	CU_ASSERT_EQUAL(r, 0);
 	r = tu_sh("/usr/bin/python3 %s/tests/httpd_sushy.py %s admin %s %s", src ? src : ".", url,
 		  ADMIN_PW, ca ? ca : "");
 	CU_ASSERT_EQUAL(r, 0);
@@ -1250,21 +1261,16 @@ static void test_clients_http(void)
 static void test_https(void)
 {
 	struct httpd_config c = HTTPD_CONFIG_INIT;
-	char pwfile[300], state[300], cert[300], key[300], hp[64];
+	char cert[300], key[300], hp[64];
 	struct httpd *h;
 	struct resp r;
 
-	snprintf(pwfile, sizeof(pwfile), "%s/pw", dir);
-	snprintf(state, sizeof(state), "%s/state-tls", dir);
 	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	CU_ASSERT_EQUAL_FATAL(tu_sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
 				    "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s >/dev/null 2>&1",
 				    key, cert), 0);
-	httpd_config_set(&c, "http", "127.0.0.1:0");
-	httpd_config_set(&c, "http-user", "admin");
-	httpd_config_set(&c, "http-password-file", pwfile);
-	httpd_config_set(&c, "state-dir", state);
+	server_config(&c, "pw", "state-tls");
 	httpd_config_set(&c, "http-cert", cert);
 	httpd_config_set(&c, "http-key", key);
 	srv = httpd_free(srv);     /* one server per tree: the TLS one replaces it */
@@ -1691,16 +1697,12 @@ static void test_lockout(void)
 static void test_first_password_length(void)
 {
 	struct httpd_config c = HTTPD_CONFIG_INIT;
-	char pwfile[300], state[300];
+	char pwfile[300];
 	int err = 0;
 
 	snprintf(pwfile, sizeof(pwfile), "%s/short-pw", dir);
-	snprintf(state, sizeof(state), "%s/state-short", dir);
 	CU_ASSERT_EQUAL_FATAL(write_pw(pwfile, "short", 0600), 0);
-	httpd_config_set(&c, "http", "127.0.0.1:0");
-	httpd_config_set(&c, "http-user", "admin");
-	httpd_config_set(&c, "http-password-file", pwfile);
-	httpd_config_set(&c, "state-dir", state);
+	server_config(&c, "short-pw", "state-short");
 	CU_ASSERT_PTR_NULL(httpd_new(tree, &c, &err));
 	CU_ASSERT_EQUAL(err, -EINVAL);
 	httpd_config_clear(&c);
