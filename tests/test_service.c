@@ -750,6 +750,13 @@ static void test_logs(void)
 	CU_ASSERT(out && strstr(out, "BMC rack is offline: credentials refused"));
 	CU_ASSERT(out && strstr(out, "login refused"));
 	free(out);
+	/* TLS to a plain HTTP port: the cause is TLS */
+	st = tu_sh_out(&out, "'%s' -f --no-mount --http 127.0.0.1:%u --http-no-auth --bmc "
+		       "tls=https://127.0.0.1:%u 2>&1", exe, (unsigned)tu_free_port(0),
+		       (unsigned)bmc.port);
+	CU_ASSERT_EQUAL(st, 1);
+	CU_ASSERT(out && strstr(out, "BMC tls is offline: TLS failed"));
+	free(out);
 	tu_daemon_stop(&bmc, SIGTERM);
 	tu_rm_rf("/tmp/redfishfs-logs-state");
 	unlink(pass);
