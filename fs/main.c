@@ -1002,9 +1002,9 @@ static void log_bmc_state(void *userdata, const char *bmc, bool online, int caus
 {
 	(void)userdata;
 	if (online)
-		log_notice("BMC %s is back online", bmc);
+		log_event(LOG_LEVEL_NOTICE, NULL, "BMC %s is back online", bmc);
 	else
-		log_warn("BMC %s is offline: %s", bmc, cause_text(cause));
+		log_event(LOG_LEVEL_WARN, NULL, "BMC %s is offline: %s", bmc, cause_text(cause));
 }
 
 static void log_bmc_error(void *userdata, const char *bmc, int err, const char *message)
@@ -1029,28 +1029,29 @@ static void log_kasa_event(void *userdata, enum kasa_event ev, const char *strip
 	(void)userdata;
 	switch (ev) {
 	case KASA_EVENT_FOUND:
-		log_info("Kasa %s found at %s: strip %s", message, addr, strip);
+		log_event(LOG_LEVEL_INFO, NULL, "Kasa %s found at %s: strip %s", message, addr, strip);
 		break;
 	case KASA_EVENT_MOVED:
-		log_info("strip %s moved from %s to %s", strip, message, addr);
+		log_event(LOG_LEVEL_INFO, NULL, "strip %s moved from %s to %s", strip, message, addr);
 		break;
 	case KASA_EVENT_UNSUPPORTED:
 		log_warn("Kasa device at %s not supported: %s", addr, message);
 		break;
 	case KASA_EVENT_DEVICE_ERROR:
-		log_warn("strip %s at %s: %s", strip, addr, message);
+		log_event(LOG_LEVEL_WARN, NULL, "strip %s at %s: %s", strip, addr, message);
 		break;
 	case KASA_EVENT_DISCOVERY_FAILED:
 		log_warn("Kasa %s: %s", message, strerror(-err));
 		break;
 	case KASA_EVENT_OFFLINE:
-		log_warn("strip %s at %s is offline: %s", strip, addr, cause_text(err));
+		log_event(LOG_LEVEL_WARN, NULL, "strip %s at %s is offline: %s", strip, addr,
+			  cause_text(err));
 		break;
 	case KASA_EVENT_ONLINE:
-		log_notice("strip %s at %s is back online", strip, addr);
+		log_event(LOG_LEVEL_NOTICE, NULL, "strip %s at %s is back online", strip, addr);
 		break;
 	case KASA_EVENT_ACCOUNT:
-		log_info("strip %s at %s: %s", strip, addr, message);
+		log_event(LOG_LEVEL_INFO, NULL, "strip %s at %s: %s", strip, addr, message);
 		break;
 	}
 }
@@ -1358,7 +1359,7 @@ static void apply_remotes(struct service *sv, const struct remote_kind *k, char 
 				kept = true;
 			}
 		if (!kept) {
-			log_notice("%s %s removed", k->what, k->label(old + i * k->size));
+			log_event(LOG_LEVEL_NOTICE, NULL, "%s %s removed", k->what, k->label(old + i * k->size));
 			k->destroy(objs[i]);
 			(*removed)++;
 		}
@@ -1372,7 +1373,7 @@ static void apply_remotes(struct service *sv, const struct remote_kind *k, char 
 			continue;
 		}
 		if (!ret[j]) {
-			log_notice("%s %s added", k->what, k->label(opt));
+			log_event(LOG_LEVEL_NOTICE, NULL, "%s %s added", k->what, k->label(opt));
 			(*added)++;
 		}
 		ret[j] = NULL;
@@ -1396,7 +1397,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 	size_t added = 0, removed = 0;
 
 	if (!nb || !nm) {
-		log_error("reload failed: %s", strerror(ENOMEM));
+		log_event(LOG_LEVEL_ERROR, NULL, "reload failed: %s", strerror(ENOMEM));
 		free(nb);
 		free(nm);
 		return;
@@ -1411,7 +1412,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 		if (keep)
 			continue;
 		if (kasa_provider_remove(sv->kp, k->host, k->port) == 0) {
-			log_notice("strip %s%s%s:%u removed", k->name ? k->name : "",
+			log_event(LOG_LEVEL_NOTICE, NULL, "strip %s%s%s:%u removed", k->name ? k->name : "",
 				   k->name ? " at " : "", k->host, (unsigned)k->port);
 			removed++;
 		}
@@ -1422,7 +1423,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 		for (size_t i = 0; i < sv->cfg.n_kasa && !have; i++)
 			have = strip_same(&sv->cfg.kasa[i], &cfg->kasa[j]);
 		if (!have && service_add_strip(sv, &cfg->kasa[j]) == 0) {
-			log_notice("strip %s%s%s:%u added", cfg->kasa[j].name ? cfg->kasa[j].name : "",
+			log_event(LOG_LEVEL_NOTICE, NULL, "strip %s%s%s:%u added", cfg->kasa[j].name ? cfg->kasa[j].name : "",
 				   cfg->kasa[j].name ? " at " : "", cfg->kasa[j].host,
 				   (unsigned)cfg->kasa[j].port);
 			added++;
@@ -1447,10 +1448,10 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 	sv->cfg.n_kasa = cfg->n_kasa;
 	cfg->kasa = NULL;
 	cfg->n_kasa = 0;
-	log_notice("configuration reloaded: %zu added, %zu removed", added, removed);
+	log_event(LOG_LEVEL_NOTICE, NULL, "configuration reloaded: %zu added, %zu removed", added, removed);
 	if (sv->cfg.timeout_ms != cfg->timeout_ms || sv->cfg.poll_s != cfg->poll_s ||
 	    sv->cfg.max_age_ms != cfg->max_age_ms || sv->cfg.n_discover != cfg->n_discover)
-		log_warn("timeout, poll, max-age and discovery take effect at the next start");
+		log_event(LOG_LEVEL_WARN, NULL, "timeout, poll, max-age and discovery take effect at the next start");
 }
 
 /* SIGHUP: read the command line and the file again; on any error keep what
@@ -1462,10 +1463,10 @@ static void service_reload(struct service *sv)
 	struct fs_config cfg;
 
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, (uint64_t)now_ms() * 1000);
-	log_notice("reloading the configuration");
+	log_event(LOG_LEVEL_NOTICE, NULL, "reloading the configuration");
 	fs_config_init(&cfg);
 	if (parse_cmdline(sv->argc, sv->argv, &cl, &args) < 0 || build_config(&cl, &cfg) < 0) {
-		log_error("reload failed: the configuration that runs is kept");
+		log_event(LOG_LEVEL_ERROR, NULL, "reload failed: the configuration that runs is kept");
 		goto out;
 	}
 	service_apply(sv, &cfg, &cl.remotes);
