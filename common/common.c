@@ -2,7 +2,9 @@
  *
  * Logging is process-wide: a level and a sink (stderr or syslog), set once in
  * main() before threads start. The hash map uses linear probing with
- * tombstones; it grows at 70% load. text_check is the one place that decides
+ * tombstones; it grows at 70% load. log_event also hands its line to one
+ * event sink (httpd's LogService), under a rwlock so it can be unset while
+ * threads log. text_check is the one place that decides
  * whether outside text is acceptable (libunistring does the UTF-8 part). */
 #include "common.h"
 
@@ -111,6 +113,36 @@ void log_msg(enum log_level level, const char *fmt, ...)
 			(void)0;   /* nowhere left to say it */
 	}
 	va_end(ap);
+}
+
+static pthread_rwlock_t sink_lock = PTHREAD_RWLOCK_INITIALIZER;
+static log_sink_fn sink_fn;
+static void *sink_userdata;
+
+void log_set_event_sink(log_sink_fn fn, void *userdata)
+{
+	pthread_rwlock_wrlock(&sink_lock);
+	sink_fn = fn;
+	sink_userdata = userdata;
+	pthread_rwlock_unlock(&sink_lock);
+}
+
+void log_event(enum log_level level, const char *origin, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_msg(level, "%s", text);
+	/* The audit trail keeps what the journal would at the default level. */
+	if (level > LOG_LEVEL_INFO)
+		return;
+	pthread_rwlock_rdlock(&sink_lock);
+	if (sink_fn)
+		sink_fn(sink_userdata, level, origin, text);
+	pthread_rwlock_unlock(&sink_lock);
 }
 
 uint64_t hash_fnv1a64(const void *data, size_t len)

@@ -56,6 +56,15 @@ void log_msg(enum log_level level, const char *fmt, ...) _printf_(2, 3);
 #define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+/* An event for the audit trail: logged like log_msg (the journal line) and
+ * handed, as the same text, to the event sink if one is set (httpd's
+ * LogService). origin: the URI the event is about, or NULL. */
+void log_event(enum log_level level, const char *origin, const char *fmt, ...) _printf_(3, 4);
+/* Set (fn) or clear (NULL) the sink; fn is called from any thread, without
+ * locks of the caller's, and must not log. Thread-safe. */
+typedef void (*log_sink_fn)(void *userdata, enum log_level level, const char *origin,
+			    const char *text);
+void log_set_event_sink(log_sink_fn fn, void *userdata);
 /* Whether the state of key ("write Chassis/X", a URI; state an -errno, 0
  * fine) differs from the last one recorded for it, recording it: a caller
  * logs a failure as a warning only when this says so, and at debug level

@@ -90,14 +90,19 @@ static void bmc_opt_clear(struct bmc_opt *b)
 	memset(b, 0, sizeof(*b));
 }
 
+static void mockup_opt_clear(struct mockup_opt *m)
+{
+	free(m->name);
+	free(m->dir);
+	memset(m, 0, sizeof(*m));
+}
+
 static void remotes_clear(struct remotes *r)
 {
 	for (size_t i = 0; i < r->n_bmc; i++)
 		bmc_opt_clear(&r->bmc[i]);
-	for (size_t i = 0; i < r->n_mockup; i++) {
-		free(r->mockup[i].name);
-		free(r->mockup[i].dir);
-	}
+	for (size_t i = 0; i < r->n_mockup; i++)
+		mockup_opt_clear(&r->mockup[i]);
 	for (size_t i = 0; i < r->n_insecure; i++)
 		free(r->insecure[i]);
 	for (size_t i = 0; i < r->n_no_expand; i++)
@@ -964,8 +969,8 @@ struct service {
 	struct kasa_provider *kp;
 	struct fs_config cfg;     /* the strips and discovery targets running */
 	struct remotes remotes;   /* the BMCs and mockups running (bmcs[i] is remotes.bmc[i]) */
-	struct rf_bmc **bmcs;
-	struct rf_mockup **mockups;
+	void **bmcs;              /* struct rf_bmc * each (void *: see remote_kind) */
+	void **mockups;           /* struct rf_mockup * each */
 	bool started;             /* threads run: added back ends start at once */
 	atomic_bool stopping;     /* read by the ready and reload threads */
 };
@@ -997,9 +1002,9 @@ static void log_bmc_state(void *userdata, const char *bmc, bool online, int caus
 {
 	(void)userdata;
 	if (online)
-		log_notice("BMC %s is back online", bmc);
+		log_event(LOG_LEVEL_NOTICE, NULL, "BMC %s is back online", bmc);
 	else
-		log_warn("BMC %s is offline: %s", bmc, cause_text(cause));
+		log_event(LOG_LEVEL_WARN, NULL, "BMC %s is offline: %s", bmc, cause_text(cause));
 }
 
 static void log_bmc_error(void *userdata, const char *bmc, int err, const char *message)
@@ -1024,28 +1029,29 @@ static void log_kasa_event(void *userdata, enum kasa_event ev, const char *strip
 	(void)userdata;
 	switch (ev) {
 	case KASA_EVENT_FOUND:
-		log_info("Kasa %s found at %s: strip %s", message, addr, strip);
+		log_event(LOG_LEVEL_INFO, NULL, "Kasa %s found at %s: strip %s", message, addr, strip);
 		break;
 	case KASA_EVENT_MOVED:
-		log_info("strip %s moved from %s to %s", strip, message, addr);
+		log_event(LOG_LEVEL_INFO, NULL, "strip %s moved from %s to %s", strip, message, addr);
 		break;
 	case KASA_EVENT_UNSUPPORTED:
 		log_warn("Kasa device at %s not supported: %s", addr, message);
 		break;
 	case KASA_EVENT_DEVICE_ERROR:
-		log_warn("strip %s at %s: %s", strip, addr, message);
+		log_event(LOG_LEVEL_WARN, NULL, "strip %s at %s: %s", strip, addr, message);
 		break;
 	case KASA_EVENT_DISCOVERY_FAILED:
 		log_warn("Kasa %s: %s", message, strerror(-err));
 		break;
 	case KASA_EVENT_OFFLINE:
-		log_warn("strip %s at %s is offline: %s", strip, addr, cause_text(err));
+		log_event(LOG_LEVEL_WARN, NULL, "strip %s at %s is offline: %s", strip, addr,
+			  cause_text(err));
 		break;
 	case KASA_EVENT_ONLINE:
-		log_notice("strip %s at %s is back online", strip, addr);
+		log_event(LOG_LEVEL_NOTICE, NULL, "strip %s at %s is back online", strip, addr);
 		break;
 	case KASA_EVENT_ACCOUNT:
-		log_info("strip %s at %s: %s", strip, addr, message);
+		log_event(LOG_LEVEL_INFO, NULL, "strip %s at %s: %s", strip, addr, message);
 		break;
 	}
 }
@@ -1247,7 +1253,7 @@ static int service_start_threads(struct service *sv)
 		return r;
 	}
 	for (size_t i = 0; i < sv->remotes.n_bmc; i++) {
-		r = rf_bmc_start(sv->bmcs[i]);
+		r = rf_bmc_start((struct rf_bmc *)sv->bmcs[i]);
 		if (r < 0) {
 			log_error("cannot start the BMC health thread: %s", strerror(-r));
 			return r;
@@ -1270,9 +1276,9 @@ static void service_free_backends(struct service *sv)
 {
 	sv->kp = kasa_provider_free(sv->kp);
 	for (size_t i = 0; sv->bmcs && i < sv->remotes.n_bmc; i++)
-		rf_bmc_free(sv->bmcs[i]);
+		rf_bmc_free((struct rf_bmc *)sv->bmcs[i]);
 	for (size_t i = 0; sv->mockups && i < sv->remotes.n_mockup; i++)
-		rf_mockup_free(sv->mockups[i]);
+		rf_mockup_free((struct rf_mockup *)sv->mockups[i]);
 	free(sv->bmcs);
 	free(sv->mockups);
 	sv->bmcs = NULL;
@@ -1303,17 +1309,95 @@ static bool mockup_same(const struct mockup_opt *a, const struct mockup_opt *b)
 	       !strcmp(a->dir, b->dir);
 }
 
+/* The two kinds of remote source a reload matches up, BMCs and mockups:
+ * their option structs (size bytes each) and the objects made from them. */
+struct remote_kind {
+	const char *what;         /* "BMC", "mockup" */
+	size_t size;
+	bool (*same)(const void *a, const void *b);
+	const char *(*label)(const void *opt);
+	void *(*create)(struct service *sv, const void *opt);   /* NULL: logged */
+	void (*destroy)(void *obj);
+	void (*clear)(void *opt);
+};
+
+static bool bmc_same_v(const void *a, const void *b) { return bmc_same(a, b); }
+static const char *bmc_label(const void *o) { return ((const struct bmc_opt *)o)->name; }
+static void *bmc_create(struct service *sv, const void *o) { return service_new_bmc(sv, o); }
+static void bmc_destroy(void *b) { rf_bmc_free(b); }
+static void bmc_clear_v(void *o) { bmc_opt_clear(o); }
+static const struct remote_kind bmc_kind = {
+	"BMC", sizeof(struct bmc_opt), bmc_same_v, bmc_label, bmc_create, bmc_destroy, bmc_clear_v,
+};
+
+static bool mockup_same_v(const void *a, const void *b) { return mockup_same(a, b); }
+static const char *mockup_label(const void *o) { return ((const struct mockup_opt *)o)->dir; }
+static void *mockup_create(struct service *sv, const void *o) { return service_new_mockup(sv, o); }
+static void mockup_destroy(void *m) { rf_mockup_free(m); }
+static void mockup_clear_v(void *o) { mockup_opt_clear(o); }
+static const struct remote_kind mockup_kind = {
+	"mockup", sizeof(struct mockup_opt), mockup_same_v, mockup_label, mockup_create,
+	mockup_destroy, mockup_clear_v,
+};
+
+/* The running objs[n_old] (made from old[n_old]) against the options
+ * nw[*n_new]: one that stays moves to ret[j] untouched, the others are
+ * destroyed, new ones made; an option whose object cannot be made leaves
+ * nw (its failure is logged), so nw[i] and ret[i] pair up after. */
+static void apply_remotes(struct service *sv, const struct remote_kind *k, char *old, void **objs,
+			  size_t n_old, char *nw, size_t *n_new, void **ret, size_t *added,
+			  size_t *removed)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n_old; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < *n_new && !kept; j++)
+			if (!ret[j] && k->same(old + i * k->size, nw + j * k->size)) {
+				ret[j] = objs[i];
+				kept = true;
+			}
+		if (!kept) {
+			log_event(LOG_LEVEL_NOTICE, NULL, "%s %s removed", k->what, k->label(old + i * k->size));
+			k->destroy(objs[i]);
+			(*removed)++;
+		}
+	}
+	for (size_t j = 0; j < *n_new; j++) {
+		char *opt = nw + j * k->size;
+		void *o = ret[j] ? ret[j] : k->create(sv, opt);
+
+		if (!o) {
+			k->clear(opt);
+			continue;
+		}
+		if (!ret[j]) {
+			log_event(LOG_LEVEL_NOTICE, NULL, "%s %s added", k->what, k->label(opt));
+			(*added)++;
+		}
+		ret[j] = NULL;
+		ret[w] = o;
+		if (w != j) {
+			memcpy(nw + w * k->size, opt, k->size);
+			memset(opt, 0, k->size);
+		}
+		w++;
+	}
+	*n_new = w;
+}
+
 /* Make what runs what cfg and remotes say: back ends that are gone leave
  * the tree, new ones join it, unchanged ones are not touched (their readers
  * never notice). A BMC or mockup whose settings changed is replaced. */
 static void service_apply(struct service *sv, struct fs_config *cfg, struct remotes *rm)
 {
-	struct rf_bmc **nb = calloc(rm->n_bmc + 1, sizeof(*nb));
-	struct rf_mockup **nm = calloc(rm->n_mockup + 1, sizeof(*nm));
-	size_t added = 0, removed = 0, w;
+	void **nb = calloc(rm->n_bmc + 1, sizeof(*nb));
+	void **nm = calloc(rm->n_mockup + 1, sizeof(*nm));
+	size_t added = 0, removed = 0;
 
 	if (!nb || !nm) {
-		log_error("reload failed: %s", strerror(ENOMEM));
+		log_event(LOG_LEVEL_ERROR, NULL, "reload failed: %s", strerror(ENOMEM));
 		free(nb);
 		free(nm);
 		return;
@@ -1328,7 +1412,7 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 		if (keep)
 			continue;
 		if (kasa_provider_remove(sv->kp, k->host, k->port) == 0) {
-			log_notice("strip %s%s%s:%u removed", k->name ? k->name : "",
+			log_event(LOG_LEVEL_NOTICE, NULL, "strip %s%s%s:%u removed", k->name ? k->name : "",
 				   k->name ? " at " : "", k->host, (unsigned)k->port);
 			removed++;
 		}
@@ -1339,86 +1423,16 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 		for (size_t i = 0; i < sv->cfg.n_kasa && !have; i++)
 			have = strip_same(&sv->cfg.kasa[i], &cfg->kasa[j]);
 		if (!have && service_add_strip(sv, &cfg->kasa[j]) == 0) {
-			log_notice("strip %s%s%s:%u added", cfg->kasa[j].name ? cfg->kasa[j].name : "",
+			log_event(LOG_LEVEL_NOTICE, NULL, "strip %s%s%s:%u added", cfg->kasa[j].name ? cfg->kasa[j].name : "",
 				   cfg->kasa[j].name ? " at " : "", cfg->kasa[j].host,
 				   (unsigned)cfg->kasa[j].port);
 			added++;
 		}
 	}
-	/* BMCs: the old ones that stay move over, the rest go, then new ones */
-	for (size_t i = 0; i < sv->remotes.n_bmc; i++) {
-		bool kept = false;
-
-		for (size_t j = 0; j < rm->n_bmc && !kept; j++)
-			if (!nb[j] && bmc_same(&sv->remotes.bmc[i], &rm->bmc[j])) {
-				nb[j] = sv->bmcs[i];
-				kept = true;
-			}
-		if (!kept) {
-			log_notice("BMC %s removed", sv->remotes.bmc[i].name);
-			rf_bmc_free(sv->bmcs[i]);
-			removed++;
-		}
-	}
-	for (size_t i = 0; i < sv->remotes.n_mockup; i++) {
-		bool kept = false;
-
-		for (size_t j = 0; j < rm->n_mockup && !kept; j++)
-			if (!nm[j] && mockup_same(&sv->remotes.mockup[i], &rm->mockup[j])) {
-				nm[j] = sv->mockups[i];
-				kept = true;
-			}
-		if (!kept) {
-			log_notice("mockup %s removed", sv->remotes.mockup[i].dir);
-			rf_mockup_free(sv->mockups[i]);
-			removed++;
-		}
-	}
-	/* new ones; one that fails is left out (logged) */
-	w = 0;
-	for (size_t j = 0; j < rm->n_bmc; j++) {
-		struct rf_bmc *b = nb[j] ? nb[j] : service_new_bmc(sv, &rm->bmc[j]);
-
-		if (!b) {
-			bmc_opt_clear(&rm->bmc[j]);
-			continue;
-		}
-		if (!nb[j]) {
-			log_notice("BMC %s added", rm->bmc[j].name);
-			added++;
-		}
-		nb[w] = b;
-		if (w != j) {
-			nb[j] = NULL;
-			rm->bmc[w] = rm->bmc[j];
-			memset(&rm->bmc[j], 0, sizeof(rm->bmc[j]));
-		}
-		w++;
-	}
-	rm->n_bmc = w;
-	w = 0;
-	for (size_t j = 0; j < rm->n_mockup; j++) {
-		struct rf_mockup *m = nm[j] ? nm[j] : service_new_mockup(sv, &rm->mockup[j]);
-
-		if (!m) {
-			free(rm->mockup[j].name);
-			free(rm->mockup[j].dir);
-			memset(&rm->mockup[j], 0, sizeof(rm->mockup[j]));
-			continue;
-		}
-		if (!nm[j]) {
-			log_notice("mockup %s added", rm->mockup[j].dir);
-			added++;
-		}
-		nm[w] = m;
-		if (w != j) {
-			nm[j] = NULL;
-			rm->mockup[w] = rm->mockup[j];
-			memset(&rm->mockup[j], 0, sizeof(rm->mockup[j]));
-		}
-		w++;
-	}
-	rm->n_mockup = w;
+	apply_remotes(sv, &bmc_kind, (char *)sv->remotes.bmc, sv->bmcs, sv->remotes.n_bmc,
+		      (char *)rm->bmc, &rm->n_bmc, nb, &added, &removed);
+	apply_remotes(sv, &mockup_kind, (char *)sv->remotes.mockup, sv->mockups,
+		      sv->remotes.n_mockup, (char *)rm->mockup, &rm->n_mockup, nm, &added, &removed);
 	free(sv->bmcs);
 	free(sv->mockups);
 	remotes_clear(&sv->remotes);
@@ -1434,10 +1448,10 @@ static void service_apply(struct service *sv, struct fs_config *cfg, struct remo
 	sv->cfg.n_kasa = cfg->n_kasa;
 	cfg->kasa = NULL;
 	cfg->n_kasa = 0;
-	log_notice("configuration reloaded: %zu added, %zu removed", added, removed);
+	log_event(LOG_LEVEL_NOTICE, NULL, "configuration reloaded: %zu added, %zu removed", added, removed);
 	if (sv->cfg.timeout_ms != cfg->timeout_ms || sv->cfg.poll_s != cfg->poll_s ||
 	    sv->cfg.max_age_ms != cfg->max_age_ms || sv->cfg.n_discover != cfg->n_discover)
-		log_warn("timeout, poll, max-age and discovery take effect at the next start");
+		log_event(LOG_LEVEL_WARN, NULL, "timeout, poll, max-age and discovery take effect at the next start");
 }
 
 /* SIGHUP: read the command line and the file again; on any error keep what
@@ -1449,10 +1463,10 @@ static void service_reload(struct service *sv)
 	struct fs_config cfg;
 
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, (uint64_t)now_ms() * 1000);
-	log_notice("reloading the configuration");
+	log_event(LOG_LEVEL_NOTICE, NULL, "reloading the configuration");
 	fs_config_init(&cfg);
 	if (parse_cmdline(sv->argc, sv->argv, &cl, &args) < 0 || build_config(&cl, &cfg) < 0) {
-		log_error("reload failed: the configuration that runs is kept");
+		log_event(LOG_LEVEL_ERROR, NULL, "reload failed: the configuration that runs is kept");
 		goto out;
 	}
 	service_apply(sv, &cfg, &cl.remotes);

@@ -496,8 +496,9 @@ static void log_write(fuse_req_t req, const char *path, const char *buf, size_t 
 			value[n++] = '.', value[n++] = '.', value[n++] = '.';
 		value[n] = '\0';
 	}
-	log_info("mount uid %u: write %s = '%s': %s", ctx ? (unsigned)ctx->uid : 0, path, value,
-		 r < 0 ? strerror(-r) : "ok");
+	/* The journal and the LogService (httpd/logs.c) get the same line. */
+	log_event(r < 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, NULL, "mount uid %u: write %s = '%s': %s",
+		  ctx ? (unsigned)ctx->uid : 0, path, value, r < 0 ? strerror(-r) : "ok");
 }
 
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,

@@ -618,6 +618,7 @@ static int install_static(struct httpd_auth *a)
 	json_object_object_add(o, "ManagerType", json_object_new_string("Service"));
 	json_object_object_add(o, "Status", status_ok());
 	json_object_object_add(o, "NetworkProtocol", link_to(HTTPD_NETPROTO));
+	json_object_object_add(o, "LogServices", link_to(HTTPD_MANAGER "/LogServices"));   /* logs.c */
 	if ((r = install(a, HTTPD_MANAGER, o, NULL)) < 0)
 		return r;
 

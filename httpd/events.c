@@ -893,11 +893,13 @@ static void *event_thread(void *arg)
 		struct timespec until;
 		bool lost;
 
+		/* Every round, busy or not: a stream whose filter takes none of
+		 * a busy tree's events still gets its keepalive. */
+		keepalive_locked(ev);
 		if (!strmap_size(ev->pending) && !strmap_size(ev->status) && !ev->lost) {
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += SSE_KEEPALIVE_S / 3;
 			pthread_cond_timedwait(&ev->cond, &ev->lock, &until);
-			keepalive_locked(ev);
 			continue;
 		}
 		if (!(fresh1 = strmap_new()) || !(fresh2 = strmap_new())) {
@@ -1518,6 +1520,7 @@ static enum MHD_Result httpd_events_unsubscribe(struct httpd_events *ev, struct 
 {
 	struct sub *sb = NULL;
 	struct MHD_Response *r;
+	bool found;
 
 	pthread_mutex_lock(&ev->lock);
 	for (struct sub **pp = &ev->subs; *pp; pp = &(*pp)->next)
@@ -1526,13 +1529,16 @@ static enum MHD_Result httpd_events_unsubscribe(struct httpd_events *ev, struct 
 			*pp = sb->next;
 			break;
 		}
+	found = sb != NULL;
 	if (sb) {
-		sb->stop = true;           /* the thread frees it */
+		sb->stop = true;           /* its thread frees it */
 		pthread_cond_signal(&sb->cond);
 		save_locked(ev);
+		if (!sb->started)          /* (no thread: its start failed) */
+			sub_free(sb);
 	}
 	pthread_mutex_unlock(&ev->lock);
-	if (!sb) {
+	if (!found) {
 		struct httpd_fault f = { .msg = HTTPD_MSG_RESOURCE_NOT_FOUND, .what = "EventDestination" };
 
 		snprintf(f.e.property, sizeof(f.e.property), "%s", id);

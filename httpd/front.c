@@ -1,6 +1,6 @@
 /* front.c — what the HTTP server answers besides tree documents: the web
- * page at / (web.c), GET /metrics (metrics.c), and the EventService's
- * event stream and subscriptions (events.c).
+ * page at / (web.c), GET /metrics (metrics.c), the EventService's
+ * event stream and subscriptions (events.c), and the LogService (logs.c).
  *
  * Who calls: server.c's router hands every request here first
  * (httpd_front_route) and routes it itself when this says "not mine"; the
@@ -21,6 +21,7 @@ struct httpd_front {
 	int metrics_mode;
 	struct httpd_metrics *metrics;
 	struct httpd_events *events;
+	struct httpd_logs *logs;
 };
 
 int httpd_metrics_mode(const char *s, bool loopback)
@@ -46,7 +47,8 @@ struct httpd_front *httpd_front_new(struct rf_tree *t, const char *state_dir,
 		*ret_err = -ENOMEM;
 		return NULL;
 	}
-	if (!(f->events = httpd_events_new(t, state_dir, ret_err)))
+	if (!(f->events = httpd_events_new(t, state_dir, ret_err)) ||
+	    !(f->logs = httpd_logs_new(state_dir, ret_err)))
 		return httpd_front_free(f);
 	f->tree = t;
 	f->metrics_mode = metrics_mode < 0 ? HTTPD_METRICS_LOGIN : metrics_mode;
@@ -67,6 +69,7 @@ struct httpd_front *httpd_front_free(struct httpd_front *f)
 {
 	if (!f)
 		return NULL;
+	httpd_logs_free(f->logs);
 	httpd_events_free(f->events);
 	httpd_metrics_free(f->metrics);
 	free(f);
@@ -124,6 +127,8 @@ bool httpd_front_route(struct httpd_front *f, struct httpd *h, struct MHD_Connec
 		return true;
 	}
 	if (httpd_web_route(c, method, uri, ret))
+		return true;
+	if (httpd_logs_route(f->logs, h, c, method, uri, body, len, ret))
 		return true;
 	return httpd_events_route(f->events, h, c, method, uri, body, len, ret);
 }

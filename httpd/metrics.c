@@ -381,8 +381,8 @@ static void tree_metrics(struct httpd_metrics *m, FILE *out)
 			}
 			src = nv;
 			sr = &src[n_src++];
-			snprintf(sr->name, sizeof(sr->name), "%s", a);
-			snprintf(sr->uri, sizeof(sr->uri), "%s", u);
+			memcpy(sr->name, a, strlen(a) + 1);   /* lengths checked above */
+			memcpy(sr->uri, u, strlen(u) + 1);
 			sr->up = online_of(o);
 			sr->age = -1;
 		} else if (match1(u, SYSTEMS, a, sizeof(a))) {

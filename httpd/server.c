@@ -914,6 +914,14 @@ static struct MHD_Response *message_response(enum httpd_msg id, unsigned *ret_st
 	return json_obj_response(o);
 }
 
+/* The length of uri before its "/Actions/" (all of it if none). */
+static size_t strcspn_actions(const char *uri)
+{
+	const char *a = strstr(uri, "/Actions/");
+
+	return a ? (size_t)(a - uri) : strlen(uri);
+}
+
 /* Runs on a worker thread (or inline when too many are busy): sets rq->resp. */
 static void run_write(struct req *rq, enum write_kind kind)
 {
@@ -1013,13 +1021,16 @@ static void run_write(struct req *rq, enum write_kind kind)
 		rq->resp = fault_response(rq, &f, NULL, &rq->status);
 	}
 	/* Every change, who made it and how it ended (never a body: it may
-	 * hold a password). */
+	 * hold a password), to the journal and the LogService (logs.c). */
 	if (kind == W_TREE_PATCH || kind == W_ACTION || kind == W_ACCOUNT_CREATE ||
 	    kind == W_ACCOUNT_PATCH || kind == W_ACCOUNT_DELETE || kind == W_SESSION_SVC_PATCH ||
 	    kind == W_ACCOUNT_SVC_PATCH)
-		log_info("HTTP user %s: %s %s: %u%s%s", rq->who.user[0] ? rq->who.user : "(no login)",
-			 method_name(rq->method), rq->uri, rq->status, r < 0 ? " " : "",
-			 r < 0 ? strerror(-r) : "");
+		/* the resource it is about: an action's is the URI before /Actions/ */
+		log_event(rq->status < 400 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+			  strndupa(rq->uri, kind == W_ACTION ? strcspn_actions(rq->uri) : strlen(rq->uri)),
+			  "HTTP user %s: %s %s: %u%s%s", rq->who.user[0] ? rq->who.user : "(no login)",
+			  method_name(rq->method), rq->uri, rq->status, r < 0 ? " " : "",
+			  r < 0 ? strerror(-r) : "");
 	free(uri);
 }
 

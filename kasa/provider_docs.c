@@ -365,7 +365,8 @@ struct json_object *kasa_doc_circuit(const struct kasa_strip *s, bool mains)
 		put_null(&b, o, "PowerState");
 	if (s->have_si)
 		put_wiring(&b, o, s->si.model, false);
-	if (mains && kasa_strip_metered(s))
+	/* The one branch carries what the inlet does: the same readings. */
+	if (kasa_strip_metered(s))
 		put_readings(&b, o, s, SIZE_MAX);
 	links = json_object_new_object();
 	if (mains) {

@@ -151,10 +151,11 @@ static int install_only(struct kasa_strip *s, uint64_t g, size_t only)
 		add(&l, s->power_uri, false, kasa_doc_power(s), NULL, NULL);
 		add(&l, s->metrics_uri, false, kasa_doc_metrics(s), NULL, &s->res_metrics);
 	}
-	if (new_metrics || only == SIZE_MAX)
+	if (new_metrics || only == SIZE_MAX) {
 		add(&l, s->mains_circuit_uri, false, kasa_doc_circuit(s, true), NULL, NULL);
-	if (only == SIZE_MAX) {
 		add(&l, s->branch_circuit_uri, false, kasa_doc_circuit(s, false), NULL, NULL);
+	}
+	if (only == SIZE_MAX) {
 		add(&l, s->power_subsystem_uri, false, kasa_doc_power_subsystem(s), NULL, NULL);
 		add(&l, s->chassis_uri, false, kasa_doc_chassis(s), NULL, &s->res_chassis);
 		add(&l, s->manager_uri, false, kasa_doc_manager(s), manager_writable,

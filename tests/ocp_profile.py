@@ -7,11 +7,13 @@ profile (DSP0272), for the resource types named.
 TREE is a directory holding one index.json per resource (the redfishfs mount
 or a copy of it); PROFILE a profile JSON (../shared/redfish-profiles/
 OCPRackPDU.v1_0_0.json). For every resource of each TYPE (its @odata.type)
-at a URI the profile lists for it, every property and action whose
-ReadRequirement is Mandatory (DSP0272's default when none is given) must be
-present, nested requirements checked inside objects and in every element of
-arrays, and a Comparison (Equal, AnyOf) must hold. Requirements other than
-Mandatory are not checked (IfImplemented ones only when present).
+at a URI the profile lists for it (for a type with UseCases, the use case
+its key property selects), every property and action whose ReadRequirement
+is Mandatory (DSP0272's default when none is given; a Conditional one when
+a ConditionalRequirements entry makes it so) must be present, nested
+requirements checked inside objects and in every element of arrays, and a
+Comparison (Equal, AnyOf) must hold. Requirements other than Mandatory are
+not checked (IfImplemented ones only when present).
 
 --gap TYPE:PATH names a Mandatory item the service is known not to serve
 (the README says why): it may be missing, but must be missing somewhere, so
@@ -39,8 +41,43 @@ def uri_regex(pattern):
                                     for p in parts) + '$')
 
 
-def mandatory(req):
+def mandatory(req, obj=None):
+    """Whether req is Mandatory for obj (the object holding the property):
+    a ConditionalRequirements entry whose condition holds on obj's other
+    properties (CompareType Absent, Present, Equal, AnyOf) decides."""
+    for cond in req.get('ConditionalRequirements', []):
+        other = cond.get('CompareProperty')
+        have = isinstance(obj, dict) and other in obj
+        kind = cond.get('CompareType')
+        values = cond.get('CompareValues', [])
+        if kind == 'Absent':
+            holds = not have
+        elif kind == 'Present':
+            holds = have
+        elif kind in ('Equal', 'AnyOf'):
+            holds = have and obj[other] in values
+        else:
+            raise ValueError('CompareType %s is not supported by this checker' % kind)
+        if holds:
+            return cond.get('ReadRequirement', 'Mandatory') == 'Mandatory'
     return req.get('ReadRequirement', 'Mandatory') == 'Mandatory'
+
+
+def requirements_for(prof, doc):
+    """The requirements that apply to doc: the resource's own, or those of
+    the use case (UseCases) whose key property matches, or None."""
+    cases = prof.get('UseCases')
+    if not cases:
+        return prof
+    for case in cases:
+        key = case.get('UseCaseKeyProperty')
+        values = case.get('UseCaseKeyValues', [])
+        cmp = case.get('UseCaseComparison', 'Equal')
+        if cmp not in ('Equal', 'AnyOf'):
+            raise ValueError('UseCaseComparison %s is not supported by this checker' % cmp)
+        if key in doc and doc[key] in (values[:1] if cmp == 'Equal' else values):
+            return case
+    return None
 
 
 def check_comparison(req, value, path, out):
@@ -63,12 +100,9 @@ def check_props(obj, reqs, prefix, out):
     """Append (path, problem) for every unmet Mandatory requirement."""
     for name, req in reqs.items():
         path = prefix + name
-        if 'ConditionalRequirements' in req:
-            out.append((path, 'conditional requirements are not supported by this checker'))
-            continue
         present = isinstance(obj, dict) and name in obj
         if not present:
-            if mandatory(req):
+            if mandatory(req, obj):
                 out.append((path, 'missing'))
             continue
         value = obj[name]
@@ -118,19 +152,23 @@ def main(argv):
         if prof is None:
             problems.append('%s: not in the profile' % rtype)
             continue
-        patterns = [uri_regex(u) for u in prof.get('URIs', [])]
         for doc in docs:
             otype = doc.get('@odata.type', '')
             uri = doc.get('@odata.id', '')
             if otype.lstrip('#').split('.')[0] != rtype:
                 continue
+            req = requirements_for(prof, doc)
+            if req is None:
+                problems.append('%s: %s fits none of the profile\'s use cases' % (rtype, uri))
+                continue
+            patterns = [uri_regex(u) for u in req.get('URIs', [])]
             if patterns and not any(p.match(uri) for p in patterns):
                 problems.append('%s: %s is at no URI the profile allows' % (rtype, uri))
                 continue
             counts[rtype] = counts.get(rtype, 0) + 1
             out = []
-            check_props(doc, prof.get('PropertyRequirements', {}), '', out)
-            check_actions(doc, rtype, prof.get('ActionRequirements', {}), out)
+            check_props(doc, req.get('PropertyRequirements', {}), '', out)
+            check_actions(doc, rtype, req.get('ActionRequirements', {}), out)
             for path, what in out:
                 key = '%s:%s' % (rtype, path)
                 if key in gaps and what == 'missing':

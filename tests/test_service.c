@@ -59,30 +59,26 @@ static bool wait_for_text(const char *path, const char *s, int ms)
 
 static void test_unknown_option(void)
 {
-	char *out = NULL;
-	int st;
+	static const struct {
+		const char *args, *says;
+	} cases[] = {
+		{ "--bogus", "unknown option '--bogus'" },
+		{ "--kasaX=1.2.3.4 /tmp", "unknown option '--kasaX=1.2.3.4'" },
+		{ "-x /tmp", "unknown option '-x'" },
+		{ "--no-mount=yes", "'--no-mount' takes no value" },
+		{ "a b c", "unexpected argument 'c'" },
+	};
 
-	st = tu_sh_out(&out, "'%s' --bogus 2>&1", exe);
-	CU_ASSERT_EQUAL(st, 1);
-	CU_ASSERT(out && strstr(out, "unknown option '--bogus'"));
-	CU_ASSERT(out && !strstr(out, "mount point"));
-	free(out);
-	st = tu_sh_out(&out, "'%s' --kasaX=1.2.3.4 /tmp 2>&1", exe);
-	CU_ASSERT_EQUAL(st, 1);
-	CU_ASSERT(out && strstr(out, "unknown option '--kasaX=1.2.3.4'"));
-	free(out);
-	st = tu_sh_out(&out, "'%s' -x /tmp 2>&1", exe);
-	CU_ASSERT_EQUAL(st, 1);
-	CU_ASSERT(out && strstr(out, "unknown option '-x'"));
-	free(out);
-	st = tu_sh_out(&out, "'%s' --no-mount=yes 2>&1", exe);
-	CU_ASSERT_EQUAL(st, 1);
-	CU_ASSERT(out && strstr(out, "'--no-mount' takes no value"));
-	free(out);
-	st = tu_sh_out(&out, "'%s' a b c 2>&1", exe);
-	CU_ASSERT_EQUAL(st, 1);
-	CU_ASSERT(out && strstr(out, "unexpected argument 'c'"));
-	free(out);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = NULL;
+		int st = tu_sh_out(&out, "'%s' %s 2>&1", exe, cases[i].args);
+
+		CU_ASSERT_EQUAL(st, 1);
+		CU_ASSERT(out && strstr(out, cases[i].says) && !strstr(out, "mount point"));
+		if (!out || !strstr(out, cases[i].says))
+			fprintf(stderr, "\n  redfishfs %s: '%s'\n", cases[i].args, out ? out : "");
+		free(out);
+	}
 }
 
 /* --help lists every option of the table exactly once, libfuse's -h/-V
@@ -753,6 +749,13 @@ static void test_logs(void)
 	CU_ASSERT_EQUAL(st, 1);
 	CU_ASSERT(out && strstr(out, "BMC rack is offline: credentials refused"));
 	CU_ASSERT(out && strstr(out, "login refused"));
+	free(out);
+	/* TLS to a plain HTTP port: the cause is TLS */
+	st = tu_sh_out(&out, "'%s' -f --no-mount --http 127.0.0.1:%u --http-no-auth --bmc "
+		       "tls=https://127.0.0.1:%u 2>&1", exe, (unsigned)tu_free_port(0),
+		       (unsigned)bmc.port);
+	CU_ASSERT_EQUAL(st, 1);
+	CU_ASSERT(out && strstr(out, "BMC tls is offline: TLS failed"));
 	free(out);
 	tu_daemon_stop(&bmc, SIGTERM);
 	tu_rm_rf("/tmp/redfishfs-logs-state");

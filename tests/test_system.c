@@ -299,9 +299,10 @@ static void test_schemas_online(void)
 }
 
 /* OCP's Rack PDU profile: every Mandatory item of the PowerDistribution, its
- * Metrics and its Outlets (tests/ocp_profile.py), except the gaps the README
- * names (no honest value: they need the vendor's ratings, the device's
- * power-restore behaviour, a part number, or site data). */
+ * Metrics, its Outlets and its Mains and Branch circuits
+ * (tests/ocp_profile.py), except the gaps the README names (no honest
+ * value: they need the vendor's ratings, the device's power-restore
+ * behaviour, a part number, or site data). */
 static void test_ocp_profile(void)
 {
 	const char *shared = getenv("SHARED_DIR");
@@ -309,7 +310,9 @@ static void test_ocp_profile(void)
 
 	CU_ASSERT_EQUAL(tu_sh("/usr/bin/python3 '%s/tests/ocp_profile.py' '%s' "
 			      "'%s/redfish-profiles/OCPRackPDU.v1_0_0.json' "
-			      "PowerDistribution PowerDistributionMetrics Outlet "
+			      "PowerDistribution PowerDistributionMetrics Outlet Circuit "
+			      "--gap Circuit:RatedCurrentAmps --gap Circuit:UserLabel "
+			      "--gap Circuit:PowerRestorePolicy "
 			      "--gap PowerDistribution:Location --gap PowerDistribution:PartNumber "
 			      "--gap PowerDistributionMetrics:PowerLoadPercent "
 			      "--gap Outlet:PowerRestorePolicy --gap Outlet:RatedCurrentAmps >&2",
