@@ -37,6 +37,12 @@
  * makes one request per resource. Installs carry the tree generation taken
  * before the request, so a slow fetch never overwrites a newer write.
  *
+ * A reply is what its URI is: a body whose @odata.id names another
+ * resource, or none, is installed at the URI it was fetched from with
+ * @odata.id set to it, and the mistake goes to the tree's source reporter.
+ * An expanded reply is only trusted for a child that exactly one embedded
+ * object claims; a copy-pasted @odata.id leaves both to plain GETs.
+ *
  * Writes: PATCH with If-Match (one retry after a 412 with the new ETag),
  * actions POSTed to the action's target; both reinstall the resource before
  * returning. Writable properties come from the CSDL table (writable.c) via

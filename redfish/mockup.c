@@ -3,11 +3,16 @@
  *
  * rf_mockup_load() walks DIR (without following symlinks, so the aliases of a
  * cp -a backup of the mount are skipped), parses every DIR/<rel>/index.json
- * whose "@odata.id" is /redfish/v1/<rel>, drops "@Redfish.Copyright" and
+ * as /redfish/v1/<rel> (whatever its "@odata.id" claims: a wrong or missing
+ * one is set to that URI and reported through the tree; a file that is no
+ * JSON object is left out and reported), drops "@Redfish.Copyright" and
  * installs it. Without a name the mockup is the service's own tree: the
  * ServiceRoot's links (and its UUID) become the tree's, and collections whose
  * members are their direct children become tree-maintained collections
- * (merging with the tree's own Chassis, Managers, ...). With a name it is a
+ * (merging with the tree's own Chassis, Managers, ...); what another
+ * provider installed first (the HTTP server's SessionService over a
+ * backup's copy) is left to it, with everything below it, and the mockup's
+ * PowerEquipment collections are linked from the tree's. With a name it is a
  * source like a BMC: only the members of its top-level collections are
  * installed, as NAME_<id>, with every URI rewritten (rewrite.c).
  *

@@ -3,6 +3,17 @@
  * freshness (refresh on access after max-age, coalesced), and the read side
  * for the mount (stat/read/readlink/list) and HTTP (documents).
  *
+ * A resource belongs to the provider that installed it: no other replaces
+ * it (-EPERM), except that tree-maintained collections may be joined.
+ * Directories no resource stands for (the segments on the way to one) take
+ * the mtime of their nearest installed ancestor, so a walk sees them
+ * unchanged. Links of a resource to URIs below it at no position of its
+ * rendering (a chassis linking Drives/D1 where Drives is no resource) are
+ * kept as pending: a lookup of their path, or a listing above them, loads
+ * them first, so what a lazy source links is reachable by its path and a
+ * listing shows only what is there. Providers report a source's mistakes
+ * through rf_tree_report_source; the reporter hears each once.
+ *
  * Threads and locks: one rwlock guards the index (resources, directory
  * lists, aliases, claims, the generation counter). Readers take it shared,
  * take a reference to an immutable render and copy or serve bytes after
@@ -579,9 +590,8 @@ static bool writable_equal(const struct rf_writable_set *a, const struct rf_writ
 	return true;
 }
 
-/* The mtime the mount shows for uri's position while it is not installed:
- * a node of the nearest installed ancestor's rendering. Under the lock. */
-static bool shown_mtime(struct rf_tree *t, const char *uri, struct timespec *ret)
+/* The nearest installed resource strictly above uri, or NULL. Under the lock. */
+static struct rf_resource *installed_ancestor(struct rf_tree *t, const char *uri)
 {
 	_cleanup_free_ char *cur = strdup(uri);
 
@@ -591,16 +601,23 @@ static bool shown_mtime(struct rf_tree *t, const char *uri, struct timespec *ret
 
 		free(cur);
 		cur = parent;
-		if (a) {
-			const struct rf_node *nd = a->render ?
-				rf_render_find(a->render, uri + strlen(a->uri) + 1) : NULL;
-
-			if (nd)
-				*ret = nd->mtime;
-			return nd != NULL;
-		}
+		if (a)
+			return a;
 	}
-	return false;
+	return NULL;
+}
+
+/* The mtime the mount shows for uri's position while it is not installed:
+ * a node of the nearest installed ancestor's rendering. Under the lock. */
+static bool shown_mtime(struct rf_tree *t, const char *uri, struct timespec *ret)
+{
+	struct rf_resource *a = installed_ancestor(t, uri);
+	const struct rf_node *nd = a && a->render ?
+		rf_render_find(a->render, uri + strlen(a->uri) + 1) : NULL;
+
+	if (nd)
+		*ret = nd->mtime;
+	return nd != NULL;
 }
 
 /* The targets of the links in o (objects of only @odata.* with a string
@@ -666,15 +683,20 @@ static void pending_add(struct rf_tree *t, const struct rf_resource *res, char *
 	free(links);
 }
 
-/* A pending link target at or below uri (malloc'd), or NULL. Under the lock. */
+/* A pending link target at, above or below uri (malloc'd), or NULL.
+ * Under the lock. */
 static char *pending_at(struct rf_tree *t, const char *uri)
 {
 	size_t it = 0, ul = strlen(uri);
 	const char *k;
 
-	while (strmap_next(t->pending, &it, &k, NULL))
-		if (strncmp(k, uri, ul) == 0 && (k[ul] == '\0' || k[ul] == '/'))
+	while (strmap_next(t->pending, &it, &k, NULL)) {
+		size_t kl = strlen(k);
+
+		if ((strncmp(k, uri, ul) == 0 && (k[ul] == '\0' || k[ul] == '/')) ||
+		    (kl < ul && strncmp(uri, k, kl) == 0 && uri[kl] == '/'))
 			return strdup(k);
+	}
 	return NULL;
 }
 
@@ -1275,7 +1297,6 @@ static struct rf_provider *loader_for(struct rf_tree *t, const char *uri)
 {
 	size_t best = 0;
 	struct rf_provider *p = NULL;
-	_cleanup_free_ char *cur = NULL;
 
 	for (size_t i = 0; i < t->n_claims; i++) {
 		size_t n = strlen(t->claims[i].prefix);
@@ -1287,17 +1308,9 @@ static struct rf_provider *loader_for(struct rf_tree *t, const char *uri)
 	}
 	if (p)
 		return p;
-	cur = strdup(uri);
-	while (cur) {
-		char *parent = uri_parent(cur, NULL);
-		struct rf_resource *res = parent ? strmap_get(t->res, parent) : NULL;
+	struct rf_resource *res = installed_ancestor(t, uri);
 
-		free(cur);
-		cur = parent;
-		if (res)
-			return res->owner;
-	}
-	return NULL;
+	return res ? res->owner : NULL;
 }
 
 /* ---- resolving mount paths --------------------------------------------------- */
@@ -1538,18 +1551,9 @@ static int resolve_fresh(struct rf_tree *t, const char *path, enum fresh_want wa
  * only when that resource changes. Under the lock. */
 static struct timespec synth_mtime(struct rf_tree *t, const char *uri)
 {
-	_cleanup_free_ char *cur = strdup(uri);
+	struct rf_resource *a = installed_ancestor(t, uri);
 
-	while (cur) {
-		char *parent = uri_parent(cur, NULL);
-		struct rf_resource *a = parent ? strmap_get(t->res, parent) : NULL;
-
-		free(cur);
-		cur = parent;
-		if (a && a->render)
-			return a->render->doc.mtime;
-	}
-	return (struct timespec){ 0 };
+	return a && a->render ? a->render->doc.mtime : (struct timespec){ 0 };
 }
 
 static void stat_of_res(const struct rf_resource *res, const char *path, struct rf_stat *st)

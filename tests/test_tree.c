@@ -746,6 +746,74 @@ static void test_etag_lists(void)
 	}
 }
 
+/* Another provider's resource is never replaced; tree collections are
+ * joined; a source mistake is told once; a link below a resource at no
+ * position of it loads on lookup and shows under a plain directory whose
+ * mtime stays put. */
+static int n_reports;
+
+static void on_report(void *ud, const char *source, const char *uri, const char *msg)
+{
+	(void)ud;
+	(void)msg;
+	if (strcmp(source, "fake") == 0 && strcmp(uri, "/redfish/v1/Chassis/X") == 0)
+		n_reports++;
+}
+
+static int orphan_refresh(struct rf_provider *p, const char *uri, int64_t max_age)
+{
+	struct fake *f = p->userdata;
+
+	(void)max_age;
+	atomic_fetch_add(&f->refreshes, 1);
+	if (strcmp(uri, "/redfish/v1/Chassis/X/Drives/D1") != 0)
+		return -ENOENT;
+	return rf_tree_install(f->t, p, uri, json_tokener_parse(
+		"{\"@odata.id\":\"/redfish/v1/Chassis/X/Drives/D1\",\"Id\":\"D1\"}"), NULL,
+		rf_tree_generation(f->t));
+}
+
+static const struct rf_provider_ops orphan_ops = { .refresh = orphan_refresh };
+
+static void test_owners_and_orphans(void)
+{
+	struct rf_tree *t = rf_tree_new(NULL);
+	struct fake a, b;
+	struct rf_stat st, st2;
+	char *v;
+
+	fake_init(&a, t);
+	fake_init(&b, t);
+	a.p.ops = &orphan_ops;
+	CU_ASSERT_EQUAL(rf_tree_install(t, &a.p, "/redfish/v1/Chassis/X", json_tokener_parse(
+		"{\"@odata.id\":\"/redfish/v1/Chassis/X\",\"Id\":\"X\","
+		"\"Links\":{\"Drives\":[{\"@odata.id\":\"/redfish/v1/Chassis/X/Drives/D1\"}]}}"),
+		NULL, rf_tree_generation(t)), 1);
+	CU_ASSERT_EQUAL(rf_tree_claim_prefix(t, &a.p, "/redfish/v1/Chassis/X"), 0);
+	CU_ASSERT_EQUAL(rf_tree_install(t, &b.p, "/redfish/v1/Chassis/X", json_tokener_parse(
+		"{\"@odata.id\":\"/redfish/v1/Chassis/X\",\"Id\":\"other\"}"), NULL,
+		rf_tree_generation(t)), -EPERM);
+	v = read_all(t, "Chassis/X/Id");
+	CU_ASSERT_STRING_EQUAL(v ? v : "", "X\n");
+	CU_ASSERT_EQUAL(rf_tree_add_collection(t, &b.p, "/redfish/v1/Chassis",
+					       "#ChassisCollection.ChassisCollection", "C"), 0);
+
+	/* Drives is no resource: a plain directory, D1 loaded by the lookup. */
+	CU_ASSERT_EQUAL(rf_tree_stat(t, "Chassis/X/Drives/D1/Id", &st), 0);
+	CU_ASSERT_EQUAL(rf_tree_stat(t, "Chassis/X/Drives", &st), 0);
+	CU_ASSERT_EQUAL(st.kind, RF_KIND_DIR);
+	CU_ASSERT_EQUAL(rf_tree_stat(t, "Chassis/X/Drives/index.json", &st2), -ENOENT);
+	usleep(20000);
+	CU_ASSERT_EQUAL(rf_tree_stat(t, "Chassis/X/Drives", &st2), 0);
+	CU_ASSERT_TRUE(st.mtime.tv_sec == st2.mtime.tv_sec && st.mtime.tv_nsec == st2.mtime.tv_nsec);
+
+	rf_tree_set_source_reporter(t, on_report, NULL);
+	rf_tree_report_source(t, "fake", "/redfish/v1/Chassis/X", "claims %s", "Y");
+	rf_tree_report_source(t, "fake", "/redfish/v1/Chassis/X", "claims %s", "Y");
+	CU_ASSERT_EQUAL(n_reports, 1);
+	rf_tree_free(t);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -765,5 +833,6 @@ int main(void)
 	CU_add_test(s, "uris and types", test_relative_links);
 	CU_add_test(s, "actions described by an ActionInfo", test_action_info);
 	CU_add_test(s, "If-Match lists", test_etag_lists);
+	CU_add_test(s, "owners, orphan links, source reports", test_owners_and_orphans);
 	return tu_run_cunit();
 }

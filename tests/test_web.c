@@ -125,6 +125,30 @@ static void test_chromium(void)
 	CU_ASSERT_EQUAL(rc, 0);
 }
 
+/* A daemon that takes no logins (--http-no-auth): the page finds out and
+ * needs none. */
+static void test_chromium_no_login(void)
+{
+	char kasa[64], log[340], sd[340], url[64];
+	struct tu_daemon d;
+	int rc;
+
+	snprintf(kasa, sizeof(kasa), "PowerStrip=127.0.0.1:%u", (unsigned)strip.port);
+	snprintf(sd, sizeof(sd), "%s/open", state_dir);
+	snprintf(log, sizeof(log), "%s/open.log", state_dir);
+	{
+		const char *args[] = { "--kasa", kasa, "--poll", "1", "--timeout", "500",
+				       "--http-no-auth", "--state-dir", sd, NULL };
+
+		CU_ASSERT_EQUAL_FATAL(tu_daemon_start(&d, log, 0, args), 0);
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)d.port);
+	rc = tu_sh("/usr/bin/python3 '%s/tests/web_chromium.py' --open '%s' %u >&2",
+		   getenv("SOURCE_DIR") ? getenv("SOURCE_DIR") : ".", url, (unsigned)strip.control);
+	CU_ASSERT_EQUAL(rc, 0);
+	tu_daemon_stop(&d, SIGTERM);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -135,5 +159,6 @@ int main(void)
 	s = CU_add_suite("web", web_init, web_clean);
 	CU_add_test(s, "the page's files, no login", test_files);
 	CU_add_test(s, "the page in headless Chromium", test_chromium);
+	CU_add_test(s, "the page against a server without logins", test_chromium_no_login);
 	return tu_run_cunit();
 }

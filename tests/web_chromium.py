@@ -3,6 +3,11 @@
 chromium-driver and python3-selenium), driven by tests/test_web.c.
 
     web_chromium.py URL USER PASSWORD SIM_CONTROL_PORT SYSTEM [SCREENSHOT.png]
+    web_chromium.py --open URL SIM_CONTROL_PORT
+
+The second form is for a daemon that takes no logins (--http-no-auth): the
+form's login is refused, the page finds it needs none and shows the six
+switches, and a click reaches the strip.
 
 Against a daemon serving a simulated HS300 named PowerStrip (whose control
 port is SIM_CONTROL_PORT) and an aggregated system SYSTEM: log in; six outlet
@@ -68,12 +73,16 @@ def checked(driver, label):
 
 
 def main():
-    if len(sys.argv) not in (6, 7):
+    open_mode = len(sys.argv) == 4 and sys.argv[1] == "--open"
+    if len(sys.argv) not in (6, 7) and not open_mode:
         print(__doc__.strip().splitlines()[3].strip(), file=sys.stderr)
         return 2
-    url, user, password, control, system = sys.argv[1:6]
-    control = int(control)
-    shot = sys.argv[6] if len(sys.argv) == 7 else None
+    if open_mode:
+        url, control = sys.argv[2], int(sys.argv[3])
+    else:
+        url, user, password, control, system = sys.argv[1:6]
+        control = int(control)
+        shot = sys.argv[6] if len(sys.argv) == 7 else None
     profile = tempfile.mkdtemp(prefix="rfs-chromium-")
     opts = Options()
     opts.binary_location = "/usr/bin/chromium"
@@ -84,7 +93,10 @@ def main():
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
     try:
-        run(driver, url, user, password, control, system, shot)
+        if open_mode:
+            run_open(driver, url, control)
+        else:
+            run(driver, url, user, password, control, system, shot)
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
@@ -171,6 +183,26 @@ def run(driver, url, user, password, control, system, shot):
     msg = wait(lambda: driver.find_element(By.ID, "login-error").text, 3)
     check(msg and "fail" in msg.lower(), f"a wrong password shows an error ({msg!r})")
     check(not driver.find_elements(By.CSS_SELECTOR, '[role="switch"]'), "no switches with a wrong password")
+
+
+def run_open(driver, url, control):
+    driver.get(url + "/")
+    form = driver.find_element(By.ID, "login")
+    form.find_element(By.CSS_SELECTOR, "input[name=username]").send_keys("anyone")
+    form.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys("anything")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    check(wait(lambda: len(driver.find_elements(
+        By.CSS_SELECTOR, '[role="switch"][aria-label^="PowerStrip outlet "]')) == 6, 10),
+        "no-login server: six outlet switches")
+    check(wait(lambda: driver.find_element(By.ID, "live").is_displayed(), 5), "no-login server: live")
+    s = switch(driver, "PowerStrip outlet 6")
+    if check(s is not None, "no-login server: outlet 6's switch"):
+        before = sim(control, "state 6")
+        s.click()
+        check(wait(lambda: sim(control, "state 6") != before, 3), "no-login server: a click reaches the strip")
+        s = switch(driver, "PowerStrip outlet 6")
+        s.click()
+        wait(lambda: sim(control, "state 6") == before, 3)
 
 
 if __name__ == "__main__":

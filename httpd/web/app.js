@@ -13,6 +13,7 @@ const R = '/redfish/v1';
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem('rf-token');
 let session = sessionStorage.getItem('rf-session');
+let open = sessionStorage.getItem('rf-open') === '1';   // a server without logins (--http-no-auth)
 let stream = null;              // the AbortController of the SSE fetch
 const views = new Map();        // resource URI -> function(doc) redrawing it
 const pending = new Set();      // URIs to read again (events coalesce here)
@@ -75,8 +76,10 @@ function showError(text) {
 
 function showLogin(message) {
   token = session = null;
+  open = false;
   sessionStorage.removeItem('rf-token');
   sessionStorage.removeItem('rf-session');
+  sessionStorage.removeItem('rf-open');
   if (stream) stream.abort();
   stream = null;
   views.clear();
@@ -107,8 +110,24 @@ async function login(ev) {
     start();
   } catch (e) {
     token = null;
-    $('login-error').textContent = e.status === 401 || e.status === 400
-      ? `Login failed: ${e.message}` : `Login failed: ${e.message}`;
+    if (e.status === 401 && await needsNoLogin()) {
+      open = true;
+      sessionStorage.setItem('rf-open', '1');
+      start();
+      return;
+    }
+    $('login-error').textContent = `Login failed: ${e.message}`;
+  }
+}
+
+// A refused login on a server that takes no logins at all: it answers
+// without one.
+async function needsNoLogin() {
+  try {
+    await get(`${R}/SessionService`);
+    return true;
+  } catch (e) {
+    return false;
   }
 }
 
@@ -290,8 +309,10 @@ async function follow() {
   const ctl = new AbortController();
   stream = ctl;
   try {
+    const headers = { Accept: 'text/event-stream' };
+    if (token) headers['X-Auth-Token'] = token;
     const r = await fetch(`${R}/EventService/SSE`, {
-      headers: { 'X-Auth-Token': token, Accept: 'text/event-stream' },
+      headers,
       signal: ctl.signal, cache: 'no-store', credentials: 'omit',
     });
     if (r.status === 401) return showLogin('The session ended; log in again.');
@@ -316,17 +337,17 @@ async function follow() {
   $('live').hidden = true;
   // The stream ended (the daemon restarted?): read everything again, follow again.
   setTimeout(() => {
-    if (stream === ctl && token) { loadAll(); follow(); }
+    if (stream === ctl && (token || open)) { loadAll(); follow(); }
   }, 2000);
 }
 
 function start() {
   $('login').hidden = true;
   $('logout').hidden = false;
-  loadAll().then(() => { if (token) follow(); });
+  loadAll().then(() => { if (token || open) follow(); });
 }
 
 $('login').addEventListener('submit', login);
 $('logout').addEventListener('click', logout);
-if (token) start();
+if (token || open) start();
 else showLogin('');
