@@ -146,6 +146,8 @@ static struct kasa_strip *strip_free(struct kasa_strip *s)
 	free(s->metrics_uri);
 	free(s->chassis_uri);
 	free(s->manager_uri);
+	free(s->fw_inventory_uri);
+	free(s->hw_inventory_uri);
 	free(s->sensors_uri);
 	free(s->power_uri);
 	free(s->power_subsystem_uri);
@@ -232,7 +234,8 @@ static int strip_set_name(struct kasa_strip *s, const char *name)
 	    asprintf(&s->mains_uri, "%s%s/Mains", URI_RACKPDUS, name) < 0 ||
 	    asprintf(&s->branches_uri, "%s%s/Branches", URI_RACKPDUS, name) < 0 ||
 	    asprintf(&s->mains_circuit_uri, "%s%s/Mains/1", URI_RACKPDUS, name) < 0 ||
-	    asprintf(&s->branch_circuit_uri, "%s%s/Branches/1", URI_RACKPDUS, name) < 0)
+	    asprintf(&s->branch_circuit_uri, "%s%s/Branches/1", URI_RACKPDUS, name) < 0 ||
+	    kasa_inventory_uris(name, &s->fw_inventory_uri, &s->hw_inventory_uri) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -334,6 +337,8 @@ struct kasa_provider *kasa_provider_free(struct kasa_provider *kp)
 		rf_tree_remove(kp->t, s->pdu_uri);
 		rf_tree_remove(kp->t, s->chassis_uri);
 		rf_tree_remove(kp->t, s->manager_uri);
+		rf_tree_remove(kp->t, s->fw_inventory_uri);
+		rf_tree_remove(kp->t, s->hw_inventory_uri);
 		strip_free(s);
 	}
 	free(kp->strips);
@@ -431,7 +436,9 @@ static int provider_attach(struct kasa_provider *kp, const char *name, const cha
 
 	/* From here the strip belongs to kp (freed by kasa_provider_free). */
 	pthread_mutex_lock(&s->io);
-	r = rf_tree_add_collection(kp->t, &kp->rp, s->outlets_uri,
+	r = kasa_inventory_setup(kp);
+	if (r >= 0)
+		r = rf_tree_add_collection(kp->t, &kp->rp, s->outlets_uri,
 				   "#OutletCollection.OutletCollection", "Outlets");
 	if (r >= 0)
 		r = rf_tree_add_collection(kp->t, &kp->rp, s->mains_uri,
@@ -815,5 +822,7 @@ int kasa_provider_remove(struct kasa_provider *kp, const char *host, uint16_t po
 	rf_tree_remove(kp->t, s->pdu_uri);
 	rf_tree_remove(kp->t, s->chassis_uri);
 	rf_tree_remove(kp->t, s->manager_uri);
+	rf_tree_remove(kp->t, s->fw_inventory_uri);
+	rf_tree_remove(kp->t, s->hw_inventory_uri);
 	return 0;
 }

@@ -160,6 +160,8 @@ static int install_only(struct kasa_strip *s, uint64_t g, size_t only)
 		add(&l, s->chassis_uri, false, kasa_doc_chassis(s), NULL, &s->res_chassis);
 		add(&l, s->manager_uri, false, kasa_doc_manager(s), manager_writable,
 		    &s->res_manager);
+		add(&l, s->fw_inventory_uri, false, kasa_doc_firmware(s), NULL, NULL);
+		add(&l, s->hw_inventory_uri, false, kasa_doc_hardware(s), NULL, NULL);
 		add(&l, s->pdu_uri, false, kasa_doc_pdu(s), label_writable, &s->res_pdu);
 	}
 	old_outlets = s->installed_outlets;

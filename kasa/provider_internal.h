@@ -68,6 +68,7 @@ struct kasa_strip {
 	char *sensors_uri, *power_uri, *power_subsystem_uri;   /* under chassis_uri */
 	char *mains_uri, *branches_uri;                         /* circuit collections */
 	char *mains_circuit_uri, *branch_circuit_uri;           /* their one member each */
+	char *fw_inventory_uri, *hw_inventory_uri;              /* provider_inventory.c */
 	struct kasa_dev *dev;      /* replaced (with io held) when the device moves */
 	bool discovered;           /* found by discovery, not configured */
 	struct kasa_creds *creds;  /* its own account, or NULL: the provider's */
@@ -227,6 +228,16 @@ char *kasa_sensor_uri(const struct kasa_strip *s, size_t outlet, enum kasa_senso
 char *kasa_outlet_uri(const struct kasa_strip *s, size_t i);
 /* Whether the strip has meters (its Metrics and readings are shown). */
 bool kasa_strip_metered(const struct kasa_strip *s);
+
+/* ---- provider_inventory.c: UpdateService/FirmwareInventory ---------------- */
+
+/* The strip's two item URIs (malloc'd). 0 or -ENOMEM. */
+int kasa_inventory_uris(const char *name, char **ret_fw, char **ret_hw);
+/* The UpdateService and its FirmwareInventory, unless there is one. 0 or -errno. */
+int kasa_inventory_setup(struct kasa_provider *kp);
+/* SoftwareInventory bodies (under s->lock); NULL on -ENOMEM. */
+struct json_object *kasa_doc_firmware(const struct kasa_strip *s);
+struct json_object *kasa_doc_hardware(const struct kasa_strip *s);
 
 /* ---- provider_ops.c -------------------------------------------------------- */
 

@@ -33,7 +33,8 @@ static struct kasa_strip *strip_for_uri(struct kasa_provider *kp, const char *ur
 		struct kasa_strip *c = kp->strips[i];
 
 		if (uri_under(uri, c->pdu_uri) || uri_under(uri, c->chassis_uri) ||
-		    uri_under(uri, c->manager_uri))
+		    uri_under(uri, c->manager_uri) || !strcmp(uri, c->fw_inventory_uri) ||
+		    !strcmp(uri, c->hw_inventory_uri))
 			s = c;
 	}
 	pthread_mutex_unlock(&kp->lock);

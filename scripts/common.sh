@@ -31,5 +31,11 @@ build() {
 	if [ ! -f "$ROOT/$dir/build.ninja" ]; then
 		meson setup "$ROOT/$dir" "$ROOT" "$@" >/dev/null
 	fi
-	ninja -C "$ROOT/$dir" >/dev/null
+	# ninja prints compiler errors on stdout: show them when the build fails.
+	local out
+	if ! out=$(ninja -C "$ROOT/$dir" 2>&1); then
+		printf '%s\n' "$out" >&2
+		echo "build of $dir failed" >&2
+		return 1
+	fi
 }

@@ -315,26 +315,31 @@ static void test_wrong_credentials(void)
 
 /* A firmware update moves a plug from XOR (TCP 9999) to KLAP (HTTP on 80),
  * same deviceId, same address: the strip keeps its name and comes back
- * online over KLAP. The real ports, on an address of its own. */
+ * online over KLAP. The real ports, on a loopback address of this run's
+ * own (other checkouts may run this test at the same time). */
 static void test_firmware_update(void)
 {
 	const char *dir = getenv("SHARED_DIR");
-	char fx_old[512], fx_new[512], path[600];
+	char fx_old[512], fx_new[512], path[600], addr[32], xor_at[48], spec[64];
+	unsigned pid = (unsigned)getpid();
 	struct tu_sim sim;
 	struct tu_mount m;
 
+	snprintf(addr, sizeof(addr), "127.61.%u.%u", (pid >> 8) & 0xff, (pid & 0xff) | 1);
+	snprintf(xor_at, sizeof(xor_at), "%s:9999", addr);
+	snprintf(spec, sizeof(spec), "Hall=%s", addr);
 	snprintf(fx_old, sizeof(fx_old), "%s/fixtures/kasa/iot/HS100(US)_2.0_1.5.6.json",
 		 dir ? dir : "../shared");
 	snprintf(fx_new, sizeof(fx_new), "%s/fixtures/kasa/iot/HS100(UK)_4.1_1.1.0.json",
 		 dir ? dir : "../shared");
 	{
-		const char *extra[] = { "--listen", "127.0.0.61:9999", "--device-id",
+		const char *extra[] = { "--listen", xor_at, "--device-id",
 					"8006AB0000000000000000000000000000000042", NULL };
 
 		CU_ASSERT_EQUAL_FATAL(tu_sim_start(&sim, fx_old, "Hall light", extra), 0);
 	}
 	{
-		const char *args[] = { "--kasa", "Hall=127.0.0.61", "--poll", "1", "--timeout", "500", NULL };
+		const char *args[] = { "--kasa", spec, "--poll", "1", "--timeout", "500", NULL };
 
 		CU_ASSERT_EQUAL_FATAL(tu_mount_start(&m, args), 0);
 	}
@@ -343,7 +348,7 @@ static void test_firmware_update(void)
 	expect_value(tu_path(m.mnt, PDUS "/Hall/Outlets/1/UserLabel"), "Hall light");
 	tu_sim_stop(&sim);
 	{
-		const char *extra[] = { "--listen", "127.0.0.61", "--device-id",
+		const char *extra[] = { "--listen", addr, "--device-id",
 					"8006AB0000000000000000000000000000000042", "--discovery-port", "0",
 					NULL };
 

@@ -8,7 +8,12 @@
  *   result; an HTTP action names the URI, the user and the status;
  * - the entries survive a restart of the daemon (--state-dir), ClearLog
  *   empties the collection (and needs ConfigureManager: a ReadOnly user
- *   gets 403), and the documents validate against the DMTF schemas.
+ *   gets 403), and the documents validate against the DMTF schemas;
+ * - the UpdateService's FirmwareInventory (kasa/provider_inventory.c): the
+ *   strip's firmware and hardware version as SoftwareInventory items, the
+ *   same over HTTP and in the mount as the PowerDistribution's
+ *   FirmwareVersion and Version, Updateable false, linked to the strip's
+ *   Manager and PowerDistribution, valid against the schemas.
  * Skips (exit 77) without /dev/fuse. */
 #include <CUnit/Basic.h>
 #include <curl/curl.h>
@@ -326,6 +331,59 @@ static void test_schemas(void)
 			      getenv("SHARED_DIR") ? getenv("SHARED_DIR") : "../shared"), 0);
 }
 
+#define INV "UpdateService/FirmwareInventory/PowerStrip-"
+
+static void test_inventory(void)
+{
+	char *fw = tu_value(tu_path(mnt.mnt, "PowerEquipment/RackPDUs/PowerStrip/FirmwareVersion"));
+	char *hw = tu_value(tu_path(mnt.mnt, "PowerEquipment/RackPDUs/PowerStrip/Version"));
+	char *v, want[256];
+	struct tu_buf b;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fw);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(hw);
+	CU_ASSERT_TRUE(*fw && *hw);
+	/* the mount */
+	v = tu_value(tu_path(mnt.mnt, INV "firmware/Version"));
+	CU_ASSERT_STRING_EQUAL(v ? v : "(none)", fw);
+	free(v);
+	v = tu_value(tu_path(mnt.mnt, INV "hardware/Version"));
+	CU_ASSERT_STRING_EQUAL(v ? v : "(none)", hw);
+	free(v);
+	v = tu_value(tu_path(mnt.mnt, INV "firmware/Updateable"));
+	CU_ASSERT_STRING_EQUAL(v ? v : "(none)", "false");
+	free(v);
+	v = tu_value(tu_path(mnt.mnt, INV "firmware/Status/State"));
+	CU_ASSERT_STRING_EQUAL(v ? v : "(none)", "Enabled");
+	free(v);
+	/* HTTP: linked from the ServiceRoot, listed, related to the strip */
+	CU_ASSERT_EQUAL(http("GET", "/redfish/v1", NULL, &b), 200);
+	CU_ASSERT_PTR_NOT_NULL(b.data && strstr(b.data, "/redfish/v1/UpdateService\""));
+	free(b.data);
+	CU_ASSERT_EQUAL(http("GET", "/redfish/v1/UpdateService/FirmwareInventory", NULL, &b), 200);
+	CU_ASSERT_PTR_NOT_NULL(b.data && strstr(b.data, "/redfish/v1/" INV "firmware\""));
+	CU_ASSERT_PTR_NOT_NULL(b.data && strstr(b.data, "/redfish/v1/" INV "hardware\""));
+	free(b.data);
+	CU_ASSERT_EQUAL(http("GET", "/redfish/v1/" INV "firmware", NULL, &b), 200);
+	snprintf(want, sizeof(want), "\"Version\": \"%s\"", fw);
+	CU_ASSERT_PTR_NOT_NULL(b.data && strstr(b.data, want));
+	CU_ASSERT_PTR_NOT_NULL(b.data && strstr(b.data, "\"/redfish/v1/Managers/PowerStrip\""));
+	CU_ASSERT_PTR_NOT_NULL(b.data && strstr(b.data, "\"/redfish/v1/PowerEquipment/RackPDUs/PowerStrip\""));
+	if (b.data && !strstr(b.data, want))
+		fprintf(stderr, "%s\n", b.data);
+	free(b.data);
+	/* read-only */
+	CU_ASSERT_EQUAL(http("PATCH", "/redfish/v1/" INV "firmware", "{\"Version\":\"9\"}", &b), 405);
+	free(b.data);
+	CU_ASSERT_NOT_EQUAL(tu_sh("echo 9 > '%s' 2>/dev/null", tu_path(mnt.mnt, INV "firmware/Version")), 0);
+	CU_ASSERT_EQUAL(tu_sh("/usr/bin/python3 '%s/tests/redfish_validate.py' '%s' '%s/redfish-schemas' >&2",
+			      getenv("SOURCE_DIR") ? getenv("SOURCE_DIR") : ".",
+			      tu_path(mnt.mnt, "UpdateService"),
+			      getenv("SHARED_DIR") ? getenv("SHARED_DIR") : "../shared"), 0);
+	free(fw);
+	free(hw);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -344,5 +402,6 @@ int main(void)
 	CU_add_test(s, "entries survive a restart", test_restart);
 	CU_add_test(s, "ClearLog empties the log", test_clear);
 	CU_add_test(s, "the documents are valid", test_schemas);
+	CU_add_test(s, "FirmwareInventory: firmware and hardware versions", test_inventory);
 	return tu_run_cunit();
 }
