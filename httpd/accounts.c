@@ -632,6 +632,9 @@ static int install_static(struct httpd_auth *a)
 	https = json_object_new_object();
 	json_object_object_add(https, "ProtocolEnabled", json_object_new_boolean(a->tls));
 	json_object_object_add(https, "Port", a->tls ? json_object_new_int(a->port) : NULL);
+	if (a->tls)   /* certs.c */
+		json_object_object_add(https, "Certificates",
+				       link_to(HTTPD_NETPROTO "/HTTPS/Certificates"));
 	json_object_object_add(o, "HTTP", http);
 	json_object_object_add(o, "HTTPS", https);
 	if ((r = install(a, HTTPD_NETPROTO, o, NULL)) < 0)
