@@ -37,26 +37,6 @@ struct httpd_certs {
 
 static const struct rf_provider_ops certs_ops = { 0 };   /* nothing to refresh or write */
 
-static struct json_object *link_to(const char *uri)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "@odata.id", json_object_new_string(uri));
-	return o;
-}
-
-static struct json_object *resource(const char *uri, const char *type, const char *id,
-				    const char *name)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "@odata.id", json_object_new_string(uri));
-	json_object_object_add(o, "@odata.type", json_object_new_string(type));
-	json_object_object_add(o, "Id", json_object_new_string(id));
-	json_object_object_add(o, "Name", json_object_new_string(name));
-	return o;
-}
-
 /* Subject or Issuer as a Certificate Identifier: the DN fields GnuTLS
  * finds, and the whole DN as DisplayString. */
 static struct json_object *identifier(gnutls_x509_crt_t crt, bool issuer)
@@ -182,7 +162,7 @@ static struct json_object *certificate(const char *pem, int *ret_err)
 		*ret_err = -EINVAL;
 		return NULL;
 	}
-	o = resource(CERT_URI, "#Certificate.v1_11_0.Certificate", "1", "HTTPS certificate");
+	o = httpd_resource(CERT_URI, "#Certificate.v1_11_0.Certificate", "1", "HTTPS certificate");
 	json_object_object_add(o, "Description",
 			       json_object_new_string("The certificate this service's HTTPS uses "
 						      "(--http-cert)"));
@@ -237,11 +217,11 @@ struct httpd_certs *httpd_certs_new(struct rf_tree *t, const char *pem, int *ret
 					"HTTPS Certificates")) < 0 ||
 	    !(o = certificate(pem, &r)) || (r = rf_tree_install(t, &c->prov, CERT_URI, o, NULL, g)) < 0)
 		goto fail;
-	o = resource(CERT_LOCS, "#CertificateLocations.v1_0_4.CertificateLocations", "CertificateLocations",
+	o = httpd_resource(CERT_LOCS, "#CertificateLocations.v1_0_4.CertificateLocations", "CertificateLocations",
 		     "Certificate Locations");
 	locs = json_object_new_object();
 	a = json_object_new_array();
-	json_object_array_add(a, link_to(CERT_URI));
+	json_object_array_add(a, httpd_link(CERT_URI));
 	json_object_object_add(locs, "Certificates", a);
 	json_object_object_add(locs, "Certificates@odata.count", json_object_new_int(1));
 	json_object_object_add(o, "Links", locs);
@@ -251,12 +231,12 @@ struct httpd_certs *httpd_certs_new(struct rf_tree *t, const char *pem, int *ret
 		return c;
 	if (r < 0)
 		goto fail;
-	o = resource(CERT_SVC, "#CertificateService.v1_2_1.CertificateService", "CertificateService",
+	o = httpd_resource(CERT_SVC, "#CertificateService.v1_2_1.CertificateService", "CertificateService",
 		     "Certificate Service");
 	json_object_object_add(o, "Description",
 			       json_object_new_string("Read-only: the HTTPS certificate comes from "
 						      "--http-cert and is replaced by a restart"));
-	json_object_object_add(o, "CertificateLocations", link_to(CERT_LOCS));
+	json_object_object_add(o, "CertificateLocations", httpd_link(CERT_LOCS));
 	if ((r = rf_tree_install(t, &c->prov, CERT_SVC, o, NULL, g)) == -EPERM)
 		return c;
 	if (r < 0)

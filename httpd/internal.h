@@ -226,6 +226,13 @@ int httpd_account_patch(struct httpd_auth *a, const char *id, struct json_object
 int httpd_account_delete(struct httpd_auth *a, const char *id, const char *if_match,
 			 const struct httpd_ident *who, struct httpd_fault *f);
 
+/* Pieces of the service's own documents (new references): {"@odata.id":
+ * uri}, and a body with @odata.id, @odata.type, Id (left out when NULL)
+ * and Name. */
+struct json_object *httpd_link(const char *uri);
+struct json_object *httpd_resource(const char *uri, const char *type, const char *id,
+				   const char *name);
+
 /* ---- server.c, for front.c ---------------------------------------------- */
 
 /* Who is asking (X-Auth-Token or Basic). 0 or -ENOKEY. */

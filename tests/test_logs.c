@@ -289,6 +289,43 @@ static void test_clear(void)
 	free(all);
 }
 
+/* More than LOG_MAX (1000) entries: the oldest go, the file stays bounded. */
+static void test_bound(void)
+{
+	struct tu_buf b;
+	struct json_object *o, *m;
+	const char *first = NULL;
+	char *lines = NULL;
+	long n;
+	int64_t t0 = tu_now_ms();
+
+	/* refused values: an entry each, without waiting for the device */
+	CU_ASSERT_EQUAL(tu_sh("for i in $(seq 1100); do echo Bad$i > '%s' 2>/dev/null; done; true",
+			      tu_path(mnt.mnt, "PowerEquipment/RackPDUs/PowerStrip/Outlets/2/PowerState")), 0);
+	fprintf(stderr, "  1100 refused mount writes: %lld ms\n", (long long)(tu_now_ms() - t0));
+	CU_ASSERT_EQUAL(http("GET", LOG_URI "/Entries", NULL, &b), 200);
+	o = b.data ? json_tokener_parse(b.data) : NULL;
+	free(b.data);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	n = json_object_get_int64(json_object_object_get(o, "Members@odata.count"));
+	CU_ASSERT_EQUAL(n, 1000);
+	if (json_object_object_get_ex(o, "Members", &m) && json_object_array_length(m) > 0)
+		first = json_object_get_string(json_object_object_get(json_object_array_get_idx(m, 0),
+								      "@odata.id"));
+	CU_ASSERT_PTR_NOT_NULL(first);
+	if (first) {
+		CU_ASSERT_EQUAL(http("GET", first, NULL, &b), 200);
+		/* the oldest left is one of the refused writes: those before it went */
+		CU_ASSERT_PTR_NOT_NULL(b.data && strstr(b.data, "= 'Bad"));
+		CU_ASSERT_PTR_NULL(b.data && strstr(b.data, "= 'Bad1'"));
+		free(b.data);
+	}
+	json_object_put(o);
+	CU_ASSERT_EQUAL(tu_sh_out(&lines, "wc -l < '%s/log.jsonl'", state_dir), 0);
+	CU_ASSERT_TRUE(lines && atol(lines) > 1000 && atol(lines) <= 2001);
+	free(lines);
+}
+
 static void save_doc(const char *dir, const char *uri)
 {
 	struct tu_buf b;
@@ -488,6 +525,7 @@ int main(void)
 	CU_add_test(s, "writes through the mount and HTTP: who and result", test_writes);
 	CU_add_test(s, "entries survive a restart", test_restart);
 	CU_add_test(s, "ClearLog empties the log", test_clear);
+	CU_add_test(s, "at most 1000 entries: the oldest go", test_bound);
 	CU_add_test(s, "the documents are valid", test_schemas);
 	CU_add_test(s, "FirmwareInventory: firmware and hardware versions", test_inventory);
 	CU_add_test(s, "CertificateService: the HTTPS certificate", test_certificate);
