@@ -431,7 +431,7 @@ static int state_load(struct httpd_auth *a)
 
 /* ---- resources in the tree ----------------------------------------------- */
 
-static struct json_object *link_to(const char *uri)
+struct json_object *httpd_link(const char *uri)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -448,14 +448,15 @@ static struct json_object *status_ok(void)
 	return o;
 }
 
-static struct json_object *resource(const char *uri, const char *type, const char *id,
-				    const char *name)
+struct json_object *httpd_resource(const char *uri, const char *type, const char *id,
+				   const char *name)
 {
 	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "@odata.id", json_object_new_string(uri));
 	json_object_object_add(o, "@odata.type", json_object_new_string(type));
-	json_object_object_add(o, "Id", json_object_new_string(id));
+	if (id)
+		json_object_object_add(o, "Id", json_object_new_string(id));
 	json_object_object_add(o, "Name", json_object_new_string(name));
 	return o;
 }
@@ -486,7 +487,7 @@ static int install_account(struct httpd_auth *a, const struct account *acc)
 
 	snprintf(uri, sizeof(uri), HTTPD_ACCOUNTS "/%s", acc->id);
 	snprintf(role_uri, sizeof(role_uri), HTTPD_ROLES "/%s", acc->role->id);
-	o = resource(uri, "#ManagerAccount.v1_14_1.ManagerAccount", acc->id, "User Account");
+	o = httpd_resource(uri, "#ManagerAccount.v1_14_1.ManagerAccount", acc->id, "User Account");
 	json_object_object_add(o, "Description", json_object_new_string("User Account"));
 	json_object_object_add(o, "UserName", json_object_new_string(acc->user));
 	json_object_object_add(o, "RoleId", json_object_new_string(acc->role->id));
@@ -497,7 +498,7 @@ static int install_account(struct httpd_auth *a, const struct account *acc)
 	json_object_array_add(types, json_object_new_string("Redfish"));
 	json_object_object_add(o, "AccountTypes", types);
 	links = json_object_new_object();
-	json_object_object_add(links, "Role", link_to(role_uri));
+	json_object_object_add(links, "Role", httpd_link(role_uri));
 	json_object_object_add(o, "Links", links);
 	return install(a, uri, o, account_writable);
 }
@@ -509,7 +510,7 @@ static int install_session(struct httpd_auth *a, const struct session *s)
 	struct json_object *o;
 
 	snprintf(uri, sizeof(uri), HTTPD_SESSIONS "/%s", s->id);
-	o = resource(uri, "#Session.v1_8_0.Session", s->id, "User Session");
+	o = httpd_resource(uri, "#Session.v1_8_0.Session", s->id, "User Session");
 	json_object_object_add(o, "Description", json_object_new_string("User Session"));
 	json_object_object_add(o, "UserName", json_object_new_string(acc ? acc->user : ""));
 	json_object_object_add(o, "SessionType", json_object_new_string("Redfish"));
@@ -521,20 +522,20 @@ static int install_session(struct httpd_auth *a, const struct session *s)
 
 static int install_session_service(struct httpd_auth *a)
 {
-	struct json_object *o = resource(HTTPD_SESSION_SVC, "#SessionService.v1_2_0.SessionService",
+	struct json_object *o = httpd_resource(HTTPD_SESSION_SVC, "#SessionService.v1_2_0.SessionService",
 					 "SessionService", "Session Service");
 
 	json_object_object_add(o, "Description", json_object_new_string("Session Service"));
 	json_object_object_add(o, "Status", status_ok());
 	json_object_object_add(o, "ServiceEnabled", json_object_new_boolean(true));
 	json_object_object_add(o, "SessionTimeout", json_object_new_int((int)a->session_timeout_s));
-	json_object_object_add(o, "Sessions", link_to(HTTPD_SESSIONS));
+	json_object_object_add(o, "Sessions", httpd_link(HTTPD_SESSIONS));
 	return install(a, HTTPD_SESSION_SVC, o, NULL);
 }
 
 static int install_account_service(struct httpd_auth *a)
 {
-	struct json_object *o = resource(HTTPD_ACCOUNT_SVC, "#AccountService.v1_18_1.AccountService",
+	struct json_object *o = httpd_resource(HTTPD_ACCOUNT_SVC, "#AccountService.v1_18_1.AccountService",
 					 "AccountService", "Account Service");
 
 	json_object_object_add(o, "Description", json_object_new_string("Account Service"));
@@ -550,8 +551,8 @@ static int install_account_service(struct httpd_auth *a)
 			       json_object_new_int((int)a->lockout_duration_s));
 	json_object_object_add(o, "AccountLockoutCounterResetAfter",
 			       json_object_new_int((int)a->lockout_reset_s));
-	json_object_object_add(o, "Accounts", link_to(HTTPD_ACCOUNTS));
-	json_object_object_add(o, "Roles", link_to(HTTPD_ROLES));
+	json_object_object_add(o, "Accounts", httpd_link(HTTPD_ACCOUNTS));
+	json_object_object_add(o, "Roles", httpd_link(HTTPD_ROLES));
 	return install(a, HTTPD_ACCOUNT_SVC, o, NULL);
 }
 
@@ -599,7 +600,7 @@ static int install_static(struct httpd_auth *a)
 		struct json_object *privs = json_object_new_array();
 
 		snprintf(uri, sizeof(uri), HTTPD_ROLES "/%s", roles[i].id);
-		o = resource(uri, "#Role.v1_3_3.Role", roles[i].id, roles[i].id);
+		o = httpd_resource(uri, "#Role.v1_3_3.Role", roles[i].id, roles[i].id);
 		json_object_object_add(o, "Description", json_object_new_string("Predefined role"));
 		json_object_object_add(o, "RoleId", json_object_new_string(roles[i].id));
 		json_object_object_add(o, "IsPredefined", json_object_new_boolean(true));
@@ -611,18 +612,18 @@ static int install_static(struct httpd_auth *a)
 			return r;
 	}
 
-	o = resource(HTTPD_MANAGER, "#Manager.v1_24_0.Manager", "redfishfs",
+	o = httpd_resource(HTTPD_MANAGER, "#Manager.v1_24_0.Manager", "redfishfs",
 		     "redfishfs Redfish service");
 	json_object_object_add(o, "Description",
 			       json_object_new_string("The service that serves this tree"));
 	json_object_object_add(o, "ManagerType", json_object_new_string("Service"));
 	json_object_object_add(o, "Status", status_ok());
-	json_object_object_add(o, "NetworkProtocol", link_to(HTTPD_NETPROTO));
-	json_object_object_add(o, "LogServices", link_to(HTTPD_MANAGER "/LogServices"));   /* logs.c */
+	json_object_object_add(o, "NetworkProtocol", httpd_link(HTTPD_NETPROTO));
+	json_object_object_add(o, "LogServices", httpd_link(HTTPD_MANAGER "/LogServices"));   /* logs.c */
 	if ((r = install(a, HTTPD_MANAGER, o, NULL)) < 0)
 		return r;
 
-	o = resource(HTTPD_NETPROTO, "#ManagerNetworkProtocol.v1_12_0.ManagerNetworkProtocol",
+	o = httpd_resource(HTTPD_NETPROTO, "#ManagerNetworkProtocol.v1_12_0.ManagerNetworkProtocol",
 		     "NetworkProtocol", "Manager Network Protocol");
 	json_object_object_add(o, "Description", json_object_new_string(a->url));
 	json_object_object_add(o, "Status", status_ok());
@@ -632,6 +633,9 @@ static int install_static(struct httpd_auth *a)
 	https = json_object_new_object();
 	json_object_object_add(https, "ProtocolEnabled", json_object_new_boolean(a->tls));
 	json_object_object_add(https, "Port", a->tls ? json_object_new_int(a->port) : NULL);
+	if (a->tls)   /* certs.c */
+		json_object_object_add(https, "Certificates",
+				       httpd_link(HTTPD_NETPROTO "/HTTPS/Certificates"));
 	json_object_object_add(o, "HTTP", http);
 	json_object_object_add(o, "HTTPS", https);
 	if ((r = install(a, HTTPD_NETPROTO, o, NULL)) < 0)

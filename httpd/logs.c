@@ -295,27 +295,6 @@ struct httpd_logs *httpd_logs_free(struct httpd_logs *lg)
 
 /* ---- the resources ------------------------------------------------------------------ */
 
-static struct json_object *link_to(const char *uri)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "@odata.id", json_object_new_string(uri));
-	return o;
-}
-
-static struct json_object *resource(const char *uri, const char *type, const char *id,
-				    const char *name)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "@odata.id", json_object_new_string(uri));
-	json_object_object_add(o, "@odata.type", json_object_new_string(type));
-	if (id)
-		json_object_object_add(o, "Id", json_object_new_string(id));
-	json_object_object_add(o, "Name", json_object_new_string(name));
-	return o;
-}
-
 static struct json_object *entry_doc(const struct log_entry *e)
 {
 	char uri[128], id[24], when[40];
@@ -324,7 +303,7 @@ static struct json_object *entry_doc(const struct log_entry *e)
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)e->id);
 	snprintf(uri, sizeof(uri), ENTRIES_URI "/%s", id);
 	iso_time(e->created, when, sizeof(when));
-	o = resource(uri, "#LogEntry.v1_21_0.LogEntry", id, "Log Entry");
+	o = httpd_resource(uri, "#LogEntry.v1_21_0.LogEntry", id, "Log Entry");
 	json_object_object_add(o, "EntryType", json_object_new_string("Oem"));
 	json_object_object_add(o, "OemRecordFormat", json_object_new_string("redfishfs"));
 	json_object_object_add(o, "Severity", json_object_new_string(severity(e->level)));
@@ -333,7 +312,7 @@ static struct json_object *entry_doc(const struct log_entry *e)
 	if (e->origin) {
 		struct json_object *l = json_object_new_object();
 
-		json_object_object_add(l, "OriginOfCondition", link_to(e->origin));
+		json_object_object_add(l, "OriginOfCondition", httpd_link(e->origin));
 		json_object_object_add(o, "Links", l);
 	}
 	return o;
@@ -346,10 +325,10 @@ static struct json_object *doc_locked(struct httpd_logs *lg, const char *uri)
 	char when[40];
 
 	if (strcmp(uri, LOGS_URI) == 0) {
-		o = resource(LOGS_URI, "#LogServiceCollection.LogServiceCollection", NULL,
+		o = httpd_resource(LOGS_URI, "#LogServiceCollection.LogServiceCollection", NULL,
 			     "Log Service Collection");
 		a = json_object_new_array();
-		json_object_array_add(a, link_to(LOG_URI));
+		json_object_array_add(a, httpd_link(LOG_URI));
 		json_object_object_add(o, "Members", a);
 		json_object_object_add(o, "Members@odata.count", json_object_new_int(1));
 		return o;
@@ -358,7 +337,7 @@ static struct json_object *doc_locked(struct httpd_logs *lg, const char *uri)
 		struct json_object *st = json_object_new_object(), *act = json_object_new_object(),
 				   *clr = json_object_new_object();
 
-		o = resource(LOG_URI, "#LogService.v1_9_0.LogService", "Log", "redfishfs event log");
+		o = httpd_resource(LOG_URI, "#LogService.v1_9_0.LogService", "Log", "redfishfs event log");
 		json_object_object_add(o, "Description",
 				       json_object_new_string("Device state changes, writes and "
 							      "actions with who and result, reloads"));
@@ -372,21 +351,21 @@ static struct json_object *doc_locked(struct httpd_logs *lg, const char *uri)
 		json_object_object_add(st, "Health",
 				       json_object_new_string(lg->save_err ? "Warning" : "OK"));
 		json_object_object_add(o, "Status", st);
-		json_object_object_add(o, "Entries", link_to(ENTRIES_URI));
+		json_object_object_add(o, "Entries", httpd_link(ENTRIES_URI));
 		json_object_object_add(clr, "target", json_object_new_string(CLEAR_URI));
 		json_object_object_add(act, "#LogService.ClearLog", clr);
 		json_object_object_add(o, "Actions", act);
 		return o;
 	}
 	if (strcmp(uri, ENTRIES_URI) == 0) {
-		o = resource(ENTRIES_URI, "#LogEntryCollection.LogEntryCollection", NULL,
+		o = httpd_resource(ENTRIES_URI, "#LogEntryCollection.LogEntryCollection", NULL,
 			     "Log Entry Collection");
 		a = json_object_new_array();
 		for (size_t i = 0; i < lg->n; i++) {
 			char m[128];
 
 			snprintf(m, sizeof(m), ENTRIES_URI "/%llu", (unsigned long long)nth(lg, i)->id);
-			json_object_array_add(a, link_to(m));
+			json_object_array_add(a, httpd_link(m));
 		}
 		json_object_object_add(o, "Members", a);
 		json_object_object_add(o, "Members@odata.count", json_object_new_int64((int64_t)lg->n));

@@ -65,6 +65,7 @@ struct httpd {
 	size_t max_body;
 	struct MHD_Daemon *mhd;
 	struct httpd_front *front;  /* /, /metrics, events (front.c) */
+	struct httpd_certs *certs;  /* CertificateService, with TLS (certs.c) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
@@ -1841,6 +1842,8 @@ struct httpd *httpd_new(struct rf_tree *t, const struct httpd_config *c, int *re
 	if (!(h->front = httpd_front_new(t, state_dir, httpd_metrics_mode(c->metrics,
 									   h->listen.loopback), &r)))
 		goto fail;
+	if (h->tls && !(h->certs = httpd_certs_new(t, h->cert_pem, &r)))
+		goto fail;
 	if (password) {
 		explicit_bzero(password, strlen(password));
 		free(password);
@@ -1945,6 +1948,7 @@ struct httpd *httpd_free(struct httpd *h)
 		MHD_stop_daemon(h->mhd);
 	}
 	h->front = httpd_front_free(h->front);
+	h->certs = httpd_certs_free(h->certs);
 	if (h->fd >= 0)
 		close(h->fd);
 	h->auth = httpd_auth_free(h->auth);

@@ -90,6 +90,7 @@ struct res {
 	bool requeued;              /* a prefetch lost to a transport error, queued again */
 	bool prefetched;            /* body came by prefetch, before any reader needed it */
 	bool wanted;                /* a reader waited for it */
+	bool expand_missed;         /* an expanded reply lacked it: plain GETs only */
 	uint64_t loads;             /* fetches that brought it (or confirmed it) */
 	char *via;                  /* the resource whose body queued it for prefetch */
 	int result;                 /* of the last fetch */
@@ -1079,7 +1080,7 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 	for (size_t i = 0; i < n_kids; i++) {
 		struct res *r = res_get(b, kids[i], false);
 
-		if (r && !r->busy && !r->tried && !r->body)
+		if (r && !r->busy && !r->tried && !r->body && !r->expand_missed)
 			has_first |= strcmp(kids[i], first) == 0;
 	}
 	if (!has_first || !(mine = calloc(n_kids, sizeof(*mine))) ||
@@ -1094,7 +1095,7 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 	for (size_t i = 0; i < n_kids; i++) {
 		struct res *r = res_get(b, kids[i], false);
 
-		if (r && !r->busy && !r->tried && !r->body) {
+		if (r && !r->busy && !r->tried && !r->body && !r->expand_missed) {
 			r->busy = r->tried = true;
 			mine[k++] = kids[i];
 		}
@@ -1166,6 +1167,10 @@ static bool fetch_expanded(struct rf_bmc *b, const char *parent, const char *fir
 
 			r->result = -ECANCELED;      /* let go: released() */
 			r->tried = false;
+			/* Not in the reply (the parent changed since, or two
+			 * bodies claim it): one plain GET, never another
+			 * expansion that may lack it again. */
+			r->expand_missed = reply != NULL;
 			if (!u || pq_push(b, u) < 0)
 				free(u);
 		}
@@ -1654,6 +1659,8 @@ static int remote_of(struct rf_bmc *b, const char *uri, char **ret_remote, char 
 		return -ENOENT;
 	pthread_mutex_lock(&b->lock);
 	r = res_get(b, uri, false);
+	while (r && r->busy)            /* as in action_target */
+		pthread_cond_wait(&b->cond, &b->lock);
 	*ret_etag = r && r->etag ? strdup(r->etag) : NULL;
 	pthread_mutex_unlock(&b->lock);
 	return 0;
@@ -1767,6 +1774,10 @@ static char *action_target(struct rf_bmc *b, const char *uri, const char *name)
 	snprintf(key, sizeof(key), "#%s", name);
 	pthread_mutex_lock(&b->lock);
 	r = res_get(b, uri, false);
+	/* A fetch installs in the tree before it keeps the body here: a
+	 * write that saw the tree's copy waits for ours. */
+	while (r && r->busy)
+		pthread_cond_wait(&b->cond, &b->lock);
 	if (r && r->body && json_object_object_get_ex(r->body, "Actions", &acts) &&
 	    (json_object_object_get_ex(acts, key, &a) ||
 	     (json_object_object_get_ex(acts, "Oem", &oem) &&

@@ -1811,6 +1811,21 @@ static int list_node_children(struct rf_tree *t, const struct rf_render *rd, con
 	return 0;
 }
 
+/* Take the read lock again after a load and resolve path anew; on failure
+ * the lock is released and h cleared. */
+static int relock_resolve(struct rf_tree *t, const char *path, struct hit *h)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&t->lock);
+	r = resolve(t, path, h);
+	if (r < 0) {
+		pthread_rwlock_unlock(&t->lock);
+		hit_clear(h);
+	}
+	return r;
+}
+
 int rf_tree_list(struct rf_tree *t, const char *path, struct rf_dirent **ret, size_t *ret_n)
 {
 	struct dirents out = { 0 };
@@ -1835,13 +1850,8 @@ int rf_tree_list(struct rf_tree *t, const char *path, struct rf_dirent **ret, si
 		hit_clear(&h);
 		if (cu)
 			refresh_shared(t, p, cu, max_age);
-		pthread_rwlock_rdlock(&t->lock);
-		r = resolve(t, path, &h);
-		if (r < 0) {
-			pthread_rwlock_unlock(&t->lock);
-			hit_clear(&h);
+		if ((r = relock_resolve(t, path, &h)) < 0)
 			return r;
-		}
 	}
 	/* Link targets below the directory that no lookup loaded yet: loaded
 	 * now, so the listing shows those that are there, and only them. */
@@ -1857,13 +1867,8 @@ int rf_tree_list(struct rf_tree *t, const char *path, struct rf_dirent **ret, si
 		hit_clear(&h);
 		if (u)
 			pending_load_below(t, u);
-		pthread_rwlock_rdlock(&t->lock);
-		r = resolve(t, path, &h);
-		if (r < 0) {
-			pthread_rwlock_unlock(&t->lock);
-			hit_clear(&h);
+		if ((r = relock_resolve(t, path, &h)) < 0)
 			return r;
-		}
 	}
 	switch (h.kind) {
 	case HIT_RESOURCE:

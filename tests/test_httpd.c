@@ -1888,7 +1888,11 @@ static void test_expand_bounds(void)
 	CU_ASSERT(ok >= 2);
 	CU_ASSERT_EQUAL(other, 0);
 	fprintf(stderr, "\nexpand: %d of 24 served, RSS %ld -> %ld kB\n", ok, before, after);
+#ifndef __SANITIZE_ADDRESS__
+	/* AddressSanitizer keeps freed memory in quarantine by design (256 MB
+	 * by default), so RSS says nothing about what the server returned. */
 	CU_ASSERT(after - before < 40 * 1024);
+#endif
 
 	for (int i = 0; i < 30; i++) {
 		snprintf(uri, sizeof(uri), "/redfish/v1/Chassis/Big%d", i);

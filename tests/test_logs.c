@@ -13,7 +13,10 @@
  *   strip's firmware and hardware version as SoftwareInventory items, the
  *   same over HTTP and in the mount as the PowerDistribution's
  *   FirmwareVersion and Version, Updateable false, linked to the strip's
- *   Manager and PowerDistribution, valid against the schemas.
+ *   Manager and PowerDistribution, valid against the schemas;
+ * - the CertificateService (httpd/certs.c) of an HTTPS daemon whose
+ *   certificate openssl made here: Subject, Issuer, validity, KeyUsage and
+ *   the PEM as served, linked from NetworkProtocol, valid.
  * Skips (exit 77) without /dev/fuse. */
 #include <CUnit/Basic.h>
 #include <curl/curl.h>
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -285,6 +289,43 @@ static void test_clear(void)
 	free(all);
 }
 
+/* More than LOG_MAX (1000) entries: the oldest go, the file stays bounded. */
+static void test_bound(void)
+{
+	struct tu_buf b;
+	struct json_object *o, *m;
+	const char *first = NULL;
+	char *lines = NULL;
+	long n;
+	int64_t t0 = tu_now_ms();
+
+	/* refused values: an entry each, without waiting for the device */
+	CU_ASSERT_EQUAL(tu_sh("for i in $(seq 1100); do echo Bad$i > '%s' 2>/dev/null; done; true",
+			      tu_path(mnt.mnt, "PowerEquipment/RackPDUs/PowerStrip/Outlets/2/PowerState")), 0);
+	fprintf(stderr, "  1100 refused mount writes: %lld ms\n", (long long)(tu_now_ms() - t0));
+	CU_ASSERT_EQUAL(http("GET", LOG_URI "/Entries", NULL, &b), 200);
+	o = b.data ? json_tokener_parse(b.data) : NULL;
+	free(b.data);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	n = json_object_get_int64(json_object_object_get(o, "Members@odata.count"));
+	CU_ASSERT_EQUAL(n, 1000);
+	if (json_object_object_get_ex(o, "Members", &m) && json_object_array_length(m) > 0)
+		first = json_object_get_string(json_object_object_get(json_object_array_get_idx(m, 0),
+								      "@odata.id"));
+	CU_ASSERT_PTR_NOT_NULL(first);
+	if (first) {
+		CU_ASSERT_EQUAL(http("GET", first, NULL, &b), 200);
+		/* the oldest left is one of the refused writes: those before it went */
+		CU_ASSERT_PTR_NOT_NULL(b.data && strstr(b.data, "= 'Bad"));
+		CU_ASSERT_PTR_NULL(b.data && strstr(b.data, "= 'Bad1'"));
+		free(b.data);
+	}
+	json_object_put(o);
+	CU_ASSERT_EQUAL(tu_sh_out(&lines, "wc -l < '%s/log.jsonl'", state_dir), 0);
+	CU_ASSERT_TRUE(lines && atol(lines) > 1000 && atol(lines) <= 2001);
+	free(lines);
+}
+
 static void save_doc(const char *dir, const char *uri)
 {
 	struct tu_buf b;
@@ -384,6 +425,89 @@ static void test_inventory(void)
 	free(hw);
 }
 
+static void test_certificate(void)
+{
+	char dir[320], cert[400], key[400], log[400], mockup[400], url[1024], *pem, *out = NULL;
+	const char *shared = getenv("SHARED_DIR") ? getenv("SHARED_DIR") : "../shared";
+	struct tu_daemon d;
+	CURL *c;
+	struct tu_buf b = { 0 };
+	long status = -1;
+
+	snprintf(dir, sizeof(dir), "%s/tls", state_dir);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(log, sizeof(log), "%s/log", dir);
+	snprintf(mockup, sizeof(mockup), "rack=%s/mockups/public-rackmount1", shared);
+	CU_ASSERT_EQUAL_FATAL(tu_sh("mkdir -p '%s' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+				    "-subj '/C=DE/O=redfishfs test/CN=127.0.0.1' "
+				    "-addext keyUsage=digitalSignature,keyEncipherment "
+				    "-addext extendedKeyUsage=serverAuth "
+				    "-keyout '%s' -out '%s' >/dev/null 2>&1", dir, key, cert), 0);
+	pem = tu_read_file(cert, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pem);
+	{
+		const char *args[] = { "--mockup", mockup, "--http-cert", cert, "--http-key", key,
+				       "--http-user", "admin", "--http-password-file", pw_file,
+				       "--state-dir", dir, NULL };
+
+		CU_ASSERT_EQUAL_FATAL(tu_daemon_start(&d, log, 0, args), 0);
+	}
+	c = curl_easy_init();
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u/redfish/v1/Managers/redfishfs/NetworkProtocol/"
+		 "HTTPS/Certificates/1", (unsigned)d.port);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, cert);
+	curl_easy_setopt(c, CURLOPT_USERPWD, "admin:test-password-1");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tu_buf_append);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	CU_ASSERT_EQUAL(status, 200);
+	if (b.data) {
+		struct json_object *o = json_tokener_parse(b.data), *v;
+		const char *sub = NULL, *iss = NULL, *str = NULL;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+		if (json_object_object_get_ex(o, "Subject", &v))
+			sub = json_object_get_string(json_object_object_get(v, "CommonName"));
+		if (json_object_object_get_ex(o, "Issuer", &v))
+			iss = json_object_get_string(json_object_object_get(v, "Organization"));
+		str = json_object_get_string(json_object_object_get(o, "CertificateString"));
+		CU_ASSERT_STRING_EQUAL(sub ? sub : "(none)", "127.0.0.1");
+		CU_ASSERT_STRING_EQUAL(iss ? iss : "(none)", "redfishfs test");
+		CU_ASSERT_STRING_EQUAL(str ? str : "(none)", pem);
+		{
+			char ku[256] = "";
+
+			if (json_object_object_get_ex(o, "KeyUsage", &v))
+				for (size_t i = 0; i < json_object_array_length(v); i++)
+					snprintf(ku + strlen(ku), sizeof(ku) - strlen(ku), "%s%s", i ? "," : "",
+						 json_object_get_string(json_object_array_get_idx(v, i)));
+			CU_ASSERT_STRING_EQUAL(ku, "DigitalSignature,KeyEncipherment,ServerAuthentication");
+		}
+		CU_ASSERT_TRUE(json_object_object_get_ex(o, "ValidNotBefore", &v) &&
+			       strlen(json_object_get_string(v)) == 20);
+		CU_ASSERT_TRUE(json_object_object_get_ex(o, "ValidNotAfter", &v) &&
+			       strlen(json_object_get_string(v)) == 20);
+		json_object_put(o);
+	}
+	free(b.data);
+	/* the documents against the schemas: copied out of the daemon with curl */
+	CU_ASSERT_EQUAL(tu_sh_out(&out, "cd '%s' && for u in CertificateService CertificateService/CertificateLocations "
+				  "Managers/redfishfs/NetworkProtocol Managers/redfishfs/NetworkProtocol/HTTPS/Certificates "
+				  "Managers/redfishfs/NetworkProtocol/HTTPS/Certificates/1; do mkdir -p v/$u && "
+				  "curl -sf --cacert '%s' -u admin:test-password-1 https://127.0.0.1:%u/redfish/v1/$u "
+				  "> v/$u/index.json || exit 1; done", dir, cert, (unsigned)d.port), 0);
+	free(out);
+	CU_ASSERT_EQUAL(tu_sh("/usr/bin/python3 '%s/tests/redfish_validate.py' '%s/v' '%s/redfish-schemas' >&2",
+			      getenv("SOURCE_DIR") ? getenv("SOURCE_DIR") : ".", dir, shared), 0);
+	tu_daemon_stop(&d, SIGTERM);
+	free(pem);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -401,7 +525,9 @@ int main(void)
 	CU_add_test(s, "writes through the mount and HTTP: who and result", test_writes);
 	CU_add_test(s, "entries survive a restart", test_restart);
 	CU_add_test(s, "ClearLog empties the log", test_clear);
+	CU_add_test(s, "at most 1000 entries: the oldest go", test_bound);
 	CU_add_test(s, "the documents are valid", test_schemas);
 	CU_add_test(s, "FirmwareInventory: firmware and hardware versions", test_inventory);
+	CU_add_test(s, "CertificateService: the HTTPS certificate", test_certificate);
 	return tu_run_cunit();
 }
