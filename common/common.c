@@ -9,6 +9,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -409,4 +410,61 @@ bool log_state_changed(const char *key, int state)
 		strmap_put(states, key, (void *)(intptr_t)((intptr_t)state * 2 + 1));
 	pthread_mutex_unlock(&states_lock);
 	return changed;
+}
+
+/* ---- password files ------------------------------------------------------ */
+
+int password_file_read(const char *path, char **ret_password)
+{
+	char buf[4097];
+	struct stat st;
+	size_t n = 0;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		r = -EPERM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t k = read(fd, buf + n, sizeof(buf) - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (k == 0)
+			break;
+		n += k;
+		if (n == sizeof(buf)) {
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	if (n && buf[n - 1] == '\n')
+		n--;
+	if (n && buf[n - 1] == '\r')
+		n--;
+	if (n == 0 || memchr(buf, '\0', n) || memchr(buf, '\n', n)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (!(*ret_password = strndup(buf, n)))
+		r = -ENOMEM;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return r;
 }

@@ -36,6 +36,13 @@ int text_check(const char *s, size_t n, bool multiline);
 char *text_escape(const char *s, size_t n, char *out, size_t cap);
 
 /* Clocks. Monotonic for timeouts and ages, realtime for mtimes. */
+/* Read a password file (a BMC's, a Kasa account's, the HTTP server's): one
+ * line, its trailing newline dropped. -EPERM when the file is readable or
+ * writable by group or others, -EINVAL if not a regular file, empty, over
+ * 4 KiB, or holding a NUL or a second line, else the open/read -errno.
+ * malloc'd on success. */
+int password_file_read(const char *path, char **ret_password);
+
 int64_t now_ms(void);
 int64_t now_us(void);
 struct timespec now_realtime(void);

@@ -1080,7 +1080,7 @@ static int kasa_account(const char *strip, const char *user, const char *passwor
 		log_error("Kasa%s%s: a TP-Link account needs both user and password file", w, name);
 		return -EINVAL;
 	}
-	r = rf_read_password_file(password_file, &password);
+	r = password_file_read(password_file, &password);
 	if (r < 0) {
 		log_error("Kasa%s%s: password file %s: %s", w, name, password_file,
 			  r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :
@@ -1137,7 +1137,7 @@ static struct rf_bmc *service_new_bmc(struct service *sv, const struct bmc_opt *
 	int r;
 
 	if (b->password_file) {
-		r = rf_read_password_file(b->password_file, &password);
+		r = password_file_read(b->password_file, &password);
 		if (r < 0) {
 			log_error("BMC %s: password file %s: %s", b->name, b->password_file,
 				  r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :

@@ -149,7 +149,7 @@ int httpd_parse_listen(const char *s, struct httpd_listen *ret)
 
 int httpd_read_password_file(const char *path, char **ret, char *msg, size_t msg_size)
 {
-	int r = rf_read_password_file(path, ret);
+	int r = password_file_read(path, ret);
 
 	if (r < 0)
 		snprintf(msg, msg_size, "http password file %s: %s", path,

@@ -26,7 +26,7 @@
  *
  * Exit status: 0 success, 1 a device or network error, 2 a usage error.
  * Single-threaded; everything it uses comes from kasa.h (and the password
- * file reader of redfish.h, shared with the daemon). */
+ * file reader of common.h, shared with the daemon). */
 #include "kasa.h"
 
 #include <errno.h>
@@ -40,7 +40,6 @@
 #include <time.h>
 
 #include "common.h"
-#include "redfish.h"
 
 #define TOOL_DEFAULT_TIMEOUT_MS 2000
 #define TOOL_MAX_BENCH 10000000L
@@ -178,7 +177,7 @@ static struct kasa_dev *tool_dev_open(const char *cmd, const char *host, uint16_
 		return NULL;
 	}
 	if (o->password_file) {
-		r = rf_read_password_file(o->password_file, &password);
+		r = password_file_read(o->password_file, &password);
 		if (r < 0) {
 			fprintf(stderr, "kasa %s: %s: %s\n", cmd, o->password_file,
 				r == -EPERM ? "readable or writable by group or others (chmod 600 it)" :

@@ -342,12 +342,6 @@ struct rf_bmc_config {
 int rf_bmc_parse_arg(const char *arg, char **ret_name, char **ret_url);
 /* Whether url is plain http to a host other than loopback (main warns). */
 bool rf_bmc_url_plain_remote(const char *url);
-/* Read a password file (a BMC's, a Kasa account's, the HTTP server's): one
- * line, its trailing newline dropped. -EPERM when the file is readable or
- * writable by group or others, -EINVAL if not a regular file, empty, over
- * 4 KiB, or holding a NUL or a second line, else the open/read -errno.
- * malloc'd on success. redfish/args.c */
-int rf_read_password_file(const char *path, char **ret_password);
 
 /* Validates cfg and copies it; no I/O, no threads. NULL with *ret_err. */
 struct rf_bmc *rf_bmc_new(struct rf_tree *t, const struct rf_bmc_config *cfg, int *ret_err);

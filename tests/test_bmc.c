@@ -18,6 +18,7 @@
 
 #include "client.h"
 #include "test_bmc_fake.h"
+#include "common.h"
 #include "testutil.h"
 
 #define SYS RF_ROOT "/Systems/rack1_437XR1138R2"
@@ -107,23 +108,23 @@ static void test_options(void)
 	CU_ASSERT_EQUAL(write(fd, "s3cret\n", 7), 7);
 	close(fd);
 	CU_ASSERT_EQUAL(chmod(tmp, 0600), 0);
-	CU_ASSERT_EQUAL(rf_read_password_file(tmp, &pw), 0);
+	CU_ASSERT_EQUAL(password_file_read(tmp, &pw), 0);
 	CU_ASSERT_STRING_EQUAL(pw, "s3cret");
 	free(pw);
 	CU_ASSERT_EQUAL(chmod(tmp, 0640), 0);
-	CU_ASSERT_EQUAL(rf_read_password_file(tmp, &pw), -EPERM);
+	CU_ASSERT_EQUAL(password_file_read(tmp, &pw), -EPERM);
 	CU_ASSERT_EQUAL(chmod(tmp, 0604), 0);
-	CU_ASSERT_EQUAL(rf_read_password_file(tmp, &pw), -EPERM);
+	CU_ASSERT_EQUAL(password_file_read(tmp, &pw), -EPERM);
 	CU_ASSERT_EQUAL(chmod(tmp, 0600), 0);
 	fd = open(tmp, O_WRONLY | O_TRUNC);
 	close(fd);
-	CU_ASSERT_EQUAL(rf_read_password_file(tmp, &pw), -EINVAL);     /* empty */
+	CU_ASSERT_EQUAL(password_file_read(tmp, &pw), -EINVAL);     /* empty */
 	fd = open(tmp, O_WRONLY | O_TRUNC);
 	CU_ASSERT_EQUAL(write(fd, "two\nlines\n", 10), 10);
 	close(fd);
-	CU_ASSERT_EQUAL(rf_read_password_file(tmp, &pw), -EINVAL);     /* one line only */
-	CU_ASSERT_EQUAL(rf_read_password_file("/tmp", &pw), -EINVAL);  /* not a file */
-	CU_ASSERT_EQUAL(rf_read_password_file("/nonexistent/pw", &pw), -ENOENT);
+	CU_ASSERT_EQUAL(password_file_read(tmp, &pw), -EINVAL);     /* one line only */
+	CU_ASSERT_EQUAL(password_file_read("/tmp", &pw), -EINVAL);  /* not a file */
+	CU_ASSERT_EQUAL(password_file_read("/nonexistent/pw", &pw), -ENOENT);
 	unlink(tmp);
 }
 
