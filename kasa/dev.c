@@ -6,14 +6,20 @@
  * each device has one request in flight and replies cannot be mixed up.
  * Callers: the kasa provider's pollers, the writers coming from FUSE/HTTP
  * threads, the kasa tool. No I/O ever blocks: every step waits in poll()
- * against the deadline of its attempt (timeout_ms).
+ * against the deadline of its attempt: timeout_ms from its start, and never
+ * past the deadline of the operation the calling thread runs
+ * (kasa_op_deadline(): the provider's commands set one that covers their
+ * wait for the strip and every request, reconnects included).
  *
- * Retry rule: a request makes at most two attempts. If the connection is
- * reset or closed after the request went out but before any reply byte
- * (-ECONNRESET), or the device ended a KLAP/AES session (-EKEYEXPIRED), the
- * second attempt reconnects (and makes a new session). Timeouts are not
- * retried, and after a timeout or any malformed reply the connection is
- * closed, so a late reply can never be read as the answer to the next.
+ * Retry rule: a request makes at most two attempts. If sending failed on a
+ * kept-alive connection (-ECONNRESET), or the device ended a KLAP/AES
+ * session (-EKEYEXPIRED), the second attempt reconnects (and makes a new
+ * session). A connection closed after the request was fully sent and
+ * before a reply (-ECONNABORTED) leaves the outcome unknown: reads are sent
+ * again, commands (kasa_set_relay and the other writes) are not, and fail
+ * with -EIO (the device may have applied them). Timeouts are not retried,
+ * and after a timeout or any malformed reply the connection is closed, so
+ * a late reply can never be read as the answer to the next.
  *
  * Finding the transport (KASA_TRANSPORT_AUTO): the first request tries XOR
  * on the device port; a refusal or an answer that is not a Kasa frame moves
@@ -88,6 +94,24 @@ enum kasa_transport kasa_transport_from_string(const char *s)
 /* The raw outcome behind the last mapped failure on this thread. */
 static __thread int last_cause;
 
+/* The deadline (now_ms() clock) of the operation this thread runs, 0 none;
+ * and whether its requests may be sent twice (false while a command runs). */
+static __thread int64_t op_deadline;
+static __thread bool op_no_resend;
+
+void kasa_op_deadline(int64_t deadline_ms)
+{
+	op_deadline = deadline_ms > 0 ? deadline_ms : 0;
+}
+
+/* The deadline of one step (an attempt, a search) starting now. */
+static int64_t kasa_step_deadline(const struct kasa_dev *d)
+{
+	int64_t end = now_ms() + d->timeout_ms;
+
+	return op_deadline && op_deadline < end ? op_deadline : end;
+}
+
 int kasa_last_cause(void)
 {
 	return last_cause;
@@ -111,7 +135,6 @@ static int kasa_error(int raw)
 	case ENETDOWN:
 	case EHOSTDOWN:
 	case ECONNRESET:
-	case ECONNABORTED:
 	case EPIPE:
 	case ENOTCONN:
 	case EADDRNOTAVAIL:
@@ -126,6 +149,7 @@ static int kasa_error(int raw)
 	case EMFILE:
 	case ENFILE:
 		return raw;
+	case ECONNABORTED:     /* closed after the request went out: unknown */
 	default:               /* EBADMSG, EMSGSIZE, EPROTO, anything odd */
 		return -EIO;
 	}
@@ -151,7 +175,8 @@ static void kasa_link_use(struct kasa_dev *d, enum kasa_transport t)
  * a device that is away)? */
 static bool kasa_search_on(int r)
 {
-	return r == -ECONNREFUSED || r == -ECONNRESET || r == -EPROTO || r == -EBADMSG ||
+	return r == -ECONNREFUSED || r == -ECONNRESET || r == -ECONNABORTED || r == -EPROTO ||
+	       r == -EBADMSG ||
 	       r == -EMSGSIZE || r == -EPROTONOSUPPORT || r == -EPIPE;
 }
 
@@ -172,7 +197,7 @@ static int kasa_dev_search(struct kasa_dev *d)
 	static const enum kasa_transport http_first[] = { KASA_TRANSPORT_KLAP, KASA_TRANSPORT_AES,
 							   KASA_TRANSPORT_XOR };
 	const enum kasa_transport *order = d->port == KASA_PORT ? xor_first : http_first;
-	int64_t deadline = now_ms() + d->timeout_ms;
+	int64_t deadline = kasa_step_deadline(d);
 	int r = -EPROTONOSUPPORT;
 
 	for (size_t i = 0; i < 3; i++) {
@@ -182,7 +207,7 @@ static int kasa_dev_search(struct kasa_dev *d)
 			size_t len;
 
 			r = kasa_link_attempt(&d->link, iot, strlen(iot), deadline, &reply, &len);
-			if (r == -ECONNRESET)   /* the retry rule holds here too */
+			if (r == -ECONNRESET || r == -ECONNABORTED)   /* a read: sent again */
 				r = kasa_link_attempt(&d->link, iot, strlen(iot), deadline, &reply, &len);
 			if (r == 0 && !kasa_json_parse_object_ok(reply, len))
 				r = -EPROTO;
@@ -201,7 +226,8 @@ static int kasa_dev_search(struct kasa_dev *d)
 	return r;
 }
 
-/* The request, at most two attempts. Under lock. Raw -errno. */
+/* The request, at most two attempts (the retry rule above). Under lock.
+ * Raw -errno. */
 static int kasa_dev_send(struct kasa_dev *d, const char *json, char **ret_reply, size_t *ret_len)
 {
 	size_t len = strlen(json);
@@ -222,9 +248,9 @@ static int kasa_dev_send(struct kasa_dev *d, const char *json, char **ret_reply,
 	free(d->search_reply);
 	d->search_reply = NULL;
 	t0 = now_us();
-	r = kasa_link_attempt(&d->link, json, len, now_ms() + d->timeout_ms, ret_reply, ret_len);
-	if (r == -ECONNRESET || r == -EKEYEXPIRED)
-		r = kasa_link_attempt(&d->link, json, len, now_ms() + d->timeout_ms, ret_reply, ret_len);
+	r = kasa_link_attempt(&d->link, json, len, kasa_step_deadline(d), ret_reply, ret_len);
+	if (r == -ECONNRESET || r == -EKEYEXPIRED || (r == -ECONNABORTED && !op_no_resend))
+		r = kasa_link_attempt(&d->link, json, len, kasa_step_deadline(d), ret_reply, ret_len);
 	stats_round_trip(STATS_KASA, now_us() - t0, r >= 0);
 	if (r == -EKEYEXPIRED)
 		r = -EPROTO;   /* a new session ended at once: the device is confused */
@@ -650,9 +676,13 @@ int kasa_set_relay(struct kasa_dev *d, const char *child_id, bool on)
 	if (!d)
 		return -EINVAL;
 	r = kasa_which(d);
+	op_no_resend = true;
 	if (r == KASA_PROTOCOL_SMART)
-		return kasa_smart_set_on(d, child_id, on);
-	return r < 0 ? r : kasa_simple(d, child_id, "system", "set_relay_state", kasa_args_int("state", on));
+		r = kasa_smart_set_on(d, child_id, on);
+	else if (r >= 0)
+		r = kasa_simple(d, child_id, "system", "set_relay_state", kasa_args_int("state", on));
+	op_no_resend = false;
+	return r;
 }
 
 int kasa_get_emeter(struct kasa_dev *d, const char *child_id, struct kasa_emeter *ret)
@@ -685,7 +715,12 @@ int kasa_erase_emeter(struct kasa_dev *d, const char *child_id)
 	r = kasa_which(d);
 	if (r == KASA_PROTOCOL_SMART)
 		return -EOPNOTSUPP;   /* SMART devices keep no resettable total */
-	return r < 0 ? r : kasa_simple(d, child_id, "emeter", "erase_emeter_stat", json_object_new_object());
+	if (r < 0)
+		return r;
+	op_no_resend = true;
+	r = kasa_simple(d, child_id, "emeter", "erase_emeter_stat", json_object_new_object());
+	op_no_resend = false;
+	return r;
 }
 
 int kasa_set_alias(struct kasa_dev *d, const char *child_id, const char *alias)
@@ -698,16 +733,23 @@ int kasa_set_alias(struct kasa_dev *d, const char *child_id, const char *alias)
 	r = kasa_which(d);
 	if (r < 0)
 		return r;
-	if (r == KASA_PROTOCOL_SMART)
-		return kasa_smart_set_nickname(d, child_id, alias);
+	op_no_resend = true;
+	if (r == KASA_PROTOCOL_SMART) {
+		r = kasa_smart_set_nickname(d, child_id, alias);
+		goto out;
+	}
 	args = json_object_new_object();
 	s = json_object_new_string(alias);
 	if (!args || !s || json_object_object_add(args, "alias", s) < 0) {
 		json_object_put(args);
 		json_object_put(s);
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto out;
 	}
-	return kasa_simple(d, child_id, "system", "set_dev_alias", args);
+	r = kasa_simple(d, child_id, "system", "set_dev_alias", args);
+out:
+	op_no_resend = false;
+	return r;
 }
 
 int kasa_set_led(struct kasa_dev *d, bool off)
@@ -717,9 +759,13 @@ int kasa_set_led(struct kasa_dev *d, bool off)
 	if (!d)
 		return -EINVAL;
 	r = kasa_which(d);
+	op_no_resend = true;
 	if (r == KASA_PROTOCOL_SMART)
-		return kasa_smart_set_led(d, off);
-	return r < 0 ? r : kasa_simple(d, NULL, "system", "set_led_off", kasa_args_int("off", off));
+		r = kasa_smart_set_led(d, off);
+	else if (r >= 0)
+		r = kasa_simple(d, NULL, "system", "set_led_off", kasa_args_int("off", off));
+	op_no_resend = false;
+	return r;
 }
 
 int kasa_reboot(struct kasa_dev *d, int delay_s)
@@ -729,9 +775,13 @@ int kasa_reboot(struct kasa_dev *d, int delay_s)
 	if (!d || delay_s < 0 || delay_s > 3600)
 		return -EINVAL;
 	r = kasa_which(d);
+	op_no_resend = true;
 	if (r == KASA_PROTOCOL_SMART)
-		return kasa_smart_reboot(d, delay_s);
-	return r < 0 ? r : kasa_simple(d, NULL, "system", "reboot", kasa_args_int("delay", delay_s));
+		r = kasa_smart_reboot(d, delay_s);
+	else if (r >= 0)
+		r = kasa_simple(d, NULL, "system", "reboot", kasa_args_int("delay", delay_s));
+	op_no_resend = false;
+	return r;
 }
 
 /* ---- UDP ------------------------------------------------------------------- */

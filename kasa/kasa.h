@@ -165,6 +165,10 @@ void kasa_dev_account(struct kasa_dev *d, char *buf, size_t size);
  * error table (-ECONNREFUSED where the call said -EHOSTUNREACH), for the
  * log; 0 if none failed yet. */
 int kasa_last_cause(void);
+/* The deadline (now_ms() clock, CLOCK_MONOTONIC) of the operation this
+ * thread runs: until reset with 0, every step of this thread's device calls
+ * (each attempt, reconnects and searches included) ends by it. */
+void kasa_op_deadline(int64_t deadline_ms);
 /* KLAP/AES: renew a session that many ms before its cookie TIMEOUT
  * (default 20 minutes, at most half the session; tests set their own). */
 void kasa_dev_set_renew_margin(struct kasa_dev *d, int64_t ms);

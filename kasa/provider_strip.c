@@ -357,6 +357,8 @@ static int strip_cmd_failed(struct kasa_strip *s, uint64_t g, int r)
 {
 	if (kasa_err_unreachable(r))
 		strip_mark_offline(s, g, r);
+	else if (r == -EIO)
+		kasa_strip_request_poll(s);   /* maybe applied: the poller finds out */
 	return r;
 }
 
@@ -367,12 +369,20 @@ static int strip_cmd_end(struct kasa_strip *s, uint64_t g, int r, const char *me
 			 bool (*check)(const struct kasa_sysinfo *si, const void *arg), const void *arg)
 {
 	strip_note(s, method, r);
+	kasa_op_deadline(0);   /* the command is over; its read-back is a request of its own */
 	if (r < 0)
 		strip_cmd_failed(s, g, r);
 	else
 		r = strip_readback(s, check, arg, 0);
 	pthread_mutex_unlock(&s->io);
 	return r;
+}
+
+/* End a command begun by strip_cmd_begin: its deadline and io. */
+static void strip_cmd_done(struct kasa_strip *s)
+{
+	kasa_op_deadline(0);
+	pthread_mutex_unlock(&s->io);
 }
 
 /* Whether s is offline because it refused every credential. */
@@ -403,26 +413,23 @@ static bool strip_usable(struct kasa_strip *s, bool *ret_probe)
 /* Begin a command: take io and check the device is online. An offline
  * device fails at once, unless its last probe is older than a second: then
  * one poll decides (so a device that came back is usable at once, not
- * after the next poll). Waiting for io (a poll or another command) takes
- * at most one timeout (-ETIMEDOUT). 0 with io held. */
+ * after the next poll). One deadline, twice the timeout from now, covers
+ * the whole command: waiting for io (a poll or another command; at most one
+ * timeout, then -ETIMEDOUT), that probe, and the command's requests with
+ * their retries (kasa_op_deadline, until strip_cmd_done). 0 with io held. */
 static int strip_cmd_begin(struct kasa_strip *s)
 {
-	struct timespec until;
+	int64_t start = now_ms(), deadline = start + 2 * (int64_t)s->kp->timeout_ms;
+	struct timespec until = deadline_ts(start + s->kp->timeout_ms);
 	bool probe;
 
 	if (!strip_usable(s, &probe))
 		return strip_refused(s) ? -EACCES : -EHOSTUNREACH;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += s->kp->timeout_ms / 1000;
-	until.tv_nsec += (long)(s->kp->timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	if (pthread_mutex_timedlock(&s->io, &until) != 0)
+	if (pthread_mutex_clocklock(&s->io, CLOCK_MONOTONIC, &until) != 0)
 		return -ETIMEDOUT;
+	kasa_op_deadline(deadline);
 	if (!strip_usable(s, &probe) || (probe && kasa_strip_poll_io(s) < 0)) {
-		pthread_mutex_unlock(&s->io);
+		strip_cmd_done(s);
 		return strip_refused(s) ? -EACCES : -EHOSTUNREACH;
 	}
 	return 0;
@@ -683,7 +690,7 @@ int kasa_strip_set_alias(struct kasa_strip *s, size_t outlet, const char *label)
 	if (r < 0)
 		return r;
 	if (outlet != SIZE_MAX && (r = strip_child_id(s, outlet, &child)) < 0) {
-		pthread_mutex_unlock(&s->io);
+		strip_cmd_done(s);
 		return r;
 	}
 	g = rf_tree_generation(s->kp->t);
@@ -799,7 +806,7 @@ int kasa_strip_power(struct kasa_strip *s, size_t idx, const char *state)
 	if (cycle && r < 0)
 		kasa_strip_install(s, rf_tree_generation(s->kp->t));
 out:
-	pthread_mutex_unlock(&s->io);
+	strip_cmd_done(s);
 	return r;
 }
 
@@ -845,7 +852,7 @@ int kasa_strip_reset_metrics(struct kasa_strip *s, size_t idx)
 		pthread_mutex_unlock(&s->lock);
 	}
 out:
-	pthread_mutex_unlock(&s->io);
+	strip_cmd_done(s);
 	return r;
 }
 

@@ -220,9 +220,12 @@ static int kasa_xor_attempt(struct kasa_link *l, const char *json, size_t len, i
 	}
 	r = kasa_send_all(l->fd, frame, frame_len, deadline);
 	if (r == -EPIPE)
-		r = -ECONNRESET;
-	if (r >= 0)
+		r = -ECONNRESET;   /* a send that failed: nothing reached the device */
+	if (r >= 0) {
 		r = kasa_recv_frame(l->fd, deadline, &reply, &extra);
+		if (r == -ECONNRESET)
+			r = -ECONNABORTED;   /* sent whole, closed unanswered: unknown */
+	}
 	if (r < 0 || extra)
 		kasa_link_close(l);
 	if (r < 0)

@@ -621,6 +621,67 @@ static void test_offline_and_back(void)
 	fx_stop(&f);
 }
 
+/* A write to a strip that does not answer in time: it fails as a device
+ * that is away, within max_ms. */
+static void write_fails_within(struct fx *f, const char *path, int64_t max_ms)
+{
+	int64_t t0 = tu_now_ms();
+	int r = rf_tree_write(f->t, path, "Off", 3);
+
+	CU_ASSERT(r == -ETIMEDOUT || r == -EHOSTUNREACH);
+	CU_ASSERT(tu_now_ms() - t0 <= max_ms);
+}
+
+/* One deadline per command: the wait for the strip, the probe of an offline
+ * strip and the command's requests all end within twice the timeout. */
+static void test_command_deadline(void)
+{
+	const int timeout = 1200;   /* past the probe age: an offline strip is probed */
+	const char *w = "PowerEquipment/RackPDUs/PowerStrip/Outlets/2/PowerState";
+	struct fx f;
+	int r;
+
+	/* A silent strip its poller keeps polling (each poll holds the strip
+	 * for a timeout): writes while a poll runs, then probe. */
+	CU_ASSERT_EQUAL_FATAL(fx_start(&f, "hs300", "PowerStrip", NULL, 1, timeout, 60000, true), 0);
+	CU_ASSERT(sim_says(&f.sim, "ok", "mode silent"));
+	for (int i = 0; i < 3; i++) {
+		sleep_ms(150 + 400 * i);
+		write_fails_within(&f, w, 2 * timeout + 150);
+	}
+	fx_stop(&f);
+
+	/* An offline strip that answers again, slowly (each reply 0.7 timeout):
+	 * the probe (state, then six meters) and the command share the one
+	 * deadline, instead of a timeout per request (8 replies: 6.7 s). */
+	CU_ASSERT_EQUAL_FATAL(fx_start(&f, "hs300", "PowerStrip", NULL, 60, timeout, 60000, true), 0);
+	CU_ASSERT(sim_says(&f.sim, "ok", "mode silent"));
+	r = rf_tree_write(f.t, w, "Off", 3);
+	CU_ASSERT(r == -ETIMEDOUT || r == -EHOSTUNREACH);
+	sleep_ms(1100);
+	CU_ASSERT(sim_says(&f.sim, "ok", "mode slow 840"));
+	write_fails_within(&f, w, 2 * timeout + 150);
+	fx_stop(&f);
+}
+
+/* A strip that closes the connection after the whole request arrived, with
+ * no reply: the outcome is unknown (-EIO, not -EHOSTUNREACH), and a switch
+ * is never sent a second time. */
+static void test_closed_unanswered(void)
+{
+	struct fx f;
+	int before, r;
+
+	CU_ASSERT_EQUAL_FATAL(fx_start(&f, "hs300", "PowerStrip", NULL, 60, 500, 60000, true), 0);
+	CU_ASSERT_EQUAL_FATAL(f.add_r, 0);
+	before = tu_sim_count(&f.sim, "set_relay_state");
+	CU_ASSERT(sim_says(&f.sim, "ok", "mode close"));
+	r = rf_tree_write(f.t, "PowerEquipment/RackPDUs/PowerStrip/Outlets/2/PowerState", "Off", 3);
+	CU_ASSERT_EQUAL(r, -EIO);
+	CU_ASSERT_EQUAL(tu_sim_count(&f.sim, "set_relay_state") - before, 1);
+	fx_stop(&f);
+}
+
 /* A plug is a one-outlet strip; its meter speaks the old units. */
 static void test_plug(void)
 {
@@ -1031,5 +1092,7 @@ int main(void)
 	CU_add_test(s, "Sensors, PowerSubsystem, Power", test_sensors_and_power);
 	CU_add_test(s, "unreachable at add", test_unreachable_at_add);
 	CU_add_test(s, "PowerCycle", test_power_cycle);
+	CU_add_test(s, "one deadline per command", test_command_deadline);
+	CU_add_test(s, "closed after the request: unknown, not resent", test_closed_unanswered);
 	return tu_run_cunit();
 }
