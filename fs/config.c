@@ -686,6 +686,9 @@ int fs_config_load(struct fs_config *c, const char *file, char *err, size_t errl
 	r = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
 	fclose(p.f);
 	free(p.buf);
+	/* A section an error cut short never reached cfg_end_section. */
+	free(p.kasa_user);
+	free(p.kasa_pwfile);
 	/* inih's own syntax errors (no '=', no ']') come before any later error of
 	 * ours: parsing goes on after them, ours end the input. */
 	if (r > 0 && (!p.error || r < p.error_line)) {
