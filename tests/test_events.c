@@ -614,14 +614,11 @@ static void test_sse_bmc(void)
 int main(void)
 {
 	CU_pSuite s;
+	int r = tu_cunit_begin_mount();
 
-	if (!tu_have_fuse()) {
-		fprintf(stderr, "no usable /dev/fuse: skipped\n");
-		return 77;
-	}
+	if (r)
+		return r;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
 	s = CU_add_suite("events", events_init, events_clean);
 	CU_add_test(s, "EventService, Subscriptions, Registries", test_documents);
 	CU_add_test(s, "SSE: a mount write names the outlet within 1 s", test_sse_mount_write);

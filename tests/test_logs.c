@@ -511,14 +511,11 @@ static void test_certificate(void)
 int main(void)
 {
 	CU_pSuite s;
+	int r = tu_cunit_begin_mount();
 
-	if (!tu_have_fuse()) {
-		fprintf(stderr, "no usable /dev/fuse: skipped\n");
-		return 77;
-	}
+	if (r)
+		return r;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
 	s = CU_add_suite("logs", logs_init, logs_clean);
 	CU_add_test(s, "LogService documents, errors", test_documents);
 	CU_add_test(s, "a strip offline and back: cause and state", test_outage);

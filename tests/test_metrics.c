@@ -264,14 +264,11 @@ static void test_auth_modes(void)
 int main(void)
 {
 	CU_pSuite s;
+	int r = tu_cunit_begin_mount();
 
-	if (!tu_have_fuse()) {
-		fprintf(stderr, "no usable /dev/fuse: skipped\n");
-		return 77;
-	}
+	if (r)
+		return r;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
 	s = CU_add_suite("metrics", metrics_init, metrics_clean);
 	CU_add_test(s, "outlet and strip values are the simulator's", test_values);
 	CU_add_test(s, "promtool check metrics is clean", test_promtool);

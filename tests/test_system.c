@@ -350,14 +350,11 @@ static void test_schemas_offline(void)
 int main(void)
 {
 	CU_pSuite s;
+	int r = tu_cunit_begin_mount();
 
-	if (!tu_have_fuse()) {
-		fprintf(stderr, "no usable /dev/fuse: skipped\n");
-		return 77;
-	}
+	if (r)
+		return r;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
 	s = CU_add_suite("system", system_init, system_clean);
 	CU_add_test(s, "GET body == index.json for every resource", test_http_equals_mount);
 	CU_add_test(s, "every document validates against the DMTF schemas", test_schemas_online);

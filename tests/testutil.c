@@ -663,6 +663,15 @@ bool tu_have_fuse(void)
 	return true;
 }
 
+int tu_cunit_begin_mount(void)
+{
+	if (!tu_have_fuse()) {
+		fprintf(stderr, "no usable /dev/fuse: skipped\n");
+		return 77;
+	}
+	return CU_initialize_registry() == CUE_SUCCESS ? 0 : 1;
+}
+
 int tu_run_cunit(void)
 {
 	unsigned failures;

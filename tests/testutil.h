@@ -73,6 +73,10 @@ bool tu_have_fuse(void);
  * (0 = all passed, 1 = failures), reading the failure count before
  * CU_cleanup_registry(). */
 int tu_run_cunit(void);
+/* The start of a mount suite's main(): 77 (meson's skip, with the reason on
+ * stderr) without a usable /dev/fuse, 1 if CUnit's registry cannot start,
+ * else 0 with the registry ready. */
+int tu_cunit_begin_mount(void);
 
 /* base/REL with REL printf-style, in one of 4 rotating buffers of the thread (so
  * up to 4 may be used at once): tu_path(m.mnt, "Chassis/%s", name). */
