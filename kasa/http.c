@@ -296,13 +296,16 @@ int kasa_http_post(int *fd, const char *host, uint16_t port, const char *path,
 				goto fail;
 			continue;
 		}
+		/* The request went out whole and the peer closed unanswered:
+		 * the device may have acted on it (-ECONNABORTED, as for XOR,
+		 * so a command is not sent twice). */
 		if (k < 0) {
-			r = got == 0 && (errno == ECONNRESET || errno == EPIPE) ? -ECONNRESET :
+			r = got == 0 && (errno == ECONNRESET || errno == EPIPE) ? -ECONNABORTED :
 			    got == 0 ? -errno : -EPROTO;
 			goto fail;
 		}
 		if (k == 0 && got == 0) {
-			r = -ECONNRESET;
+			r = -ECONNABORTED;
 			goto fail;
 		}
 		got += (size_t)k;

@@ -134,8 +134,11 @@ struct kasa_http_reply {
 };
 /* POST body to http://host:port/path on *fd (connecting when -1; an idle
  * connection the peer closed is replaced). cookie: a "name=value" to send,
- * or NULL; extra_headers: whole "Name: value\r\n" lines, or NULL. Raw -errno: -ECONNRESET when the connection closed before any
- * reply byte (the caller may try again), -EPROTO for a malformed or
+ * or NULL; extra_headers: whole "Name: value\r\n" lines, or NULL. Raw
+ * -errno: -ECONNRESET when the request could not be sent (nothing reached
+ * the device: the caller may try again), -ECONNABORTED when it was sent
+ * whole and the connection closed before any reply byte (the device may
+ * have acted: only a read is sent again), -EPROTO for a malformed or
  * oversized reply; *fd is closed on every failure and when the peer asked
  * to close. */
 int kasa_http_post(int *fd, const char *host, uint16_t port, const char *path,

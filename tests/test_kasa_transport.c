@@ -363,7 +363,7 @@ static void test_modes(void)
 		int want;
 	} cases[] = {
 		{ "mode silent", -ETIMEDOUT },
-		{ "mode close", -EHOSTUNREACH },
+		{ "mode close", -EIO },   /* sent whole, closed unanswered: unknown */
 		{ "mode garbage", -EIO },
 		{ "mode oversize", -EIO },
 		{ "mode slow 100", 0 },
@@ -391,6 +391,31 @@ static void test_modes(void)
 		kasa_sysinfo_clear(&si);
 		kasa_dev_free(d);
 	}
+}
+
+/* The device reads a request whole and closes unanswered: a read is sent
+ * once more, a command never (it may have switched the outlet). */
+static void test_close_after_send(void)
+{
+	struct kasa_dev *d = dev(&p304m, true);
+	struct kasa_sysinfo si;
+	char *id1;
+	int closed;
+
+	CU_ASSERT_EQUAL_FATAL(kasa_get_sysinfo(d, &si), 0);
+	id1 = kasa_child_full_id(&si, 0);
+	kasa_sysinfo_clear(&si);
+	tu_sim_expect(&p304m, "mode close", "ok");
+	closed = tu_sim_count(&p304m, "closed");
+	CU_ASSERT_EQUAL(kasa_set_relay(d, id1, false), -EIO);
+	CU_ASSERT_EQUAL(tu_sim_count(&p304m, "closed"), closed + 1);
+	CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), -EIO);
+	CU_ASSERT_EQUAL(tu_sim_count(&p304m, "closed"), closed + 3);
+	tu_sim_expect(&p304m, "mode normal", "ok");
+	CU_ASSERT_EQUAL(kasa_get_sysinfo(d, &si), 0);   /* and back */
+	kasa_sysinfo_clear(&si);
+	free(id1);
+	kasa_dev_free(d);
 }
 
 static void test_search(void)
@@ -474,6 +499,7 @@ int main(void)
 	CU_add_test(s, "sessions ended at the device", test_session_expiry);
 	CU_add_test(s, "session TIMEOUT renewal", test_session_timeout);
 	CU_add_test(s, "misbehaviour over HTTP", test_modes);
+	CU_add_test(s, "closed after the request", test_close_after_send);
 	CU_add_test(s, "transport search", test_search);
 	CU_add_test(s, "the kasa tool", test_tool);
 	return tu_run_cunit();
