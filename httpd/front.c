@@ -10,7 +10,9 @@
  *
  * Login: the page's files and the open /metrics need none (the page logs
  * in through SessionService itself); everything under /redfish/v1 is
- * checked with server.c's httpd_authenticate, as server.c would. */
+ * checked with server.c's httpd_authenticate, as server.c would. A password
+ * check that needs crypt(3) ran on server.c's worker before the request
+ * came here, so no handler here costs an MHD thread a hash. */
 #include "internal.h"
 
 #include <errno.h>
@@ -74,6 +76,11 @@ struct httpd_front *httpd_front_free(struct httpd_front *f)
 	httpd_metrics_free(f->metrics);
 	free(f);
 	return NULL;
+}
+
+bool httpd_front_metrics_login(const struct httpd_front *f)
+{
+	return f->metrics_mode == HTTPD_METRICS_LOGIN;
 }
 
 static enum MHD_Result fault(struct MHD_Connection *c, const char *uri, enum httpd_msg msg)

@@ -235,7 +235,8 @@ struct json_object *httpd_resource(const char *uri, const char *type, const char
 
 /* ---- server.c, for front.c ---------------------------------------------- */
 
-/* Who is asking (X-Auth-Token or Basic). 0 or -ENOKEY. */
+/* Who is asking (X-Auth-Token or Basic), as checked on a worker before
+ * the request reached front.c; never runs crypt(3). 0 or -ENOKEY. */
 int httpd_authenticate(struct httpd *h, struct MHD_Connection *c, struct httpd_ident *ret);
 /* Queue r (taken; NULL gives MHD_NO) with OData-Version, counted for
  * /metrics and logged at debug level; uri only names it in the log. */
@@ -264,6 +265,8 @@ int httpd_front_start(struct httpd_front *f);
  * deliveries: before MHD_stop_daemon. */
 void httpd_front_stop(struct httpd_front *f);
 struct httpd_front *httpd_front_free(struct httpd_front *f);   /* NULL-safe */
+/* Whether GET /metrics asks for a login (--metrics login). */
+bool httpd_front_metrics_login(const struct httpd_front *f);
 /* Serve the request if it is the front's (*ret set, true); else false and
  * server.c routes it. body/len: the request body collected so far. */
 bool httpd_front_route(struct httpd_front *f, struct httpd *h, struct MHD_Connection *c,

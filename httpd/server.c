@@ -623,9 +623,11 @@ static int authenticate(struct req *rq, bool cached_only)
 	return authenticate_conn(rq->h, rq->conn, &rq->who, cached_only);
 }
 
+/* For front.c: route() has had the password checked on a worker already
+ * (front_login_first), so only the cached check runs here. */
 int httpd_authenticate(struct httpd *h, struct MHD_Connection *conn, struct httpd_ident *who)
 {
-	return authenticate_conn(h, conn, who, false);
+	return authenticate_conn(h, conn, who, true) < 0 ? -ENOKEY : 0;
 }
 
 static int authenticate_conn(struct httpd *h, struct MHD_Connection *conn,
@@ -1290,6 +1292,15 @@ static bool open_uri(const char *uri)
 	       strcmp(uri, RF_ROOT "/$metadata") == 0 || strcmp(uri, RF_ROOT "/odata") == 0;
 }
 
+/* Whether a request for uri needs a login whoever answers it (front.c or
+ * the tree): not the open URIs, not the web page's files. */
+static bool front_login_first(struct httpd *h, const char *uri)
+{
+	if (strcmp(uri, "/metrics") == 0)
+		return httpd_front_metrics_login(h->front);
+	return starts_with(uri, RF_ROOT "/") && !open_uri(uri);
+}
+
 /* Whether GET of uri would find something (a document, an alias, an action
  * target or the Members of Sessions). */
 static bool known_uri(struct httpd *h, const char *uri)
@@ -1322,6 +1333,14 @@ static enum MHD_Result route(struct req *rq)
 
 	if (rq->bad_uri)
 		return not_found(rq);
+	login = rq->method == M_POST && (strcmp(uri, HTTPD_SESSIONS) == 0 ||
+					 strcmp(uri, HTTPD_SESSIONS "/Members") == 0);
+	/* crypt(3) never runs on an MHD thread, for front.c's URIs either: a
+	 * password that is not the one last verified goes to a worker first;
+	 * front.c then sees the cached result (httpd_authenticate). */
+	if (!rq->auth_done && !login && front_login_first(h, uri) && authenticate(rq, true) == -EAGAIN)
+		return dispatch(rq, W_AUTH) == 0 ? MHD_YES
+			: fail_msg(rq, HTTPD_MSG_SERVICE_TEMPORARILY_UNAVAILABLE, 0, NULL, NULL);
 	if (httpd_front_route(h->front, h, rq->conn, method_name(rq->method), uri, rq->body,
 			      rq->len, &front))
 		return front;
@@ -1385,8 +1404,6 @@ static enum MHD_Result route(struct req *rq)
 	if (!starts_with(uri, RF_ROOT "/"))
 		return not_found(rq);
 
-	login = rq->method == M_POST && (strcmp(uri, HTTPD_SESSIONS) == 0 ||
-					 strcmp(uri, HTTPD_SESSIONS "/Members") == 0);
 	if (!login) {
 		int ar = rq->auth_done ? rq->auth_err : authenticate(rq, true);
 

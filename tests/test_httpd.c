@@ -1665,6 +1665,16 @@ static void test_lockout(void)
 	resp_free(&r);
 	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Chassis", "lk:lk-password-1", NULL, NULL, NULL), 200);
 	resp_free(&r);
+	/* The same for what front.c answers (the LogService here): the password
+	 * is checked on a worker, a wrong one answers late and counts once. */
+	t0 = tu_now_ms();
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Managers/redfishfs/LogServices/Log",
+			     "lk:wrong-password", NULL, NULL, NULL), 401);
+	CU_ASSERT(tu_now_ms() - t0 >= 900);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(http(&r, "GET", "/redfish/v1/Managers/redfishfs/LogServices/Log",
+			     "lk:lk-password-1", NULL, NULL, NULL), 200);
+	resp_free(&r);
 
 	/* A flood of wrong passwords (6 clients) while an administrator reads. */
 	for (int i = 0; i < 6; i++) {
